@@ -1,0 +1,192 @@
+"""The plugin API: what a check or a remediation module provides.
+
+A check names the shell commands it needs and judges their output in a pure function,
+so it runs batched with every other check and is unit-tested on canned output. A
+remediation reads what it needs (`gather`), then *declares* a `Plan`: files to change,
+how to validate the staged result, how to make it take effect, how to undo it. The
+engine runs the plan as a transaction; plugins never touch SSH.
+
+Each class names itself from its module (`checks/nginx_config.py` -> `nginx_config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+
+from opsfix.transport.base import CommandResult
+
+Status = Literal["passed", "failed", "error"]
+
+
+class Params(BaseModel):
+    """Base for plugin parameters: unknown keys are errors, values are typed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+def _resolve_controller_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    value = value.expanduser()
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+ControllerPath = Annotated[Path, AfterValidator(_resolve_controller_path)]
+"""A path on the controller; relative values start at the playbook's folder."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A verdict: passed, failed (with evidence), or error (could not tell)."""
+
+    status: Status
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def passed(cls, summary: str, **evidence: Any) -> CheckResult:
+        return cls("passed", summary, evidence)
+
+    @classmethod
+    def failed(cls, summary: str, **evidence: Any) -> CheckResult:
+        return cls("failed", summary, evidence)
+
+    @classmethod
+    def error(cls, summary: str, **evidence: Any) -> CheckResult:
+        return cls("error", summary, evidence)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+
+def _name_from_module(cls: type) -> str:
+    return cls.__module__.rsplit(".", 1)[-1]
+
+
+class Check(Generic[P]):
+    """Judges one aspect of a host's state. Subclasses set `Params` and implement two methods."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = _name_from_module(cls)
+
+    def __init__(self, params: P) -> None:
+        self.params = params
+
+    def commands(self) -> list[str]:
+        """Read-only shell commands whose results `evaluate` receives, in this order."""
+        raise NotImplementedError
+
+    def evaluate(self, results: Sequence[CommandResult]) -> CheckResult:
+        """Pure: turn command results into a verdict."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """Make `path` hold `content` (mode kept from the old file, else `mode`)."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """Make `path` a symlink to `target`."""
+
+    path: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Remove the file or symlink at `path` (it is kept in the backup)."""
+
+    path: str
+
+
+Change = WriteFile | Symlink | Remove
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a remediation will do, declared so the engine can show it, check it and undo it.
+
+    - `changes` are staged, never written in place: each lands by an atomic rename within
+      its own directory, after a backup.
+    - `stage_root`: a tree (e.g. /etc/nginx) that `validate` must see *with the changes
+      applied*. The engine copies it, applies the changes to the copy and runs `validate`
+      with OPSFIX_STAGE set to the copy and OPSFIX_STAGE_ROOT to the original path.
+    - `validate` runs before anything changes; any non-zero exit refuses the plan.
+    - `act` makes the change take effect (reload, start); runs only after `validate`.
+    - `rollback` runs after the engine has restored the backed-up files.
+    - `refuse`: the remediation cannot prove it is safe; nothing runs, this is the reason.
+    """
+
+    summary: str
+    changes: tuple[Change, ...] = ()
+    stage_root: str | None = None
+    validate: tuple[str, ...] = ()
+    act: tuple[str, ...] = ()
+    rollback: tuple[str, ...] = ()
+    refuse: str | None = None
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.changes and not self.act and self.refuse is None
+
+
+@dataclass(frozen=True)
+class RemediationContext:
+    """What a remediation may know about the controller side: variables and files."""
+
+    host: str
+    vars: dict[str, Any]
+    base_dir: Path  # the playbook's folder: relative controller paths start here
+    render_template: Callable[[str, dict[str, Any]], str]
+
+    def path(self, value: str | Path) -> Path:
+        """A controller path, relative to the playbook's folder unless absolute."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+class Remediation(Generic[P]):
+    """Restores one aspect of a host's state as a transaction the engine runs."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+    disruptive: ClassVar[bool] = True  # reloads, restarts or deletes something
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = _name_from_module(cls)
+
+    def __init__(self, params: P, context: RemediationContext) -> None:
+        self.params = params
+        self.context = context
+
+    def gather(self) -> list[str]:
+        """Read-only commands whose results `plan` receives (one round trip)."""
+        return []
+
+    def plan(self, facts: Sequence[CommandResult]) -> Plan:
+        raise NotImplementedError
+
+    def baseline(self) -> list[str]:
+        """Commands run after a real run when the host is healthy (e.g. keep a known-good copy)."""
+        return []

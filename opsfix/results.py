@@ -1,0 +1,77 @@
+"""What a run found and did, per host: the evidence behind every verdict and action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+HostStatus = Literal["healthy", "repaired", "failed", "unreachable"]
+RemediationStatus = Literal[
+    "applied",  # acted, and the check passed on re-check
+    "rolled_back",  # acted, re-check failed, snapshot restored
+    "refused",  # could not prove it safe (precondition or validation failed): nothing changed
+    "not_needed",  # the check passed before this remediation was tried
+    "no_change",  # the plan had nothing to do
+    "would_change",  # dry run: would act (diff attached)
+    "error",  # the transaction broke (connection lost, timeout); see reason
+]
+
+
+@dataclass
+class CheckOutcome:
+    check: str
+    status: Literal["passed", "failed", "error"]
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass
+class RemediationOutcome:
+    remediation: str
+    status: RemediationStatus
+    reason: str = ""
+    diff: str = ""
+    validate_output: str = ""
+    commands: list[str] = field(default_factory=list)
+    recheck: CheckOutcome | None = None
+    backup_path: str | None = None
+
+
+@dataclass
+class StepReport:
+    """One playbook step: a check, what was tried to repair it, and its final verdict."""
+
+    name: str
+    before: CheckOutcome
+    remediations: list[RemediationOutcome] = field(default_factory=list)
+    after: CheckOutcome | None = None
+
+
+@dataclass
+class VerifyOutcome:
+    test: str
+    outcome: Literal["passed", "failed", "error", "skipped"]
+    message: str = ""
+
+
+@dataclass
+class HostReport:
+    host: str
+    status: HostStatus
+    reason: str = ""
+    steps: list[StepReport] = field(default_factory=list)
+    verify: list[VerifyOutcome] = field(default_factory=list)
+    duration: float = 0.0
+
+
+@dataclass
+class RunReport:
+    playbook: str
+    mode: Literal["apply", "check", "dry-run"]
+    hosts: list[HostReport] = field(default_factory=list)
+    started: float = 0.0
+    finished: float = 0.0

@@ -1,0 +1,1 @@
+"""Transports: how commands reach a host. The only package that imports paramiko/fabric."""

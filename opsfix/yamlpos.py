@@ -1,0 +1,137 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's composer already knows each node's line and column; this keeps them. Mappings
+load as `PosDict` and sequences as `PosList`, which carry the position of the collection
+and of each key/item, so an error can say `file:line:col` for the exact bad value.
+Only safe tags are constructed, and aliases are capped, so a "billion laughs" document
+fails fast instead of eating memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from opsfix.errors import InputError, Location
+
+MAX_ALIASES = 200
+
+
+class PosDict(dict[Any, Any]):
+    """A dict with `pos` (its own position) and `key_pos`/`value_pos` per key."""
+
+    pos: tuple[int, int] = (0, 0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_pos: dict[Any, tuple[int, int]] = {}
+        self.value_pos: dict[Any, tuple[int, int]] = {}
+
+
+class PosList(list[Any]):
+    """A list with `pos` and `item_pos` per index."""
+
+    pos: tuple[int, int] = (0, 0)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.item_pos: list[tuple[int, int]] = []
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that builds PosDict/PosList and counts alias expansions."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                event = self.peek_event()
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} aliases (refused)", event.start_mark
+                )
+        return super().compose_node(parent, index)  # type: ignore[misc]
+
+    def construct_pos_mapping(self, node: yaml.MappingNode) -> PosDict:
+        data = PosDict()
+        data.pos = _mark(node)
+        self.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                hash(key)
+            except TypeError as exc:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "unhashable mapping key", key_node.start_mark
+                ) from exc
+            if key in data:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            data[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            data.key_pos[key] = _mark(key_node)
+            data.value_pos[key] = _mark(value_node)
+        return data
+
+    def construct_pos_sequence(self, node: yaml.SequenceNode) -> PosList:
+        data = PosList(self.construct_object(child, deep=True) for child in node.value)  # type: ignore[no-untyped-call]
+        data.pos = _mark(node)
+        data.item_pos = [_mark(child) for child in node.value]
+        return data
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_pos_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_pos_sequence)
+
+
+def loads(text: str, source: str, *, error: type[InputError] = InputError) -> Any:
+    """Parse YAML text; a syntax error becomes `error` naming the source, line and column."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        where = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
+        raise error(f"invalid YAML: {problem}", where) from None
+    except yaml.YAMLError as exc:
+        raise error(f"invalid YAML: {exc}", Location(source)) from None
+    except RecursionError:
+        raise error("invalid YAML: nested too deeply", Location(source)) from None
+
+
+def load(path: Path, *, error: type[InputError] = InputError) -> Any:
+    """Read and parse a YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read: {exc}", Location(str(path))) from None
+    return loads(text, str(path), error=error)
+
+
+def position(container: Any, key: Any) -> tuple[int | None, int | None]:
+    """Best-known (line, column) of `container[key]`, or of the container itself."""
+    if isinstance(container, PosDict):
+        if key in container.value_pos:
+            return container.value_pos[key]
+        return container.pos
+    if isinstance(container, PosList):
+        if isinstance(key, int) and 0 <= key < len(container.item_pos):
+            return container.item_pos[key]
+        return container.pos
+    return None, None
+
+
+def key_position(container: Any, key: Any) -> tuple[int | None, int | None]:
+    """(line, column) of a mapping's key, falling back to `position`."""
+    if isinstance(container, PosDict) and key in container.key_pos:
+        return container.key_pos[key]
+    return position(container, key)

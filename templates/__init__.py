@@ -1,0 +1,1 @@
+"""Built-in Jinja2 templates and the practice web app (package data)."""
