@@ -42,6 +42,20 @@ ControllerPath = Annotated[Path, AfterValidator(_resolve_controller_path)]
 """A path on the controller; relative values start at the playbook's folder."""
 
 
+def _check_template(name: str, info: ValidationInfo) -> str:
+    templates = (info.context or {}).get("templates")
+    if templates is not None and not templates.has_template(name):
+        raise ValueError(f"template {name!r} not found in {templates.describe_path()}")
+    used = (info.context or {}).get("templates_used")
+    if used is not None:
+        used.append(name)
+    return name
+
+
+TemplateName = Annotated[str, AfterValidator(_check_template)]
+"""A template under templates/ (the playbook's own folder first, then the built-ins)."""
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """A verdict: passed, failed (with evidence), or error (could not tell)."""

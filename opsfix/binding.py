@@ -1,0 +1,144 @@
+"""Turns a playbook into per-host work: variables rendered, parameters typed, templates found.
+
+All of it happens before any host is contacted, so a wrong type, an undefined variable or
+a missing template stops the run with exit 4 and a precise location, and nothing runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from opsfix import yamlpos
+from opsfix.errors import Location, PlaybookError, VariableError
+from opsfix.hosts import Host
+from opsfix.playbook import Playbook, PluginUse, error_at
+from opsfix.plugin import Check, Params, Remediation, RemediationContext
+from opsfix.registry import Registry
+from opsfix.templating import LazyVars, TemplateEngine
+from opsfix.variables import host_variables
+
+
+@dataclass(frozen=True)
+class BoundStep:
+    label: str
+    check: Check[Any]
+    remediations: tuple[Remediation[Any], ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One host of the run with everything it needs, resolved up front."""
+
+    host: Host
+    vars: LazyVars
+    steps: tuple[BoundStep, ...]
+
+
+def bind(
+    playbook: Playbook,
+    hosts: list[Host],
+    registry: Registry,
+    extra_vars: dict[str, Any],
+    templates: TemplateEngine,
+) -> list[Target]:
+    """Render and validate every step for every host; raise on the first bad value."""
+    return [_bind_host(playbook, host, registry, extra_vars, templates) for host in hosts]
+
+
+def _bind_host(
+    playbook: Playbook,
+    host: Host,
+    registry: Registry,
+    extra_vars: dict[str, Any],
+    templates: TemplateEngine,
+) -> Target:
+    raw = host_variables(host, playbook.vars, extra_vars, playbook.base_dir)
+    variables = LazyVars(raw, templates)
+    rendered: dict[str, str] = {}
+
+    def render_template(name: str, context: Any) -> str:
+        if name not in rendered:
+            rendered[name] = templates.render_file(name, context)
+        return rendered[name]
+
+    context = RemediationContext(
+        host=host.name, vars=variables, base_dir=playbook.base_dir, render_template=render_template
+    )
+    steps = []
+    for step in playbook.steps:
+        check_params, _ = _params(
+            registry.checks[step.check.name].Params,
+            step.check,
+            host,
+            variables,
+            templates,
+            playbook,
+        )
+        check = registry.checks[step.check.name](check_params)
+        remediations = []
+        for use in step.remediations:
+            cls = registry.remediations[use.name]
+            params, used = _params(cls.Params, use, host, variables, templates, playbook)
+            for name in used:  # render now: an undefined variable in a template stops the run
+                try:
+                    render_template(name, variables)
+                except VariableError as exc:
+                    raise VariableError(f"{exc.message} (host {host.name})", use.location) from None
+            remediations.append(cls(params, context))
+        steps.append(BoundStep(step.label, check, tuple(remediations)))
+    return Target(host=host, vars=variables, steps=tuple(steps))
+
+
+def _params(
+    model: type[Params],
+    use: PluginUse,
+    host: Host,
+    variables: LazyVars,
+    templates: TemplateEngine,
+    playbook: Playbook,
+) -> tuple[Params, list[str]]:
+    values = {}
+    for key, value in use.params.items():
+        try:
+            values[key] = templates.render_value(value, variables)
+        except VariableError as exc:
+            line, col = _pos(use, key)
+            where = Location(use.location.file, line, col, f"{use.location.field}.{key}")
+            raise VariableError(f"{exc.message} (host {host.name})", where) from None
+    used: list[str] = []
+    context = {"base_dir": playbook.base_dir, "templates": templates, "templates_used": used}
+    try:
+        return model.model_validate(values, context=context), used
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raw = use.raw if use.raw is not None else {}
+        error = error_at(err, raw, use.location.file, use.location.field)
+        loc = error.location or use.location
+        if loc.line is None:
+            loc = Location(use.location.file, use.location.line, use.location.column, loc.field)
+        templated = any(isinstance(v, str) and "{" in v for v in use.params.values())
+        suffix = f" (host {host.name})" if templated else ""
+        raise PlaybookError(f"{error.message}{suffix}; {_expected(model, err)}", loc) from None
+
+
+def _pos(use: PluginUse, key: str) -> tuple[int | None, int | None]:
+    return yamlpos.position(use.raw, key) if use.raw is not None else (None, None)
+
+
+def _expected(model: type[Params], err: Any) -> str:
+    fields = model.model_fields
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(err["loc"][-1]), list(fields), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{hint}expected one of: {', '.join(fields) or '(no parameters)'}"
+    name = err["loc"][0] if err["loc"] else None
+    if isinstance(name, str) and name in fields:
+        info = fields[name]
+        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation)
+        desc = f" ({info.description})" if info.description else ""
+        return f"expected {name}: {annotation}{desc}"
+    return "see the plugin's parameters in docs/"

@@ -1,0 +1,105 @@
+"""Renders a RunReport for people (text) and for machines (JSON). Returns strings only."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from opsfix.hosts import Secret
+from opsfix.results import CheckOutcome, HostReport, RemediationOutcome, RunReport
+
+_ORDER = {"failed": 0, "unreachable": 1, "repaired": 2, "healthy": 3}
+
+
+def to_json(report: RunReport) -> str:
+    data = dataclasses.asdict(report)
+    data["summary"] = summary_counts(report)
+    return json.dumps(data, indent=2, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return str(value)
+    return repr(value)
+
+
+def summary_counts(report: RunReport) -> dict[str, int]:
+    counts = dict.fromkeys(_ORDER, 0)
+    for host in report.hosts:
+        counts[host.status] += 1
+    return counts
+
+
+def to_text(report: RunReport, verbose: int = 0) -> str:
+    lines = [f"{report.mode.upper()} {report.playbook}: {len(report.hosts)} host(s)", ""]
+    for host in sorted(report.hosts, key=lambda h: (_ORDER[h.status], h.host)):
+        lines += _host(host, report.mode, verbose)
+    counts = summary_counts(report)
+    took = max(0.0, report.finished - report.started)
+    lines.append(
+        "SUMMARY  " + "  ".join(f"{k}={v}" for k, v in counts.items()) + f"  ({took:.1f}s)"
+    )
+    return "\n".join(lines)
+
+
+def _host(host: HostReport, mode: str, verbose: int) -> list[str]:
+    head = f"{host.host}  {host.status.upper()}  ({host.duration:.1f}s)"
+    if host.reason and host.status != "healthy":
+        head += f"  {host.reason}"
+    lines = [head]
+    detailed = verbose > 0 or host.status != "healthy"
+    for step in host.steps if detailed else []:
+        if step.before.ok and not step.remediations and not verbose:
+            continue
+        lines.append(f"  {_mark(step.before, step.after)} {step.name}: {_summary(step.after)}")
+        if not step.before.ok and step.after is not step.before:
+            lines.append(f"      before: {step.before.summary}")
+            lines += _evidence(step.before, "        ")
+        elif not step.before.ok:
+            lines += _evidence(step.before, "      ")
+        for rem in step.remediations:
+            lines += _remediation(rem, mode, verbose)
+    if host.verify:
+        passed = sum(1 for v in host.verify if v.outcome == "passed")
+        bad = [v for v in host.verify if v.outcome in ("failed", "error")]
+        lines.append(f"  verify: {passed}/{len(host.verify)} passed")
+        for v in bad:
+            lines.append(f"    FAILED {v.test}: {_first_line(v.message)}")
+    lines.append("")
+    return lines
+
+
+def _mark(before: CheckOutcome, after: CheckOutcome | None) -> str:
+    start = "ok" if before.ok else before.status.upper()
+    end = "ok" if after is not None and after.ok else (after.status.upper() if after else "?")
+    return f"[{start}]" if after is None or after is before else f"[{start} -> {end}]"
+
+
+def _summary(outcome: CheckOutcome | None) -> str:
+    return outcome.summary if outcome is not None else "not run"
+
+
+def _evidence(outcome: CheckOutcome, indent: str) -> list[str]:
+    lines = []
+    for key, value in outcome.evidence.items():
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        if text:
+            lines.append(f"{indent}{key}: {_first_line(text, 160)}")
+    return lines
+
+
+def _remediation(rem: RemediationOutcome, mode: str, verbose: int) -> list[str]:
+    lines = [f"      -> {rem.remediation}: {rem.status.replace('_', ' ')}: {rem.reason}"]
+    if rem.backup_path and rem.status in ("applied", "rolled_back"):
+        lines.append(f"         backup: {rem.backup_path}")
+    if rem.diff and (mode == "dry-run" or verbose):
+        lines += ["         " + line for line in rem.diff.rstrip("\n").splitlines()]
+    if rem.validate_output and (rem.status != "applied" or verbose > 1):
+        lines += ["         | " + line for line in rem.validate_output.splitlines()[-15:]]
+    return lines
+
+
+def _first_line(text: str, width: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 3] + "..."

@@ -1,0 +1,138 @@
+"""From a run request to a report: load and validate everything, then hand it to the engine.
+
+Everything that can be wrong with the input is found here, before any host is contacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from opsfix.binding import Target, bind
+from opsfix.engine import Engine, Event, Job, Mode
+from opsfix.errors import InventoryError, Location
+from opsfix.hosts import ConnectionSpec, Host, Secret
+from opsfix.playbook import load_playbook
+from opsfix.registry import load_registry
+from opsfix.results import RunReport
+from opsfix.templating import TemplateEngine
+from opsfix.transport.base import Connection
+from opsfix.variables import parse_extra_vars
+
+
+@dataclass
+class RunRequest:
+    playbook: Path
+    inventory: list[Path]
+    mode: Mode = "apply"
+    limit: str | None = None
+    forks: int = 50
+    extra_vars: list[str] = field(default_factory=list)
+    plugin_dirs: list[Path] = field(default_factory=list)
+    ssh_config: Path | None = None
+    known_hosts: list[str] = field(default_factory=list)
+    trust_new_host_keys: bool = False
+    become_password: Secret | None = None
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    junit_xml: Path | None = None
+
+
+def builtin_templates() -> Path:
+    return Path(str(resources.files("opsfix.templates")))
+
+
+def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
+    """Load plugins, playbook, inventory and variables; bind every host. Contacts no host."""
+    from opsfix.inventory import load_inventory
+    from opsfix.transport.settings import resolve_spec
+
+    playbook_path = request.playbook
+    plugin_dirs = [playbook_path.parent, *request.plugin_dirs]
+    registry = load_registry(plugin_dirs)
+    playbook = load_playbook(playbook_path, registry)
+    inventory = load_inventory(request.inventory)
+    hosts, warnings = _select(inventory, playbook.hosts, request.limit, playbook.hosts_location)
+    extra = parse_extra_vars(request.extra_vars)
+    templates = TemplateEngine([playbook.base_dir / "templates", builtin_templates()])
+    targets = bind(playbook, hosts, registry, extra, templates)
+    jobs = []
+    for target in targets:
+        conn_host = Host(target.host.name, target.host.groups, {**target.host.vars, **extra})
+        spec = resolve_spec(
+            conn_host,
+            ssh_config=request.ssh_config,
+            known_hosts=request.known_hosts,
+            trust_new_host_keys=request.trust_new_host_keys,
+            become_password=request.become_password,
+            connect_timeout=request.connect_timeout,
+            command_timeout=request.command_timeout,
+        )
+        jobs.append(Job(target, spec))
+    return playbook, jobs, warnings
+
+
+def run_playbook(request: RunRequest, on_event: Event | None = None) -> tuple[RunReport, list[str]]:
+    from opsfix.transport.connect import open_connection
+
+    playbook, jobs, warnings = prepare(request)
+    verifier = None
+    if playbook.verify and request.mode == "apply":
+        verifier = _verifier(playbook.verify, request.junit_xml)
+    engine = Engine(
+        request.mode, open_connection, forks=request.forks, verifier=verifier, on_event=on_event
+    )
+    if not jobs:
+        warnings.append(
+            f"no hosts matched {playbook.hosts!r}"
+            + (f" with --limit {request.limit!r}" if request.limit else "")
+        )
+    return engine.run(playbook.name, jobs), warnings
+
+
+def _select(
+    inventory: Any, pattern: str, limit: str | None, where: Location
+) -> tuple[list[Host], list[str]]:
+    warnings: list[str] = []
+    try:
+        hosts, unmatched = inventory.select_with_unmatched(pattern)
+        warnings += [f"pattern term {t!r} (playbook hosts) matched nothing" for t in unmatched]
+        if limit:
+            limited, unmatched = inventory.select_with_unmatched(limit)
+            warnings += [f"--limit term {t!r} matched nothing" for t in unmatched]
+            names = {h.name for h in limited}
+            hosts = [h for h in hosts if h.name in names]
+    except InventoryError as exc:
+        raise InventoryError(exc.message, exc.location or where) from None
+    return hosts, warnings
+
+
+def _verifier(suites: Sequence[Path], junit: Path | None) -> Any:
+    """The testinfra suites, run over the connections the engine already verified."""
+
+    def run(items: list[tuple[Target, ConnectionSpec, Connection]]) -> dict[str, list[Any]]:
+        from opsfix.verify import VerifyTarget, run_suites
+
+        targets = [
+            VerifyTarget(name=t.host.name, connection=c, spec=s, vars=_plain_vars(t))
+            for t, s, c in items
+        ]
+        return run_suites(list(suites), targets, junit_xml=junit)
+
+    return run
+
+
+def _plain_vars(target: Target) -> dict[str, Any]:
+    """Variables for test suites: rendered where they render, secrets left out."""
+    plain = {}
+    for key in target.vars:
+        try:
+            value = target.vars[key]
+        except Exception:
+            continue
+        if not isinstance(value, Secret):
+            plain[key] = value
+    return plain

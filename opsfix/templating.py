@@ -1,0 +1,154 @@
+"""Jinja2, sandboxed and strict: an undefined variable is an error, never an empty string.
+
+Values are rendered per host. A value that is exactly one expression (`"{{ ports }}"`)
+keeps its native type, so a list or a number survives templating the way Ansible users
+expect; any other text renders to a string. Variables are resolved lazily, so a var may
+refer to another var, and a broken var that nothing uses does no harm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from opsfix.errors import VariableError
+
+_SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
+_MAX_DEPTH = 20
+
+
+class TemplateEngine:
+    """One sandboxed Jinja2 environment per run; templates come only from `search_path`."""
+
+    def __init__(self, search_path: Sequence[Path] = ()) -> None:
+        self.search_path = [p for p in search_path if p.is_dir()]
+        self.env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader([str(p) for p in self.search_path]),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+
+    def has_template(self, name: str) -> bool:
+        try:
+            self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        except TemplateNotFound:
+            return False
+        return True
+
+    def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any:
+        """Render every string inside `value` (recursively through lists and dicts)."""
+        if isinstance(value, str):
+            return self._render_string(value, variables)
+        if isinstance(value, list):
+            return [self.render_value(v, variables) for v in value]
+        if isinstance(value, dict):
+            return {k: self.render_value(v, variables) for k, v in value.items()}
+        return value
+
+    def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
+        """Render a template file from the search path."""
+        try:
+            template = self.env.get_template(name)
+            return self.env.concat(  # type: ignore[attr-defined,no-any-return]
+                template.root_render_func(template.new_context(_Scope(variables), shared=True))
+            )
+        except TemplateNotFound:
+            raise VariableError(f"template {name!r} not found in {self._where()}") from None
+        except TemplateError as exc:
+            raise VariableError(f"template {name!r}: {exc}") from None
+
+    def _render_string(self, text: str, variables: Mapping[str, Any]) -> Any:
+        if "{{" not in text and "{%" not in text:
+            return text
+        scope = _Scope(variables)
+        try:
+            single = _SINGLE_EXPR.match(text)
+            if single:
+                template = self.env.from_string(f"{{% set result = ({single.group('expr')}) %}}")
+                context = template.new_context(scope, shared=True)
+                for _ in template.root_render_func(context):
+                    pass
+                result = context.vars["result"]
+                if isinstance(result, Undefined):
+                    result._fail_with_undefined_error()
+                return result
+            template = self.env.from_string(text)
+            return self.env.concat(  # type: ignore[attr-defined]
+                template.root_render_func(template.new_context(scope, shared=True))
+            )
+        except TemplateError as exc:
+            raise VariableError(_describe(exc)) from None
+
+    def describe_path(self) -> str:
+        return self._where()
+
+    def _where(self) -> str:
+        return ", ".join(str(p) for p in self.search_path) or "(no template folders)"
+
+
+class LazyVars(Mapping[str, Any]):
+    """Variables whose templated values render on first use, with cycle detection."""
+
+    def __init__(self, raw: Mapping[str, Any], engine: TemplateEngine) -> None:
+        self._raw = raw
+        self._engine = engine
+        self._done: dict[str, Any] = {}
+        self._busy: list[str] = []
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._done:
+            return self._done[key]
+        value = self._raw[key]
+        if key in self._busy or len(self._busy) > _MAX_DEPTH:
+            chain = " -> ".join([*self._busy, key])
+            raise VariableError(f"variable {key!r} refers to itself ({chain})")
+        self._busy.append(key)
+        try:
+            rendered = self._engine.render_value(value, self)
+        except VariableError as exc:
+            raise VariableError(f"in variable {key!r}: {exc.message}") from None
+        finally:
+            self._busy.pop()
+        self._done[key] = rendered
+        return rendered
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+
+class _Scope(Mapping[str, Any]):
+    """A read-only view Jinja2 resolves names against, without copying (keeps vars lazy)."""
+
+    def __init__(self, variables: Mapping[str, Any]) -> None:
+        self._vars = variables
+
+    def __getitem__(self, key: str) -> Any:
+        return self._vars[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._vars)
+
+    def __len__(self) -> int:
+        return len(self._vars)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._vars
+
+
+def _describe(exc: TemplateError) -> str:
+    message = str(exc.message or exc)
+    if message.endswith("is undefined"):
+        return f"undefined variable: {message}"
+    return f"template error: {message}"

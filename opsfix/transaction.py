@@ -1,0 +1,277 @@
+"""Runs a remediation's Plan on one host as a transaction, in as few round trips as possible.
+
+1. prepare (one script): record a journal, back up every path the plan touches, stage the
+   new content, copy the stage tree, apply the changes to the copy and validate it.
+   Nothing live changes here, so a failed validation leaves the host exactly as it was.
+2. apply (one script): swap each change in by an atomic rename inside its own directory,
+   then act (reload/start).
+3. the engine re-checks; on failure `restore` puts every backed-up file back (atomically)
+   and runs the rollback commands. Backups are kept under /var/backups/opsfix/<tx>.
+
+The journal (/var/lib/opsfix/tx/<tx>/state) says how far a transaction got, so a run that
+dies mid-way leaves evidence of what to restore.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from posixpath import dirname
+
+from opsfix.plugin import Plan, Remove, Symlink, WriteFile
+from opsfix.shell import batch, quote, unbatch
+from opsfix.transport.base import CommandResult, Connection
+
+STATE_DIR = "/var/lib/opsfix/tx"
+BACKUP_DIR = "/var/backups/opsfix"
+_TAG = "OPSFIX-TX"
+
+
+@dataclass
+class StepLog:
+    """What one phase printed: each command's exit status and combined output."""
+
+    ok: bool
+    failed_phase: str = ""
+    outputs: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(f"$ {c}\n{out.rstrip()}\n[exit {rc}]" for c, rc, out in self.outputs)
+
+
+def new_txid(name: str) -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{name}-{secrets.token_hex(3)}"
+
+
+class Transaction:
+    """One plan on one host; methods map to round trips."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        plan: Plan,
+        txid: str,
+        *,
+        timeout: float | None = None,
+        state_dir: str = STATE_DIR,
+        backup_dir: str = BACKUP_DIR,
+    ) -> None:
+        self.conn = conn
+        self.plan = plan
+        self.txid = txid
+        self.timeout = timeout
+        self.work = f"{state_dir}/{txid}"
+        self.backup = f"{backup_dir}/{txid}"
+
+    def prepare(self) -> StepLog:
+        """Journal, back up, stage and validate. Changes nothing live."""
+        return self._run(self._prepare_script())
+
+    def apply(self) -> StepLog:
+        """Swap the staged changes in atomically, then act."""
+        return self._run(self._apply_script())
+
+    def restore(self) -> StepLog:
+        """Put every backed-up path back and run the rollback commands."""
+        return self._run(self._restore_script())
+
+    def finish(self, state: str) -> None:
+        """Record the outcome in the journal; staged copies go, backups stay."""
+        self.conn.run(
+            f"rm -rf {quote(self.work + '/new')}; "
+            f"printf '%s\\n' {quote(state)} > {quote(self.work + '/state')}",
+            timeout=self.timeout,
+        )
+
+    # -- scripts -------------------------------------------------------------------------
+
+    def _header(self) -> list[str]:
+        return [
+            "umask 077",
+            f"W={quote(self.work)}; B={quote(self.backup)}",
+            f'report() {{ printf "%s %s %s %s\\n" {_TAG} "$1" "$2" '
+            '"$(base64 < "$3" | tr -d "\\n")"; }',
+            f'fail() {{ printf "%s FAIL %s\\n" {_TAG} "$1"; exit 1; }}',
+            'o="$W/out"',
+        ]
+
+    def _prepare_script(self) -> str:
+        plan = self.plan
+        journal = json.dumps(
+            {"txid": self.txid, "backup": self.backup, "paths": [c.path for c in plan.changes]}
+        )
+        lines = [
+            *self._header(),
+            'mkdir -p "$W/new" "$B" || fail mkdir',
+            f"printf '%s\\n' {quote(journal)} > \"$W/journal.json\" || fail journal",
+            'echo prepared > "$W/state"',
+        ]
+        for change in plan.changes:  # back up, or remember the path did not exist
+            p = quote(change.path)
+            lines.append(
+                f'if [ -e {p} ] || [ -L {p} ]; then mkdir -p "$B"{quote(dirname(change.path))}'
+                f' && cp -a {p} "$B"{p} || fail backup; '
+                f"else printf '%s\\n' {p} >> \"$B/.absent\"; fi"
+            )
+        for i, change in enumerate(plan.changes):
+            if isinstance(change, WriteFile):
+                data = base64.b64encode(change.content).decode()
+                lines.append(
+                    f"printf '%s' {quote(data)} | base64 -d > \"$W/new/{i}\" || fail stage"
+                )
+        if plan.stage_root:
+            lines += self._stage_lines(plan.stage_root)
+        for i, command in enumerate(plan.validate):
+            lines.append(
+                f'( {command}\n) >"$o" 2>&1 </dev/null; rc=$?; report validate:{i} $rc "$o"'
+            )
+            lines.append('[ $rc -eq 0 ] || { [ -n "${S:-}" ] && rm -rf "$S"; fail validate; }')
+        lines.append('[ -n "${S:-}" ] && rm -rf "$S"')
+        lines.append(f"printf '%s OK\\n' {_TAG}")
+        return "\n".join(lines) + "\n"
+
+    def _stage_lines(self, root: str) -> list[str]:
+        r = quote(root)
+        lines = [
+            's=$(mktemp -d "${TMPDIR:-/tmp}/opsfix-stage.XXXXXX") || fail stage',
+            'S="$s/root"',
+            f'mkdir -p "$S" && cp -a {r}/. "$S"/ || fail stage',
+            'export OPSFIX_STAGE="$S"',
+            f"export OPSFIX_STAGE_ROOT={r}",
+        ]
+        prefix = root.rstrip("/") + "/"
+        for i, change in enumerate(self.plan.changes):
+            if not change.path.startswith(prefix):
+                continue
+            target = '"$S"' + quote(change.path[len(prefix) - 1 :])
+            parent = '"$S"' + quote(dirname(change.path[len(prefix) - 1 :]))
+            if isinstance(change, WriteFile):
+                step = f'mkdir -p {parent} && rm -f {target} && cp "$W/new/{i}" {target}'
+            elif isinstance(change, Symlink):
+                step = (
+                    f"mkdir -p {parent} && rm -f {target} && ln -s {quote(change.target)} {target}"
+                )
+            else:
+                step = f"rm -f {target}"
+            lines.append(f"{step} || fail stage")
+        return lines
+
+    def _apply_script(self) -> str:
+        lines = [*self._header(), 'echo swapping > "$W/state"']
+        for i, change in enumerate(self.plan.changes):
+            p = quote(change.path)
+            d = quote(dirname(change.path))
+            t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-{i}")
+            if isinstance(change, WriteFile):
+                keep = (
+                    f"if [ -f {p} ] && [ ! -L {p} ]; then chown --reference={p} {t} && "
+                    f"chmod --reference={p} {t}; else chmod {change.mode:o} {t}; fi"
+                )
+                step = f'mkdir -p {d} && cp "$W/new/{i}" {t} && {{ {keep}; }} && mv -Tf {t} {p}'
+            elif isinstance(change, Symlink):
+                link = f"ln -s {quote(change.target)} {t}"
+                step = f"mkdir -p {d} && rm -f {t} && {link} && mv -Tf {t} {p}"
+            else:
+                assert isinstance(change, Remove)
+                step = f"if [ -d {p} ] && [ ! -L {p} ]; then false; else rm -f {p}; fi"
+            lines.append(f"{step} || {{ rm -f {t}; fail swap; }}")
+        lines.append('echo acting > "$W/state"')
+        for i, command in enumerate(self.plan.act):
+            lines.append(_reported("act", i, command))
+            lines.append("[ $rc -eq 0 ] || fail act")
+        lines.append('echo applied > "$W/state"')
+        lines.append(f"printf '%s OK\\n' {_TAG}")
+        return "\n".join(lines) + "\n"
+
+    def _restore_script(self) -> str:
+        lines = [*self._header(), 'echo restoring > "$W/state"', "bad=0"]
+        for i, change in reversed(list(enumerate(self.plan.changes))):
+            p = quote(change.path)
+            t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-r{i}")
+            lines.append(
+                f'if [ -e "$B"{p} ] || [ -L "$B"{p} ]; then rm -rf {t}; '
+                f'cp -a "$B"{p} {t} && mv -Tf {t} {p} || bad=1; '
+                f'elif grep -qxF {p} "$B/.absent" 2>/dev/null; then rm -f {p} || bad=1; fi'
+            )
+        lines.append("[ $bad -eq 0 ] || fail restore")
+        for i, command in enumerate(self.plan.rollback):
+            lines.append(
+                f'( {command}\n) >"$o" 2>&1 </dev/null; rc=$?; report rollback:{i} $rc "$o"'
+            )
+        lines.append('echo rolled-back > "$W/state"')
+        lines.append(f"printf '%s OK\\n' {_TAG}")
+        return "\n".join(lines) + "\n"
+
+    def _run(self, script: str) -> StepLog:
+        result = self.conn.run(script, timeout=self.timeout)
+        return parse_log(result, self.plan)
+
+
+def _reported(phase: str, index: int, command: str) -> str:
+    """Run one plan command in a subshell and report its status and output."""
+    return f'( {command}\n) >"$o" 2>&1 </dev/null; rc=$?; report {phase}:{index} $rc "$o"'
+
+
+def parse_log(result: CommandResult, plan: Plan) -> StepLog:
+    """Read the report lines a transaction script printed."""
+    log = StepLog(ok=False)
+    commands = {"validate": plan.validate, "act": plan.act, "rollback": plan.rollback}
+    for line in result.stdout.splitlines():
+        parts = line.split(" ")
+        if not parts or parts[0] != _TAG:
+            continue
+        if parts[1] == "OK":
+            log.ok = True
+        elif parts[1] == "FAIL":
+            log.failed_phase = parts[2] if len(parts) > 2 else "unknown"
+        elif len(parts) >= 3:
+            phase, _, index = parts[1].partition(":")
+            out = base64.b64decode(parts[3]).decode("utf-8", "replace") if len(parts) > 3 else ""
+            command = commands.get(phase, ())[int(index)] if index.isdigit() else phase
+            log.outputs.append((command, int(parts[2]), out))
+    if not log.ok and not log.failed_phase:
+        log.failed_phase = f"script (exit {result.exit_status}): {result.stderr.strip()[:500]}"
+    return log
+
+
+def current_contents(conn: Connection, paths: list[str], timeout: float | None) -> dict[str, str]:
+    """What each path holds now, for diffs: file text, `-> target` for links, '' if absent."""
+    commands = [
+        f"if [ -L {quote(p)} ]; then printf 'L%s' \"$(readlink {quote(p)})\"; "
+        f"elif [ -f {quote(p)} ]; then printf F; cat {quote(p)}; else printf N; fi"
+        for p in paths
+    ]
+    results = unbatch(commands, conn.run(batch(commands), timeout=timeout))
+    contents = {}
+    for path, res in zip(paths, results, strict=True):
+        kind, body = res.stdout[:1], res.stdout[1:]
+        contents[path] = f"-> {body}\n" if kind == "L" else body if kind == "F" else ""
+    return contents
+
+
+def diff(plan: Plan, current: dict[str, str]) -> str:
+    """A unified diff of every file the plan would change."""
+    chunks = []
+    for change in plan.changes:
+        before = current.get(change.path, "")
+        if isinstance(change, WriteFile):
+            after = change.content.decode("utf-8", "replace")
+        elif isinstance(change, Symlink):
+            after = f"-> {change.target}\n"
+        else:
+            after = ""
+        chunks.extend(
+            difflib.unified_diff(
+                before.splitlines(keepends=True),
+                after.splitlines(keepends=True),
+                fromfile=f"a{change.path}" if before else "/dev/null",
+                tofile=f"b{change.path}" if after else "/dev/null",
+            )
+        )
+    return "".join(
+        c if c.endswith("\n") else c + "\n\\ No newline at end of file\n" for c in chunks
+    )
