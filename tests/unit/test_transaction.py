@@ -1,0 +1,134 @@
+"""Transaction scripts run for real in the local shell against temporary trees."""
+
+from pathlib import Path
+
+import pytest
+
+from opsfix.plugin import Plan, Remove, Symlink, WriteFile
+from opsfix.transaction import Transaction, current_contents, diff
+
+from .localsh import LocalShell
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "etc" / "app"
+    (root / "conf.d").mkdir(parents=True)
+    (root / "main.conf").write_text("main ok\n")
+    (root / "conf.d" / "broken.conf").write_text("broken\n")
+    (root / "conf.d" / "broken.conf").chmod(0o640)
+    (root / "link").symlink_to(root / "missing")
+    return root
+
+
+def tx(tmp_path: Path, plan: Plan) -> Transaction:
+    return Transaction(
+        LocalShell(), plan, "t1", state_dir=str(tmp_path / "state"), backup_dir=str(tmp_path / "bk")
+    )
+
+
+def validate_no_broken_file() -> str:
+    # a validator that sees the *staged* tree only
+    return 'test ! -e "$OPSFIX_STAGE/conf.d/broken.conf" && grep -q fixed "$OPSFIX_STAGE/main.conf"'
+
+
+def test_validated_plan_swaps_files_and_keeps_backups(tmp_path, tree):
+    plan = Plan(
+        "fix",
+        changes=(
+            WriteFile(str(tree / "main.conf"), b"main fixed\n"),
+            Remove(str(tree / "conf.d" / "broken.conf")),
+            Symlink(str(tree / "link"), str(tree / "main.conf")),
+            WriteFile(str(tree / "new" / "added.conf"), b"added\n", mode=0o600),
+        ),
+        stage_root=str(tree),
+        validate=(validate_no_broken_file(),),
+        act=(f"touch {tmp_path}/acted",),
+    )
+    t = tx(tmp_path, plan)
+    prepared = t.prepare()
+    assert prepared.ok, prepared
+    assert (tree / "main.conf").read_text() == "main ok\n"  # nothing live changed yet
+    applied = t.apply()
+    assert applied.ok, applied
+    assert (tree / "main.conf").read_text() == "main fixed\n"
+    assert not (tree / "conf.d" / "broken.conf").exists()
+    assert (tree / "link").resolve() == tree / "main.conf"
+    assert oct((tree / "new" / "added.conf").stat().st_mode & 0o777) == "0o600"
+    assert (tmp_path / "acted").exists()
+    backup = tmp_path / "bk" / "t1"
+    assert (backup / str(tree).lstrip("/") / "main.conf").read_text() == "main ok\n"
+    assert (backup / str(tree).lstrip("/") / "conf.d" / "broken.conf").read_text() == "broken\n"
+    assert not [p for p in tree.rglob(".opsfix-*")]  # no temp files left behind
+
+
+def test_failed_validation_changes_nothing(tmp_path, tree):
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    plan = Plan(
+        "fix",
+        changes=(WriteFile(str(tree / "main.conf"), b"still bad\n"),),
+        stage_root=str(tree),
+        validate=(validate_no_broken_file(),),
+        act=(f"touch {tmp_path}/acted",),
+    )
+    prepared = tx(tmp_path, plan).prepare()
+    assert not prepared.ok
+    assert prepared.failed_phase == "validate"
+    assert prepared.outputs[0][1] != 0
+    assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "acted").exists()
+
+
+def test_restore_puts_everything_back(tmp_path, tree):
+    plan = Plan(
+        "fix",
+        changes=(
+            WriteFile(str(tree / "main.conf"), b"main fixed\n"),
+            Remove(str(tree / "conf.d" / "broken.conf")),
+            WriteFile(str(tree / "brand-new.conf"), b"x\n"),
+        ),
+        rollback=(f"touch {tmp_path}/rolled",),
+    )
+    t = tx(tmp_path, plan)
+    assert t.prepare().ok and t.apply().ok
+    restored = t.restore()
+    assert restored.ok, restored
+    assert (tree / "main.conf").read_text() == "main ok\n"
+    assert (tree / "conf.d" / "broken.conf").read_text() == "broken\n"
+    assert oct((tree / "conf.d" / "broken.conf").stat().st_mode & 0o777) == "0o640"
+    assert not (tree / "brand-new.conf").exists()
+    assert (tmp_path / "rolled").exists()
+    t.finish("rolled-back")
+    assert (tmp_path / "state" / "t1" / "state").read_text() == "rolled-back\n"
+
+
+def test_failed_act_is_reported(tmp_path, tree):
+    plan = Plan("x", act=("echo boom >&2; exit 7",))
+    t = tx(tmp_path, plan)
+    assert t.prepare().ok
+    applied = t.apply()
+    assert not applied.ok and applied.failed_phase == "act"
+    assert applied.outputs == [("echo boom >&2; exit 7", 7, "boom\n")]
+
+
+def test_hostile_paths_stay_quoted(tmp_path, tree):
+    evil = str(tree / "a; touch PWNED; $(id) `id`.conf")
+    t = tx(tmp_path, Plan("x", changes=(WriteFile(evil, b"ok\n"),), stage_root=str(tree)))
+    assert t.prepare().ok and t.apply().ok
+    assert Path(evil).read_text() == "ok\n"
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_diff_shows_every_change(tmp_path, tree):
+    plan = Plan(
+        "x",
+        changes=(
+            WriteFile(str(tree / "main.conf"), b"main fixed\n"),
+            Remove(str(tree / "conf.d" / "broken.conf")),
+        ),
+    )
+    current = current_contents(LocalShell(), [c.path for c in plan.changes], None)
+    text = diff(plan, current)
+    assert f"--- a{tree}/main.conf" in text
+    assert "-main ok\n+main fixed\n" in text
+    assert "+++ /dev/null" in text and "-broken\n" in text
