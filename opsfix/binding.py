@@ -114,7 +114,8 @@ def _params(
     try:
         return model.model_validate(values, context=context), used
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # an unknown key usually explains a "missing" one (a typo): report it first
+        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         raw = use.raw if use.raw is not None else {}
         error = error_at(err, raw, use.location.file, use.location.field)
         loc = error.location or use.location
