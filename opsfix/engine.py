@@ -21,7 +21,14 @@ from opsfix.hosts import ConnectionSpec
 from opsfix.plugin import Check, CheckResult, Remediation
 from opsfix.results import CheckOutcome, HostReport, RemediationOutcome, RunReport, StepReport
 from opsfix.shell import batch, unbatch
-from opsfix.transaction import Transaction, current_contents, diff, new_txid
+from opsfix.transaction import (
+    BACKUP_DIR,
+    STATE_DIR,
+    Transaction,
+    current_contents,
+    diff,
+    new_txid,
+)
 from opsfix.transport.base import Connection
 
 Mode = Literal["apply", "check", "dry-run"]
@@ -196,7 +203,13 @@ class HostRun:
             return RemediationOutcome(
                 name, "would_change", plan.summary, diff=diff(plan, current), commands=commands
             )
-        tx = Transaction(self.conn, plan, new_txid(name))
+        tx = Transaction(
+            self.conn,
+            plan,
+            new_txid(name),
+            state_dir=str(self.job.target.vars.get("opsfix_state_dir", STATE_DIR)),
+            backup_dir=str(self.job.target.vars.get("opsfix_backup_dir", BACKUP_DIR)),
+        )
         outcome = RemediationOutcome(name, "applied", plan.summary, commands=commands)
         outcome.backup_path = tx.backup if plan.changes else None
         prepared = tx.prepare()
