@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The quick start: install everything, build a 3-host practice lab, break one host, and let
+# `opsfix apply playbooks/nginx_recovery.yml` find and repair it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "Building a practice lab of 3 hosts (sshd + nginx in network namespaces)"
+opsfix lab down >/dev/null 2>&1 || true
+opsfix lab up --hosts 3
+lab=${OPSFIX_LAB_DIR:-/var/lib/opsfix-lab}
+
+step "First run: every host healthy; opsfix remembers each host's known-good config"
+opsfix apply playbooks/nginx_recovery.yml
+
+step "Breaking web2: a syntax error in a new conf.d file, an empty index.html, nginx stopped"
+addr=$(opsfix inventory --list | python3 -c 'import json,sys; print(json.load(sys.stdin)["_meta"]["hostvars"]["web2"]["ansible_host"])')
+ssh -q -i "$lab/id_ed25519" -o UserKnownHostsFile="$lab/known_hosts" -o StrictHostKeyChecking=yes \
+  "root@$addr" 'echo "server { listen 80" > /etc/nginx/conf.d/oops.conf; : > /var/www/html/index.html; nginx -s stop'
+
+step "opsfix check: what is broken (changes nothing)"
+opsfix check playbooks/nginx_recovery.yml || echo "(exit $?: some host is failing)"
+
+step "opsfix apply: repair, re-check, verify with testinfra"
+opsfix apply playbooks/nginx_recovery.yml
+
+step "Done: web2 recovered. Try 'opsfix apply --check ...', then 'opsfix lab down' to clean up."

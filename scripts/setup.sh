@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what opsfix and its practice lab need on Debian (run as root): the system
+# packages (sshd, nginx, iproute2 …) and a virtual environment in .venv with opsfix in it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (the practice lab builds network namespaces)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  openssh-server openssh-client nginx curl iproute2 procps psmisc util-linux sudo \
+  python3 python3-venv ca-certificates >/dev/null
+# The lab starts its own sshd and nginx inside namespaces; the machine's own stay off.
+for svc in nginx ssh; do
+  if [ -d /run/systemd/system ]; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+done
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+echo "opsfix installed: $(.venv/bin/opsfix --version)"
