@@ -76,7 +76,7 @@ def build_pristine(paths: LabPaths, *, listen_ipv6: bool) -> None:
     (nginx / "nginx.conf").write_text(render("nginx/nginx.conf.j2"))
     site = render("nginx/site.conf.j2", web_root=WEB_ROOT, listen_ipv6=listen_ipv6)
     (nginx / SITE_PATH).write_text(site)
-    (nginx / "sites-enabled/default").symlink_to(SYSTEM_NGINX / SITE_PATH)
+    (nginx / "sites-enabled/default").symlink_to(f"/etc/nginx/{SITE_PATH}")  # as Debian links
     _make_readable(nginx)
     www = paths.pristine / "www"
     shutil.copytree(templates_dir() / "webapp", www)

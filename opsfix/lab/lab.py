@@ -35,7 +35,7 @@ from opsfix.lab.state import LabPaths, LabRecord, resolve_state_dir
 SCRIPTS = Path(str(importlib.resources.files("opsfix.lab")))
 REQUIRED_COMMANDS = ("ip", "nsenter", "unshare", "mount", "findmnt", "nginx", "/usr/sbin/sshd")
 PROBE_TIMEOUT = 0.5
-_children: dict[int, subprocess.Popen[bytes]] = {}  # boot processes this process started
+_children: dict[str, subprocess.Popen[bytes]] = {}  # netns -> boot process started here
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ def _boot(host: HostPlan, plan: LabPlan, paths: LabPaths) -> subprocess.Popen[by
             env=dict(system.HOST_ENV),
             start_new_session=True,  # a Ctrl-C aimed at the controller spares the hosts
         )
-    _children[process.pid] = process
+    _children[host.netns] = process
     return process
 
 
@@ -372,6 +372,6 @@ def _stop_hosts(plan: LabPlan) -> None:
         system.kill(members())
         if not system.wait_until(lambda: not members(), 5):
             raise LabError(f"down: processes would not die: {members()}")
-    for pid in list(_children):
-        if _children[pid].poll() is not None:
-            del _children[pid]
+    for netns in names:  # reap the boot processes this process started, if any
+        if (process := _children.pop(netns, None)) is not None:
+            process.wait(timeout=5)

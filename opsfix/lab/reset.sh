@@ -11,13 +11,13 @@ if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ]; then
     # next serves the pristine config.
     old=$(pgrep -P "$pid" -x nginx || true)
     nginx -s reload
-    for _ in $(seq 50); do
+    for _ in $(seq 250); do
         alive=
         for worker in $old; do
             if kill -0 "$worker" 2>/dev/null; then alive=1; fi
         done
         if [ -z "$alive" ]; then exit 0; fi
-        sleep 0.1
+        sleep 0.02
     done
     echo "nginx did not reload within 5 s; its error log says:" >&2
     cat /var/log/nginx/error.log >&2 || true
