@@ -1,0 +1,148 @@
+"""Host key policy: known accepted, changed always refused, new only under trust on first use."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import paramiko
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paramiko.hostkeys import HostKeys
+
+from opsfix.errors import HostKeyError
+from opsfix.transport.hostkeys import (
+    KnownHosts,
+    VerifyingPolicy,
+    fingerprint,
+    known_hosts_name,
+    preferred_key_types,
+)
+
+NAME = "[192.0.2.10]:2222"
+
+
+def new_key() -> paramiko.PKey:
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
+
+
+def line(name: str, key: paramiko.PKey) -> str:
+    return f"{name} {key.get_name()} {key.get_base64()}\n"
+
+
+@pytest.fixture
+def key() -> paramiko.PKey:
+    return new_key()
+
+
+def policy(files: list[Path], *, trust: bool) -> VerifyingPolicy:
+    return VerifyingPolicy("web1", KnownHosts([str(f) for f in files]), trust_new=trust)
+
+
+def test_fingerprint_matches_openssh(key: paramiko.PKey, tmp_path: Path) -> None:
+    pub = tmp_path / "k.pub"
+    pub.write_text(line("", key).strip())
+    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(pub)],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert fingerprint(key) == out.split()[1]
+
+
+def test_known_hosts_name() -> None:
+    assert known_hosts_name("web1.example", 22) == "web1.example"
+    assert known_hosts_name("192.0.2.10", 2222) == NAME
+
+
+def test_check_known_changed_new(key: paramiko.PKey, tmp_path: Path) -> None:
+    f = tmp_path / "known_hosts"
+    f.write_text(line(NAME, key) + line("other", new_key()))
+    known = KnownHosts([str(f)])
+    assert known.check(NAME, key) == "known"
+    assert known.check(NAME, new_key()) == "changed"
+    assert known.check("192.0.2.10", key) == "new"  # port 22 is another entry
+    assert known.check("[192.0.2.10]:2223", key) == "new"
+
+
+def test_hashed_entries_match(key: paramiko.PKey, tmp_path: Path) -> None:
+    f = tmp_path / "known_hosts"
+    f.write_text(line(HostKeys.hash_host(NAME), key))
+    assert KnownHosts([str(f)]).check(NAME, key) == "known"
+
+
+def test_any_file_holding_the_key_makes_it_known(key: paramiko.PKey, tmp_path: Path) -> None:
+    stale, fresh = tmp_path / "stale", tmp_path / "fresh"
+    stale.write_text(line(NAME, new_key()))
+    fresh.write_text(line(NAME, key))
+    assert (
+        KnownHosts([str(stale), str(fresh), str(tmp_path / "missing")]).check(NAME, key) == "known"
+    )
+
+
+def test_corrupt_lines_and_markers_are_skipped(key: paramiko.PKey, tmp_path: Path) -> None:
+    f = tmp_path / "known_hosts"
+    f.write_text("# comment\n\ngarbage\nh ssh-ed25519 !!!notbase64\n@revoked * ssh-rsa AAAA\n"
+                 + line(NAME, key))  # fmt: skip
+    assert KnownHosts([str(f)]).check(NAME, key) == "known"
+
+
+def test_unknown_key_refused_with_fingerprint(key: paramiko.PKey, tmp_path: Path) -> None:
+    f = tmp_path / "known_hosts"
+    with pytest.raises(HostKeyError) as info:
+        policy([f], trust=False).missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+    assert info.value.host == "web1"
+    assert NAME in info.value.reason and fingerprint(key) in info.value.reason
+    assert not f.exists()
+
+
+def test_changed_key_refused_even_when_trusting_new_keys(
+    key: paramiko.PKey, tmp_path: Path
+) -> None:
+    f = tmp_path / "known_hosts"
+    old = new_key()
+    f.write_text(line(NAME, old))
+    before = f.read_bytes()
+    with pytest.raises(HostKeyError, match="CHANGED") as info:
+        policy([f], trust=True).missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+    assert fingerprint(key) in info.value.reason and fingerprint(old) in info.value.reason
+    assert f.read_bytes() == before
+
+
+def test_trust_on_first_use_records_hashed_in_the_first_file(
+    key: paramiko.PKey, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "new" / "known_hosts", tmp_path / "second"
+    second.write_text(line("unrelated", new_key()))
+    p = policy([first, second], trust=True)
+    p.missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+    assert first.stat().st_mode & 0o777 == 0o600
+    text = first.read_text()
+    assert text.startswith("|1|") and NAME not in text and key.get_base64() in text
+    assert p.known.check(NAME, key) == "known"
+    p.missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+    assert first.read_text() == text  # recorded once
+
+
+def test_record_keeps_the_file_line_structured(key: paramiko.PKey, tmp_path: Path) -> None:
+    f = tmp_path / "known_hosts"
+    f.write_text(line("other", new_key()).rstrip("\n"))  # no final newline
+    KnownHosts([str(f)]).record(NAME, key)
+    assert len(f.read_text().splitlines()) == 2
+    assert KnownHosts([str(f)]).check(NAME, key) == "known"
+
+
+def test_known_key_types_are_preferred() -> None:
+    offered = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+    assert preferred_key_types(offered, []) == offered
+    assert preferred_key_types(offered, ["ssh-rsa"])[:3] == [
+        "rsa-sha2-512",
+        "rsa-sha2-256",
+        "ssh-rsa",
+    ]
+    assert preferred_key_types(offered, ["ecdsa-sha2-nistp256"])[0] == "ecdsa-sha2-nistp256"
+    assert sorted(preferred_key_types(offered, ["ssh-rsa"])) == sorted(offered)
