@@ -1,0 +1,423 @@
+"""The SSH transport: one verified, long-lived paramiko connection per host.
+
+Why not fabric: fabric 3.2.3 hard-codes AutoAddPolicy and never loads known_hosts, and
+what it would add (sudo watchers, gateways) is a few lines here, with host keys checked
+on every hop. One connection serves many threads; each command gets its own channel.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import secrets
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paramiko
+
+from opsfix.errors import CommandTimeout, ConnectionFailed
+from opsfix.hosts import ConnectionSpec
+from opsfix.shell import cmd
+from opsfix.transport.base import CommandResult
+from opsfix.transport.hostkeys import KnownHosts, VerifyingPolicy, known_hosts_name
+from opsfix.transport.hostkeys import preferred_key_types as _preferred_key_types
+from opsfix.transport.settings import (
+    MAX_INLINE_SCRIPT,
+    command_result,
+    needs_password_input,
+    shell_command,
+)
+
+MAX_CHANNELS = 8  # sshd's default MaxSessions is 10; SFTP takes one more
+EXIT_GRACE = 0.25  # wait this long for EOF after the exit status (output still in flight)
+_CHUNK = 65536
+
+_keys: dict[str, paramiko.PKey] = {}
+_keys_lock = threading.Lock()
+
+
+def load_private_key(path: str) -> paramiko.PKey:
+    """Each key file is read once per process: parsing an RSA key costs ~100 ms."""
+    with _keys_lock:
+        if path not in _keys:
+            _keys[path] = paramiko.PKey.from_path(path)
+        return _keys[path]
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """One SSH server to log in to: the target itself, or a ProxyJump host before it."""
+
+    hostname: str
+    port: int
+    user: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.user}@{self.hostname}:{self.port}"
+
+
+class SSHConnection:
+    """A Connection over SSH (see opsfix.transport.base.Connection)."""
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        self.spec = spec
+        self.host = spec.host
+        self.login_user = spec.user or getpass.getuser()
+        self._client: paramiko.SSHClient | None = None
+        self._jumps: list[paramiko.SSHClient] = []
+        self._sftp: paramiko.SFTPClient | None = None
+        self._lock = threading.Lock()
+        self._sftp_lock = threading.RLock()
+        self._channels = threading.BoundedSemaphore(MAX_CHANNELS)
+        self._known = KnownHosts(spec.known_hosts_files)
+
+    # --- connecting ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                return
+            target = _Hop(self.spec.hostname, self.spec.port, self.login_user)
+            try:
+                self._client = self._login(target, self._first_socket())
+            except BaseException:
+                self._close_jumps()
+                raise
+
+    def _first_socket(self) -> Any:
+        """What the target's SSH session runs over: TCP, a ProxyCommand, or a jump chain."""
+        if self.spec.proxy_command:
+            return self._proxy_command(self.spec.proxy_command)
+        if self.spec.proxy_jump:
+            return self._jump_chain(self.spec.proxy_jump)
+        return self._tcp(self.spec.hostname, self.spec.port)
+
+    def _tcp(self, hostname: str, port: int, via: str = "") -> socket.socket:
+        """A TCP socket with Nagle off: it costs ~40 ms per command otherwise."""
+        timeout = self.spec.connect_timeout
+        try:
+            sock = socket.create_connection((hostname, port), timeout=timeout)
+        except OSError as e:
+            raise ConnectionFailed(
+                self.host, via + _socket_reason(e, hostname, port, timeout)
+            ) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _proxy_command(self, command: str) -> paramiko.ProxyCommand:
+        try:
+            return paramiko.ProxyCommand(command)
+        except Exception as e:
+            raise ConnectionFailed(self.host, f"ProxyCommand {command!r} failed: {e}") from None
+
+    def _jump_chain(self, jump: str) -> paramiko.Channel:
+        """Log in to each jump host in turn (same host key rules) and tunnel to the next."""
+        hops = [_parse_hop(h, self.login_user) for h in jump.split(",")]
+        targets = [*hops[1:], _Hop(self.spec.hostname, self.spec.port, self.login_user)]
+        sock: Any = self._tcp(hops[0].hostname, hops[0].port, via=f"jump host {hops[0].label}: ")
+        for hop, nxt in zip(hops, targets, strict=True):
+            client = self._login(hop, sock, via=f"jump host {hop.label}: ")
+            self._jumps.append(client)
+            sock = self._tunnel(client, hop, nxt)
+        return sock
+
+    def _tunnel(self, client: paramiko.SSHClient, hop: _Hop, nxt: _Hop) -> paramiko.Channel:
+        transport = client.get_transport()
+        assert transport is not None
+        try:
+            return transport.open_channel(
+                "direct-tcpip",
+                (nxt.hostname, nxt.port),
+                ("127.0.0.1", 0),
+                timeout=self.spec.connect_timeout,
+            )
+        except (paramiko.SSHException, OSError) as e:
+            raise ConnectionFailed(
+                self.host, f"jump host {hop.label} cannot reach {nxt.hostname}:{nxt.port}: {e}"
+            ) from None
+
+    def _login(self, hop: _Hop, sock: Any, via: str = "") -> paramiko.SSHClient:
+        """Handshake, host key check and authentication over an already-open socket."""
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(
+            VerifyingPolicy(self.host, self._known, trust_new=self.spec.trust_new_host_keys)
+        )
+        timeout = self.spec.connect_timeout
+        try:
+            client.connect(
+                hop.hostname,
+                hop.port,
+                username=hop.user,
+                sock=sock,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                channel_timeout=timeout,
+                transport_factory=self._transport_factory(hop),
+                **self._auth_options(),
+            )
+        except ConnectionFailed:
+            client.close()
+            raise
+        except Exception as e:
+            client.close()
+            raise ConnectionFailed(self.host, via + _login_reason(e, hop, timeout)) from None
+        return client
+
+    def _auth_options(self) -> dict[str, Any]:
+        """One explicit key and nothing else (many keys hit sshd's MaxAuthTries)."""
+        if not self.spec.key_file:
+            return {"allow_agent": True, "look_for_keys": True}
+        try:
+            pkey = load_private_key(self.spec.key_file)
+        except paramiko.PasswordRequiredException:
+            raise ConnectionFailed(
+                self.host, f"private key {self.spec.key_file} is encrypted: add it to ssh-agent"
+            ) from None
+        except (OSError, paramiko.SSHException) as e:
+            raise ConnectionFailed(
+                self.host, f"cannot load private key {self.spec.key_file}: {e}"
+            ) from None
+        return {"pkey": pkey, "allow_agent": False, "look_for_keys": False}
+
+    def _transport_factory(self, hop: _Hop) -> Any:
+        known_types = [
+            k.key.get_name() for k in self._known.keys_for(known_hosts_name(hop.hostname, hop.port))
+        ]
+
+        def factory(sock: Any, **kwargs: Any) -> paramiko.Transport:
+            transport = paramiko.Transport(sock, **kwargs)
+            options = transport.get_security_options()
+            options.key_types = _preferred_key_types(list(options.key_types), known_types)
+            return transport
+
+        return factory
+
+    # --- running commands -----------------------------------------------------------------
+
+    def run(
+        self, script: str, *, become: bool | None = None, timeout: float | None = None
+    ) -> CommandResult:
+        become = self.spec.become if become is None else become
+        limit = self.spec.command_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        if not self._channels.acquire(timeout=max(limit, 0)):
+            raise CommandTimeout(self.host, script, limit)
+        try:
+            if len(script.encode()) > MAX_INLINE_SCRIPT:
+                return self._run_uploaded(script, become, deadline, limit)
+            return self._execute(script, script, become, deadline, limit)
+        finally:
+            self._channels.release()
+
+    def _run_uploaded(
+        self, script: str, become: bool, deadline: float, limit: float
+    ) -> CommandResult:
+        """A script too long for one argument goes up by SFTP to a private file, run, removed."""
+        path = f"/tmp/opsfix-{secrets.token_hex(8)}.sh"
+        readable = (
+            0o644 if become and self.spec.become_user not in ("root", self.login_user) else 0o600
+        )
+        self._write(path, script.encode(), readable, exclusive=True)
+        try:
+            return self._execute(script, cmd("/bin/sh", path), become, deadline, limit)
+        finally:
+            self._remove_quietly(path)
+
+    def _execute(
+        self, script: str, body: str, become: bool, deadline: float, limit: float
+    ) -> CommandResult:
+        command = shell_command(
+            body,
+            login_user=self.login_user,
+            spec=self.spec,
+            become=become,
+            host_timeout=math.ceil(limit) + 1,  # ours fires first; the host's stops the command
+        )
+        uses_sudo = become and self.login_user != self.spec.become_user
+        uses_password = needs_password_input(self.spec, login_user=self.login_user, become=become)
+        channel = self._open_channel()
+        try:
+            channel.exec_command(command)
+            if uses_password:
+                assert self.spec.become_password is not None
+                channel.sendall(self.spec.become_password.reveal().encode() + b"\n")
+            channel.shutdown_write()
+            status, out, err = _collect(channel, deadline)
+        except _DeadlinePassed:
+            raise CommandTimeout(self.host, script, limit) from None
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectionFailed(self.host, f"connection lost during command: {e}") from None
+        finally:
+            channel.close()
+        if status == -1 and not self._is_active():
+            raise ConnectionFailed(self.host, "connection lost during command")
+        return command_result(script, status, out, err, spec=self.spec, used_sudo=uses_sudo)
+
+    def _open_channel(self) -> paramiko.Channel:
+        transport = self._client.get_transport() if self._client else None
+        if transport is None or not transport.is_active():
+            raise ConnectionFailed(
+                self.host, "connection lost" if self._client else "not connected"
+            )
+        try:
+            return transport.open_session(timeout=self.spec.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            reason = "connection lost" if not transport.is_active() else "cannot open a channel"
+            raise ConnectionFailed(self.host, f"{reason}: {e}") from None
+
+    def _is_active(self) -> bool:
+        transport = self._client.get_transport() if self._client else None
+        return bool(transport and transport.is_active())
+
+    # --- files ------------------------------------------------------------------------------
+
+    def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
+        self._write(remote_path, data, mode)
+
+    def _write(self, path: str, data: bytes, mode: int, *, exclusive: bool = False) -> None:
+        """Set the mode before any byte lands, so a secret is never briefly world-readable."""
+        sftp = self._sftp_client()
+        try:
+            with self._sftp_lock, sftp.open(path, "wbx" if exclusive else "wb") as f:
+                f.chmod(mode)
+                f.set_pipelined(True)
+                f.write(data)
+        except OSError as e:
+            raise OSError(e.errno, f"{self.host}: cannot write {path}: {e.strerror or e}") from None
+        except (paramiko.SSHException, EOFError) as e:
+            raise ConnectionFailed(
+                self.host, f"connection lost while writing {path}: {e}"
+            ) from None
+
+    def _remove_quietly(self, path: str) -> None:
+        try:
+            with self._sftp_lock:
+                self._sftp_client().remove(path)
+        except (OSError, paramiko.SSHException, EOFError, ConnectionFailed):
+            pass
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        with self._sftp_lock:
+            if self._sftp is None:
+                if self._client is None:
+                    raise ConnectionFailed(self.host, "not connected")
+                try:
+                    self._sftp = self._client.open_sftp()
+                except (paramiko.SSHException, EOFError, OSError) as e:
+                    raise ConnectionFailed(self.host, f"cannot start SFTP: {e}") from None
+            return self._sftp
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sftp is not None:
+                self._sftp.close()
+                self._sftp = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self._close_jumps()
+
+    def _close_jumps(self) -> None:
+        for client in reversed(self._jumps):
+            client.close()
+        self._jumps.clear()
+
+    @property
+    def native_client(self) -> paramiko.SSHClient | None:
+        return self._client
+
+    def __enter__(self) -> SSHConnection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, str, str]:
+    """Read stdout and stderr together until the exit status (a chatty command cannot block)."""
+    out: list[bytes] = []
+    err: list[bytes] = []
+    exited_at: float | None = None
+    while True:
+        _drain(channel, out, err)
+        now = time.monotonic()
+        if channel.exit_status_ready():
+            exited_at = exited_at or now
+            if channel.eof_received or channel.closed or now - exited_at > EXIT_GRACE:
+                break
+        if now >= deadline:
+            raise _DeadlinePassed
+        wait = min(deadline - now, 0.05 if exited_at else 0.5)
+        if channel.eof_received and not exited_at:
+            channel.status_event.wait(wait)  # the pipe stays readable after EOF
+        else:
+            select.select([channel], [], [], wait)
+    _drain(channel, out, err)
+    return channel.exit_status, _text(out), _text(err)
+
+
+def _drain(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> None:
+    while channel.recv_ready():
+        out.append(channel.recv(_CHUNK))
+    while channel.recv_stderr_ready():
+        err.append(channel.recv_stderr(_CHUNK))
+
+
+def _text(chunks: list[bytes]) -> str:
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _parse_hop(text: str, default_user: str) -> _Hop:
+    user, _, rest = text.strip().rpartition("@")
+    hostname, _, port = rest.partition(":")
+    return _Hop(hostname, int(port or 22), user or default_user)
+
+
+def _socket_reason(e: OSError, hostname: str, port: int, timeout: float) -> str:
+    where = f"{hostname}:{port}"
+    if isinstance(e, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(e, TimeoutError):
+        return f"timed out after {timeout:g}s connecting to {where}"
+    if isinstance(e, socket.gaierror):
+        return f"cannot resolve {hostname}: {e.strerror}"
+    return f"cannot connect to {where}: {e.strerror or e}"
+
+
+def _login_reason(e: Exception, hop: _Hop, timeout: float) -> str:
+    if isinstance(e, paramiko.BadAuthenticationType):
+        allowed = ", ".join(e.allowed_types)
+        return f"authentication failed for user {hop.user} (server allows: {allowed})"
+    if isinstance(e, paramiko.AuthenticationException):
+        if "timeout" in str(e).lower():
+            return f"authentication timed out after {timeout:g}s for user {hop.user}"
+        return f"authentication failed for user {hop.user}"
+    if isinstance(e, paramiko.ProxyCommandFailure):
+        return f"ProxyCommand failed: {e}"
+    text = str(e)
+    if "No authentication methods available" in text:
+        return (
+            f"authentication failed for user {hop.user}: no key given and no agent or default key"
+        )
+    if "protocol banner" in text:
+        return f"no SSH banner from {hop.hostname}:{hop.port} within {timeout:g}s"
+    if isinstance(e, TimeoutError):
+        return (
+            f"timed out after {timeout:g}s during the SSH handshake with {hop.hostname}:{hop.port}"
+        )
+    if isinstance(e, EOFError | ConnectionResetError):
+        return f"{hop.hostname}:{hop.port} closed the connection during the SSH handshake"
+    return f"SSH handshake with {hop.hostname}:{hop.port} failed: {text or type(e).__name__}"

@@ -1,0 +1,110 @@
+"""How a command line is built for become, and how sudo's refusals are recognised."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+
+import pytest
+
+from opsfix.hosts import ConnectionSpec, Secret
+from opsfix.transport.settings import (
+    SUDO_NEEDS_PASSWORD,
+    SUDO_WRONG_PASSWORD,
+    command_result,
+    needs_password_input,
+    shell_command,
+    sudo_failure,
+)
+
+SCRIPT = """printf '%s|' "a b" 'it'"'"'s' "$HOME" >/dev/null; echo "one two"; echo err >&2"""
+
+
+def spec(**kw: object) -> ConnectionSpec:
+    return ConnectionSpec(host="web1", hostname="192.0.2.1", **kw)  # type: ignore[arg-type]
+
+
+def run_locally(command: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["/bin/sh", "-c", command], input=stdin, capture_output=True, text=True)
+
+
+def test_without_become_the_script_runs_through_sh() -> None:
+    command = shell_command(SCRIPT, login_user="deploy", spec=spec(), become=False)
+    assert shlex.split(command)[:2] == ["/bin/sh", "-c"]
+    done = run_locally(command)
+    assert (done.stdout, done.stderr, done.returncode) == ("one two\n", "err\n", 0)
+
+
+def test_become_to_the_login_user_needs_no_sudo() -> None:
+    s = spec(become=True, become_user="root", become_password=Secret("pw"))
+    command = shell_command("id", login_user="root", spec=s, become=True)
+    assert "sudo" not in command
+    assert not needs_password_input(s, login_user="root", become=True)
+
+
+def test_become_with_a_password_reads_it_from_stdin_only() -> None:
+    s = spec(become=True, become_user="www-data", become_password=Secret("hunter2"))
+    command = shell_command(SCRIPT, login_user="deploy", spec=s, become=True)
+    argv = shlex.split(command)
+    assert argv[:9] == ["sudo", "-H", "-S", "-p", "", "-u", "www-data", "--", "/bin/sh"]
+    assert "hunter2" not in command
+    assert needs_password_input(s, login_user="deploy", become=True)
+
+
+def test_become_without_a_password_never_prompts() -> None:
+    s = spec(become=True)
+    command = shell_command("id", login_user="deploy", spec=s, become=True)
+    assert shlex.split(command)[:6] == ["sudo", "-H", "-n", "-u", "root", "--"]
+    assert not needs_password_input(s, login_user="deploy", become=True)
+
+
+def test_become_false_overrides_the_spec() -> None:
+    s = spec(become=True, become_password=Secret("pw"))
+    assert "sudo" not in shell_command("id", login_user="deploy", spec=s, become=False)
+    assert not needs_password_input(s, login_user="deploy", become=False)
+
+
+def test_the_script_cannot_read_stdin() -> None:
+    """Where sudo had cached credentials, the password line would otherwise reach the script."""
+    command = shell_command("cat; echo done", login_user="u", spec=spec(), become=False)
+    assert run_locally(command, stdin="hunter2\n").stdout == "done\n"
+
+
+def test_host_timeout_stops_the_command_on_the_host() -> None:
+    command = shell_command("sleep 5; echo late", login_user="u", spec=spec(), become=False,
+                            host_timeout=1)  # fmt: skip
+    started = time.monotonic()
+    done = run_locally(command)
+    assert done.returncode == 124 and done.stdout == ""
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("status", "stderr", "expected"),
+    [
+        (1, "Sorry, try again.\nsudo: 1 incorrect password attempt\n", SUDO_WRONG_PASSWORD),
+        (1, "Sorry, try again.\nSorry, try again.\nsudo: 3 incorrect password attempts\n",
+         SUDO_WRONG_PASSWORD),
+        (1, "sudo: a password is required\n", SUDO_NEEDS_PASSWORD),
+        (1, "sudo: a terminal is required to read the password; either use the -S option\n",
+         SUDO_NEEDS_PASSWORD),
+        (1, "sudo: no password was provided\n", SUDO_NEEDS_PASSWORD),
+        (1, "deploy is not in the sudoers file.\n", None),  # sudo's own words are clear enough
+        (1, "grep: no match\n", None),
+        (2, "Sorry, try again.\n", None),  # the script's status, not sudo's
+        (0, "", None),
+    ],
+)  # fmt: skip
+def test_sudo_failure(status: int, stderr: str, expected: str | None) -> None:
+    assert sudo_failure(status, stderr) == expected
+
+
+def test_command_result_replaces_sudo_noise_and_never_carries_the_password() -> None:
+    s = spec(become=True, become_password=Secret("hunter2"))
+    refused = command_result("id", 1, "", "Sorry, try again.\n", spec=s, used_sudo=True)
+    assert (refused.exit_status, refused.stderr, refused.stdout) == (1, SUDO_WRONG_PASSWORD, "")
+    echoed = command_result("x", 0, "got hunter2\n", "hunter2", spec=s, used_sudo=True)
+    assert "hunter2" not in repr(echoed)
+    plain = command_result("x", 1, "", "Sorry, try again.\n", spec=s, used_sudo=False)
+    assert plain.stderr == "Sorry, try again.\n"  # no sudo involved: the script said it
