@@ -1,0 +1,80 @@
+"""Is nginx healthy on this host? The last step of `playbooks/nginx_recovery.yml`.
+
+opsfix runs this suite with testinfra over its own verified connections (`opsfix.verify`),
+one parametrized run per host; `opsfix_vars` holds the host's inventory vars. Lab hosts
+have no systemd, so "running" means an nginx master process exists (systemd's view is
+used only where systemd runs). Commands that need root use `host.sudo()`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import pytest
+
+DEEP_LINK = "/some/deep/link"
+
+
+def http_get(host: Any, url: str) -> tuple[int, str]:
+    """Status and body of a GET made on the host itself (curl), so no firewall is in the way."""
+    result = host.run("curl -sS --max-time 5 -w '\\n%{http_code}' " + shlex.quote(url))
+    assert result.rc == 0, f"curl {url} failed: {result.stderr.strip()}"
+    body, _, status = result.stdout.rpartition("\n")
+    return int(status), body
+
+
+@pytest.fixture(scope="module")
+def base_url(opsfix_vars: dict[str, Any]) -> str:
+    return str(opsfix_vars.get("nginx_verify_url", "http://127.0.0.1")).rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def front_page(host: Any, base_url: str) -> tuple[int, str]:
+    return http_get(host, base_url + "/")
+
+
+def test_nginx_is_installed(host: Any) -> None:
+    assert host.exists("nginx") or host.file("/usr/sbin/nginx").is_file, "no nginx binary"
+
+
+def test_nginx_is_running(host: Any) -> None:
+    if host.file("/run/systemd/system").is_directory:
+        assert host.service("nginx").is_running, "systemd says nginx is not running"
+    masters = [p for p in host.process.filter(comm="nginx") if "master process" in p.args]
+    assert masters, "no nginx master process"
+
+
+def test_nginx_config_is_valid(host: Any) -> None:
+    with host.sudo():
+        result = host.run("nginx -t")
+    assert result.rc == 0, result.stderr
+
+
+def test_port_80_is_served_by_nginx(host: Any) -> None:
+    with host.sudo():  # only root sees other users' process names
+        listeners = host.check_output("ss -Hltnp 'sport = :80'").splitlines()
+    assert listeners, "nothing listens on TCP port 80"
+    strangers = [line for line in listeners if '"nginx"' not in line]
+    assert not strangers, f"port 80 is held by something else: {strangers}"
+
+
+def test_front_page_answers_200(front_page: tuple[int, str]) -> None:
+    status, _ = front_page
+    assert status == 200
+
+
+def test_front_page_has_the_expected_content(
+    front_page: tuple[int, str], opsfix_vars: dict[str, Any]
+) -> None:
+    expected = opsfix_vars.get("expected_content")
+    if not expected:
+        pytest.skip("expected_content is not set for this host")
+    assert str(expected) in front_page[1]
+
+
+def test_deep_link_returns_the_app(host: Any, base_url: str, front_page: tuple[int, str]) -> None:
+    """A single-page app serves its index for any route; a 404 here means try_files is broken."""
+    status, body = http_get(host, base_url + DEEP_LINK)
+    assert status == 200, f"{DEEP_LINK} answered {status}"
+    assert body == front_page[1], f"{DEEP_LINK} did not return the app's index page"
