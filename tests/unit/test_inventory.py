@@ -551,3 +551,12 @@ def test_what_ansible_skips_with_a_warning_is_kept_as_a_warning(tmp_path):
         "found both a group and a host named 'db'",
     )
     assert "junk" not in inv.groups
+
+
+def test_the_example_inventory_for_users_loads_as_documented():
+    inv = load(Path(__file__).parents[2] / "inventory" / "example.yml")
+    assert inv.warnings == ()
+    assert len(inv.select("web")) == 5
+    assert inv.hosts["web04.example.com"].vars["env"] == "staging"  # priority 10 beats prod
+    assert inv.hosts["web-canary.example.com"].vars["ansible_port"] == 2222
+    assert inv.hosts["bastion.example.com"].groups == ("ungrouped",)
