@@ -96,15 +96,16 @@ def run_playbook(request: RunRequest, on_event: Event | None = None) -> tuple[Ru
 def _select(
     inventory: Any, pattern: str, limit: str | None, where: Location
 ) -> tuple[list[Host], list[str]]:
-    warnings: list[str] = []
+    """The playbook's `hosts:` pattern, narrowed by --limit, with warnings for dead terms."""
+    warnings = list(inventory.warnings)
     try:
-        hosts, unmatched = inventory.select_with_unmatched(pattern)
-        warnings += [f"pattern term {t!r} (playbook hosts) matched nothing" for t in unmatched]
+        chosen = inventory.match(pattern, origin=where)
+        warnings += [f"hosts pattern term {t!r} matched nothing" for t in chosen.unmatched]
+        hosts = chosen.hosts
         if limit:
-            limited, unmatched = inventory.select_with_unmatched(limit)
-            warnings += [f"--limit term {t!r} matched nothing" for t in unmatched]
-            names = {h.name for h in limited}
-            hosts = [h for h in hosts if h.name in names]
+            limited = inventory.match(limit, within=hosts)
+            warnings += [f"--limit term {t!r} matched nothing" for t in limited.unmatched]
+            hosts = limited.hosts
     except InventoryError as exc:
         raise InventoryError(exc.message, exc.location or where) from None
     return hosts, warnings
