@@ -7,6 +7,7 @@ on every hop. One connection serves many threads; each command gets its own chan
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import math
 import secrets
@@ -44,7 +45,10 @@ def load_private_key(path: str) -> paramiko.PKey:
     """Each key file is read once per process: parsing an RSA key costs ~100 ms."""
     with _keys_lock:
         if path not in _keys:
-            _keys[path] = paramiko.PKey.from_path(path)
+            try:
+                _keys[path] = paramiko.PKey.from_path(path)
+            except TypeError as e:  # paramiko 5 lets cryptography's "needs a password" through
+                raise paramiko.PasswordRequiredException(str(e)) from None
         return _keys[path]
 
 
@@ -83,18 +87,19 @@ class SSHConnection:
             if self._client is not None:
                 return
             target = _Hop(self.spec.hostname, self.spec.port, self.login_user)
+            auth = self._auth_options()  # a bad key file fails before any socket opens
             try:
-                self._client = self._login(target, self._first_socket())
+                self._client = self._login(target, self._first_socket(auth), auth)
             except BaseException:
                 self._close_jumps()
                 raise
 
-    def _first_socket(self) -> Any:
+    def _first_socket(self, auth: dict[str, Any]) -> Any:
         """What the target's SSH session runs over: TCP, a ProxyCommand, or a jump chain."""
         if self.spec.proxy_command:
             return self._proxy_command(self.spec.proxy_command)
         if self.spec.proxy_jump:
-            return self._jump_chain(self.spec.proxy_jump)
+            return self._jump_chain(self.spec.proxy_jump, auth)
         return self._tcp(self.spec.hostname, self.spec.port)
 
     def _tcp(self, hostname: str, port: int, via: str = "") -> socket.socket:
@@ -115,13 +120,13 @@ class SSHConnection:
         except Exception as e:
             raise ConnectionFailed(self.host, f"ProxyCommand {command!r} failed: {e}") from None
 
-    def _jump_chain(self, jump: str) -> paramiko.Channel:
+    def _jump_chain(self, jump: str, auth: dict[str, Any]) -> paramiko.Channel:
         """Log in to each jump host in turn (same host key rules) and tunnel to the next."""
         hops = [_parse_hop(h, self.login_user) for h in jump.split(",")]
         targets = [*hops[1:], _Hop(self.spec.hostname, self.spec.port, self.login_user)]
         sock: Any = self._tcp(hops[0].hostname, hops[0].port, via=f"jump host {hops[0].label}: ")
         for hop, nxt in zip(hops, targets, strict=True):
-            client = self._login(hop, sock, via=f"jump host {hop.label}: ")
+            client = self._login(hop, sock, auth, via=f"jump host {hop.label}: ")
             self._jumps.append(client)
             sock = self._tunnel(client, hop, nxt)
         return sock
@@ -141,7 +146,9 @@ class SSHConnection:
                 self.host, f"jump host {hop.label} cannot reach {nxt.hostname}:{nxt.port}: {e}"
             ) from None
 
-    def _login(self, hop: _Hop, sock: Any, via: str = "") -> paramiko.SSHClient:
+    def _login(
+        self, hop: _Hop, sock: Any, auth: dict[str, Any], via: str = ""
+    ) -> paramiko.SSHClient:
         """Handshake, host key check and authentication over an already-open socket."""
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(
@@ -159,13 +166,13 @@ class SSHConnection:
                 auth_timeout=timeout,
                 channel_timeout=timeout,
                 transport_factory=self._transport_factory(hop),
-                **self._auth_options(),
+                **auth,
             )
         except ConnectionFailed:
-            client.close()
+            _close_quietly(client, sock)
             raise
         except Exception as e:
-            client.close()
+            _close_quietly(client, sock)
             raise ConnectionFailed(self.host, via + _login_reason(e, hop, timeout)) from None
         return client
 
@@ -179,7 +186,7 @@ class SSHConnection:
             raise ConnectionFailed(
                 self.host, f"private key {self.spec.key_file} is encrypted: add it to ssh-agent"
             ) from None
-        except (OSError, paramiko.SSHException) as e:
+        except (OSError, ValueError, paramiko.SSHException) as e:
             raise ConnectionFailed(
                 self.host, f"cannot load private key {self.spec.key_file}: {e}"
             ) from None
@@ -378,6 +385,13 @@ def _drain(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> Non
 
 def _text(chunks: list[bytes]) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _close_quietly(client: paramiko.SSHClient, sock: Any) -> None:
+    """Close a failed login's client and its socket (the transport may never have owned it)."""
+    client.close()
+    with contextlib.suppress(Exception):
+        sock.close()
 
 
 def _parse_hop(text: str, default_user: str) -> _Hop:
