@@ -136,7 +136,8 @@ class Lab:
             known = ", ".join(self.hosts)
             raise LabError(f"unknown lab host {host!r} (this lab has {known})")
         pid = self._record.pids.get(host)
-        if pid is None or not system.in_netns(pid, f"{self._record.name}-{host}"):
+        netns = next(h.netns for h in self._record.plan.hosts if h.name == host)
+        if pid is None or not system.in_netns(pid, netns):
             raise LabError(f"{host}: not running (its PID 1 is gone); run down, then up")
         return pid
 
@@ -168,8 +169,11 @@ def up(
         record.pids = _find_inits(started, paths, deadline)
         record.save(paths)
         _wait_ready(plan, started, record.pids, paths, deadline)
-    except BaseException:
-        down(paths.root)
+    except BaseException as exc:
+        try:
+            down(paths.root)
+        except LabError as cleanup:
+            exc.add_note(f"removing the partial lab also failed: {cleanup}")
         raise
     return Lab.load(paths.root)
 
@@ -195,8 +199,12 @@ def down(state_dir: Path | str | None = None) -> None:
 
 
 def status(state_dir: Path | str | None = None) -> list[HostStatus]:
-    """Probe every host of the lab in `state_dir` over TCP from the root namespace."""
-    return Lab.load(state_dir).status()
+    """Probe every host of the lab in `state_dir` over TCP from the root namespace.
+
+    No lab is an answer, not an error: the list is empty.
+    """
+    paths = LabPaths(resolve_state_dir(state_dir))
+    return Lab.load(paths.root).status() if paths.record.exists() else []
 
 
 def _preflight(plan: LabPlan, paths: LabPaths) -> None:

@@ -211,8 +211,9 @@ def test_down_leaves_nothing_behind_and_can_repeat(clean_lab: Lab, tmp_path: Pat
     down(state_dir)
     assert lab_leftovers("oftd", state_dir, pids) == []
     down(state_dir)  # again: nothing to do, no error
+    assert status(state_dir) == []
     with pytest.raises(LabError, match="no lab here"):
-        status(state_dir)
+        Lab.load(state_dir)
     assert all(s.is_healthy for s in clean_lab.status()), "the session lab was touched"
 
 
