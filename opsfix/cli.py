@@ -246,10 +246,10 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         return EXIT_OK
     worst = EXIT_OK
     for row in rows:
-        ssh = "ssh up" if row.ssh else "ssh DOWN"
-        http = "http up" if row.http else "http DOWN"
+        ssh = "ssh up" if row.sshd_answering else "ssh DOWN"
+        http = "http up" if row.nginx_answering else "http DOWN"
         print(f"{row.name}\t{row.address}\t{ssh}\t{http}")
-        worst = worst if row.ssh else EXIT_UNREACHABLE
+        worst = worst if row.sshd_answering else EXIT_UNREACHABLE
     return worst
 
 
