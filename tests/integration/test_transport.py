@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -493,3 +494,29 @@ def test_nginx_host_suite_passes_on_a_healthy_spa_and_catches_a_broken_one() -> 
     broken = report["no_spa_fallback"]
     assert broken.pop("test_deep_link_returns_the_app") == "failed"
     assert set(broken.values()) == {"passed"}
+
+
+def test_lab_hosts_pass_the_nginx_suite_over_ssh(
+    clean_lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end on lab hosts: inventory -> spec -> verified SSH -> testinfra suite."""
+    from opsfix.inventory import load_inventory
+    from opsfix.transport.settings import resolve_spec
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no personal ssh_config or known_hosts
+    hosts = list(load_inventory([clean_lab.inventory_path]).hosts.values())[:2]
+    connections = [open_connection(resolve_spec(host)) for host in hosts]
+    try:
+        targets = [
+            VerifyTarget(h.name, c, resolve_spec(h), h.vars)
+            for h, c in zip(hosts, connections, strict=True)
+        ]
+        suite = Path(__file__).parents[1] / "host" / "test_nginx.py"
+        results = run_suites([suite], targets)
+    finally:
+        for connection in connections:
+            connection.close()
+    for host in hosts:
+        outcomes = {o.test.split("::")[1]: o.outcome for o in results[host.name]}
+        assert set(outcomes.values()) == {"passed"}, results[host.name]
+        assert len(outcomes) == 7
