@@ -9,6 +9,7 @@ the others.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,24 +60,40 @@ class Engine:
         self.forks = max(1, forks)
         self.verifier = verifier
         self.on_event = on_event or (lambda host, text: None)
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._open: list[Connection] = []
 
     def run(self, playbook_name: str, jobs: Sequence[Job]) -> RunReport:
         report = RunReport(playbook=playbook_name, mode=self.mode, started=time.time())
         connections: dict[str, Connection] = {}
+        pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(jobs))))
         try:
-            with ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(jobs)))) as pool:
-                results = list(pool.map(self._run_host, jobs))
+            futures = [pool.submit(self._run_host, job) for job in jobs]
+            results = [future.result() for future in futures]
             for job, (host_report, conn) in zip(jobs, results, strict=True):
                 report.hosts.append(host_report)
                 if conn is not None:
                     connections[job.target.host.name] = conn
             if self.mode == "apply" and self.verifier is not None:
                 self._verify(jobs, report, connections)
+        except KeyboardInterrupt:
+            self._cancel()
+            raise
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             for conn in connections.values():
                 _close(conn)
         report.finished = time.time()
         return report
+
+    def _cancel(self) -> None:
+        """Ctrl-C: start no new host, and cut open connections so blocked workers return."""
+        self._cancelled.set()
+        with self._lock:
+            opened = list(self._open)
+        for conn in opened:
+            _close(conn)
 
     # -- one host ------------------------------------------------------------------------
 
@@ -86,8 +103,12 @@ class Engine:
         report = HostReport(host=name, status="healthy")
         conn: Connection | None = None
         try:
+            if self._cancelled.is_set():
+                raise ConnectionFailed(name, "not started: run interrupted")
             self.on_event(name, "connecting")
             conn = self.connect(job.spec)
+            with self._lock:
+                self._open.append(conn)
             HostRun(self, conn, job, report).run()
         except ConnectionFailed as exc:
             report.status, report.reason = "unreachable", exc.reason
