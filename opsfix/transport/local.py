@@ -20,8 +20,8 @@ from opsfix.transport.base import CommandResult
 from opsfix.transport.settings import (
     MAX_INLINE_SCRIPT,
     command_result,
-    needs_password_input,
-    shell_command,
+    invocation,
+    script_file_mode,
 )
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL after a timeout
@@ -54,31 +54,27 @@ class LocalConnection:
     def _script_file(self, script: str, become: bool) -> str:
         """A script too long for one argument goes to a private temporary file."""
         fd, path = tempfile.mkstemp(prefix="opsfix-", suffix=".sh")
-        if become and self.spec.become_user not in ("root", self.login_user):
-            os.fchmod(fd, 0o644)  # the become user must be able to read it
+        os.fchmod(fd, script_file_mode(self.spec, login_user=self.login_user, become=become))
         with os.fdopen(fd, "w") as f:
             f.write(script)
         return path
 
     def _execute(self, script: str, body: str, become: bool, limit: float) -> CommandResult:
-        command = shell_command(body, login_user=self.login_user, spec=self.spec, become=become)
-        password = needs_password_input(self.spec, login_user=self.login_user, become=become)
+        how = invocation(body, login_user=self.login_user, spec=self.spec, become=become)
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            stdin=subprocess.PIPE if password else subprocess.DEVNULL,
+            ["/bin/sh", "-c", how.command],
+            stdin=subprocess.PIPE if how.password_line else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        stdin = _password_line(self.spec) if password else None
         try:
-            out, err = proc.communicate(stdin, timeout=limit)
+            out, err = proc.communicate(how.password_line or None, timeout=limit)
         except subprocess.TimeoutExpired:
             _stop(proc)
             raise CommandTimeout(self.host, script, limit) from None
-        used_sudo = become and self.login_user != self.spec.become_user
         return command_result(
-            script, proc.returncode, _text(out), _text(err), spec=self.spec, used_sudo=used_sudo
+            script, proc.returncode, _text(out), _text(err), spec=self.spec, used_sudo=how.uses_sudo
         )
 
     def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
@@ -106,10 +102,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-def _password_line(spec: ConnectionSpec) -> bytes:
-    return (spec.become_password.reveal() if spec.become_password else "").encode() + b"\n"
 
 
 def _text(data: bytes) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,33 @@ _RUNNER = (
 )
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """How one script runs: the command line, and the line sudo reads on stdin (if any)."""
+
+    command: str
+    uses_sudo: bool
+    password_line: bytes = field(default=b"", repr=False)
+
+
+def invocation(
+    script: str,
+    *,
+    login_user: str,
+    spec: ConnectionSpec,
+    become: bool,
+    host_timeout: int | None = None,
+) -> Invocation:
+    """Run `script` as the login user, or through sudo as the become user."""
+    command = shell_command(
+        script, login_user=login_user, spec=spec, become=become, host_timeout=host_timeout
+    )
+    uses_sudo = become and login_user != spec.become_user
+    if uses_sudo and spec.become_password:
+        return Invocation(command, True, spec.become_password.reveal().encode() + b"\n")
+    return Invocation(command, uses_sudo)
+
+
 def shell_command(
     script: str,
     *,
@@ -194,8 +222,10 @@ def shell_command(
     return cmd("sudo", "-H", "-n", "-u", spec.become_user, "--", *argv)
 
 
-def needs_password_input(spec: ConnectionSpec, *, login_user: str, become: bool) -> bool:
-    return bool(become and login_user != spec.become_user and spec.become_password)
+def script_file_mode(spec: ConnectionSpec, *, login_user: str, become: bool) -> int:
+    """A long script's temp file is private, unless a become user other than root must read it."""
+    other_reader = become and spec.become_user not in ("root", login_user)
+    return 0o644 if other_reader else 0o600
 
 
 def sudo_failure(exit_status: int, stderr: str) -> str | None:
@@ -235,10 +265,12 @@ __all__ = [
     "MAX_INLINE_SCRIPT",
     "SUDO_NEEDS_PASSWORD",
     "SUDO_WRONG_PASSWORD",
+    "Invocation",
     "command_result",
+    "invocation",
     "lookup_ssh_config",
-    "needs_password_input",
     "resolve_spec",
+    "script_file_mode",
     "shell_command",
     "sudo_failure",
 ]

@@ -29,8 +29,8 @@ from opsfix.transport.hostkeys import preferred_key_types as _preferred_key_type
 from opsfix.transport.settings import (
     MAX_INLINE_SCRIPT,
     command_result,
-    needs_password_input,
-    shell_command,
+    invocation,
+    script_file_mode,
 )
 
 MAX_CHANNELS = 8  # sshd's default MaxSessions is 10; SFTP takes one more
@@ -227,10 +227,8 @@ class SSHConnection:
     ) -> CommandResult:
         """A script too long for one argument goes up by SFTP to a private file, run, removed."""
         path = f"/tmp/opsfix-{secrets.token_hex(8)}.sh"
-        readable = (
-            0o644 if become and self.spec.become_user not in ("root", self.login_user) else 0o600
-        )
-        self._write(path, script.encode(), readable, exclusive=True)
+        mode = script_file_mode(self.spec, login_user=self.login_user, become=become)
+        self._write(path, script.encode(), mode, exclusive=True)
         try:
             return self._execute(script, cmd("/bin/sh", path), become, deadline, limit)
         finally:
@@ -239,21 +237,18 @@ class SSHConnection:
     def _execute(
         self, script: str, body: str, become: bool, deadline: float, limit: float
     ) -> CommandResult:
-        command = shell_command(
+        how = invocation(
             body,
             login_user=self.login_user,
             spec=self.spec,
             become=become,
             host_timeout=math.ceil(limit) + 1,  # ours fires first; the host's stops the command
         )
-        uses_sudo = become and self.login_user != self.spec.become_user
-        uses_password = needs_password_input(self.spec, login_user=self.login_user, become=become)
         channel = self._open_channel()
         try:
-            channel.exec_command(command)
-            if uses_password:
-                assert self.spec.become_password is not None
-                channel.sendall(self.spec.become_password.reveal().encode() + b"\n")
+            channel.exec_command(how.command)
+            if how.password_line:
+                channel.sendall(how.password_line)
             channel.shutdown_write()
             status, out, err = _collect(channel, deadline)
         except _DeadlinePassed:
@@ -264,7 +259,7 @@ class SSHConnection:
             channel.close()
         if status == -1 and not self._is_active():
             raise ConnectionFailed(self.host, "connection lost during command")
-        return command_result(script, status, out, err, spec=self.spec, used_sudo=uses_sudo)
+        return command_result(script, status, out, err, spec=self.spec, used_sudo=how.uses_sudo)
 
     def _open_channel(self) -> paramiko.Channel:
         transport = self._client.get_transport() if self._client else None

@@ -13,7 +13,8 @@ from opsfix.transport.settings import (
     SUDO_NEEDS_PASSWORD,
     SUDO_WRONG_PASSWORD,
     command_result,
-    needs_password_input,
+    invocation,
+    script_file_mode,
     shell_command,
     sudo_failure,
 )
@@ -40,7 +41,8 @@ def test_become_to_the_login_user_needs_no_sudo() -> None:
     s = spec(become=True, become_user="root", become_password=Secret("pw"))
     command = shell_command("id", login_user="root", spec=s, become=True)
     assert "sudo" not in command
-    assert not needs_password_input(s, login_user="root", become=True)
+    how = invocation("id", login_user="root", spec=s, become=True)
+    assert (how.uses_sudo, how.password_line) == (False, b"")
 
 
 def test_become_with_a_password_reads_it_from_stdin_only() -> None:
@@ -49,20 +51,30 @@ def test_become_with_a_password_reads_it_from_stdin_only() -> None:
     argv = shlex.split(command)
     assert argv[:9] == ["sudo", "-H", "-S", "-p", "", "-u", "www-data", "--", "/bin/sh"]
     assert "hunter2" not in command
-    assert needs_password_input(s, login_user="deploy", become=True)
+    how = invocation(SCRIPT, login_user="deploy", spec=s, become=True)
+    assert (how.command, how.uses_sudo, how.password_line) == (command, True, b"hunter2\n")
+    assert "hunter2" not in repr(how)
 
 
 def test_become_without_a_password_never_prompts() -> None:
     s = spec(become=True)
     command = shell_command("id", login_user="deploy", spec=s, become=True)
     assert shlex.split(command)[:6] == ["sudo", "-H", "-n", "-u", "root", "--"]
-    assert not needs_password_input(s, login_user="deploy", become=True)
+    how = invocation("id", login_user="deploy", spec=s, become=True)
+    assert (how.uses_sudo, how.password_line) == (True, b"")
 
 
 def test_become_false_overrides_the_spec() -> None:
     s = spec(become=True, become_password=Secret("pw"))
-    assert "sudo" not in shell_command("id", login_user="deploy", spec=s, become=False)
-    assert not needs_password_input(s, login_user="deploy", become=False)
+    how = invocation("id", login_user="deploy", spec=s, become=False)
+    assert "sudo" not in how.command and not how.uses_sudo and not how.password_line
+
+
+def test_long_scripts_stay_private_unless_another_user_must_read_them() -> None:
+    assert script_file_mode(spec(), login_user="deploy", become=False) == 0o600
+    assert script_file_mode(spec(become=True), login_user="deploy", become=True) == 0o600
+    www = spec(become=True, become_user="www-data")
+    assert script_file_mode(www, login_user="deploy", become=True) == 0o644
 
 
 def test_the_script_cannot_read_stdin() -> None:
