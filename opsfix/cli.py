@@ -169,11 +169,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from opsfix.engine import Mode
     from opsfix.runner import RunRequest, run_playbook
 
     if args.forks < 1:
         raise OptionsError("--forks must be at least 1")
-    mode = "dry-run" if args.dry_run else args.mode
+    mode: Mode = "dry-run" if args.dry_run else args.mode
     request = RunRequest(
         playbook=args.playbook,
         inventory=_inventory_sources(args.inventory),

@@ -11,7 +11,7 @@ Each class names itself from its module (`checks/nginx_config.py` -> `nginx_conf
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
@@ -168,9 +168,9 @@ class RemediationContext:
     """What a remediation may know about the controller side: variables and files."""
 
     host: str
-    vars: dict[str, Any]
+    vars: Mapping[str, Any]
     base_dir: Path  # the playbook's folder: relative controller paths start here
-    render_template: Callable[[str, dict[str, Any]], str]
+    render_template: Callable[[str, Mapping[str, Any]], str]
 
     def path(self, value: str | Path) -> Path:
         """A controller path, relative to the playbook's folder unless absolute."""

@@ -21,7 +21,7 @@ from typing import Any
 from opsfix.errors import PluginError
 from opsfix.plugin import Check, Params, Remediation
 
-_KINDS: dict[str, type[Any]] = {"checks": Check, "remediations": Remediation}
+_KINDS: dict[str, Any] = {"checks": Check, "remediations": Remediation}
 _REQUIRED = {"checks": ("commands", "evaluate"), "remediations": ("plan",)}
 
 
@@ -34,7 +34,7 @@ class Registry:
     origins: dict[str, str] = field(default_factory=dict)
 
     def table(self, kind: str) -> dict[str, type[Any]]:
-        return self.checks if kind == "checks" else self.remediations  # type: ignore[return-value]
+        return self.checks if kind == "checks" else self.remediations
 
 
 def load_registry(plugin_dirs: list[Path] | tuple[Path, ...] = ()) -> Registry:
@@ -72,7 +72,7 @@ def _import_file(kind: str, path: Path) -> ModuleType:
 
 def _register(registry: Registry, kind: str, module: ModuleType, origin: str) -> None:
     base = _KINDS[kind]
-    found = [
+    found: list[Any] = [
         obj
         for obj in vars(module).values()
         if inspect.isclass(obj) and issubclass(obj, base) and obj.__module__ == module.__name__

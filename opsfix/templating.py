@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -55,8 +55,8 @@ class TemplateEngine:
         """Render a template file from the search path."""
         try:
             template = self.env.get_template(name)
-            return self.env.concat(  # type: ignore[attr-defined,no-any-return]
-                template.root_render_func(template.new_context(_Scope(variables), shared=True))
+            return self.env.concat(
+                template.root_render_func(template.new_context(_scope(variables), shared=True))
             )
         except TemplateNotFound:
             raise VariableError(f"template {name!r} not found in {self._where()}") from None
@@ -66,12 +66,11 @@ class TemplateEngine:
     def _render_string(self, text: str, variables: Mapping[str, Any]) -> Any:
         if "{{" not in text and "{%" not in text:
             return text
-        scope = _Scope(variables)
         try:
             single = _SINGLE_EXPR.match(text)
             if single:
                 template = self.env.from_string(f"{{% set result = ({single.group('expr')}) %}}")
-                context = template.new_context(scope, shared=True)
+                context = template.new_context(_scope(variables), shared=True)
                 for _ in template.root_render_func(context):
                     pass
                 result = context.vars["result"]
@@ -79,8 +78,8 @@ class TemplateEngine:
                     result._fail_with_undefined_error()
                 return result
             template = self.env.from_string(text)
-            return self.env.concat(  # type: ignore[attr-defined]
-                template.root_render_func(template.new_context(scope, shared=True))
+            return self.env.concat(
+                template.root_render_func(template.new_context(_scope(variables), shared=True))
             )
         except TemplateError as exc:
             raise VariableError(_describe(exc)) from None
@@ -145,6 +144,12 @@ class _Scope(Mapping[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._vars
+
+
+def _scope(variables: Mapping[str, Any]) -> dict[str, Any]:
+    # Jinja2 only reads the mapping it is given (shared=True does not copy it), so a lazy
+    # view works where its signature asks for a dict.
+    return cast(dict[str, Any], _Scope(variables))
 
 
 def _describe(exc: TemplateError) -> str:

@@ -255,7 +255,7 @@ def current_contents(conn: Connection, paths: list[str], timeout: float | None) 
 
 def diff(plan: Plan, current: dict[str, str]) -> str:
     """A unified diff of every file the plan would change."""
-    chunks = []
+    chunks: list[str] = []
     for change in plan.changes:
         before = current.get(change.path, "")
         if isinstance(change, WriteFile):

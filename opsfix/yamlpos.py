@@ -51,7 +51,7 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._aliases = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -59,14 +59,14 @@ class _Loader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, f"more than {MAX_ALIASES} aliases (refused)", event.start_mark
                 )
-        return super().compose_node(parent, index)  # type: ignore[misc]
+        return super().compose_node(parent, index)
 
     def construct_pos_mapping(self, node: yaml.MappingNode) -> PosDict:
         data = PosDict()
         data.pos = _mark(node)
         self.flatten_mapping(node)
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
             except TypeError as exc:
@@ -77,13 +77,13 @@ class _Loader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
-            data[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            data[key] = self.construct_object(value_node, deep=True)
             data.key_pos[key] = _mark(key_node)
             data.value_pos[key] = _mark(value_node)
         return data
 
     def construct_pos_sequence(self, node: yaml.SequenceNode) -> PosList:
-        data = PosList(self.construct_object(child, deep=True) for child in node.value)  # type: ignore[no-untyped-call]
+        data = PosList(self.construct_object(child, deep=True) for child in node.value)
         data.pos = _mark(node)
         data.item_pos = [_mark(child) for child in node.value]
         return data
