@@ -1,0 +1,60 @@
+"""A wheel install must carry the built-in checks, remediations, templates and lab scripts."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    [built] = out.glob("opsfix-*.whl")
+    return built
+
+
+def test_wheel_holds_plugins_templates_and_lab(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for check in ("nginx_config", "service_running", "port_listening", "http", "file_present"):
+        assert f"opsfix/checks/{check}.py" in names
+    for rem in ("nginx_reload", "nginx_restore_config", "restore_content", "service_start"):
+        assert f"opsfix/remediations/{rem}.py" in names
+    assert "opsfix/templates/nginx/nginx.conf.j2" in names
+    assert "opsfix/templates/webapp/index.html" in names
+    assert "opsfix/lab/boot.sh" in names
+    assert not any(n.startswith(("checks/", "remediations/", "tests/")) for n in names)
+
+
+def test_installed_wheel_loads_its_own_plugins(wheel, tmp_path):
+    zipfile.ZipFile(wheel).extractall(tmp_path)
+    code = (
+        "import opsfix, opsfix.registry, opsfix.runner;"
+        "r = opsfix.registry.load_registry();"
+        "print(opsfix.__file__); print(sorted(r.checks)); print(sorted(r.remediations));"
+        "print((opsfix.runner.builtin_templates() / 'nginx' / 'site.conf.j2').is_file())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    where, checks, rems, has_template = done.stdout.splitlines()
+    assert where.startswith(str(tmp_path))
+    assert checks == str(
+        ["file_present", "http", "nginx_config", "port_listening", "service_running"]
+    )
+    assert rems == str(["nginx_reload", "nginx_restore_config", "restore_content", "service_start"])
+    assert has_template == "True"
