@@ -1,5 +1,6 @@
 """A wheel install must carry the built-in checks, remediations, templates and lab scripts."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,9 +14,24 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # build from a copy: setuptools leaves build/ behind, and a stale one leaks into wheels
+    src = tmp_path_factory.mktemp("src") / "opsfix"
+    shutil.copytree(
+        ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(src),
+        ],
         check=True,
         capture_output=True,
     )
