@@ -191,15 +191,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         command_timeout=args.command_timeout,
     )
     on_event = _progress if args.verbose and args.format == "text" else None
-    report, warnings = run_playbook(request, on_event=on_event)
+    report, warnings, secrets = run_playbook(request, on_event=on_event)
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     from opsfix import output
 
-    if args.format == "json":
-        print(output.to_json(report))
-    else:
-        print(output.to_text(report, verbose=args.verbose))
+    text = output.to_json(report) if args.format == "json" else output.to_text(report, args.verbose)
+    print(output.redact(text, secrets))
     return exit_code(report)
 
 

@@ -12,6 +12,13 @@ from opsfix.results import CheckOutcome, HostReport, RemediationOutcome, RunRepo
 _ORDER = {"failed": 0, "unreachable": 1, "repaired": 2, "healthy": 3}
 
 
+def redact(text: str, secrets: list[str]) -> str:
+    """Mask every secret value wherever it ended up (evidence, diffs, command output)."""
+    for value in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(value, "********")
+    return text
+
+
 def to_json(report: RunReport) -> str:
     data = dataclasses.asdict(report)
     data["summary"] = summary_counts(report)

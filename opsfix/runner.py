@@ -75,7 +75,26 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     return playbook, jobs, warnings
 
 
-def run_playbook(request: RunRequest, on_event: Event | None = None) -> tuple[RunReport, list[str]]:
+def secret_values(playbook: Any, jobs: list[Job], request: RunRequest) -> list[str]:
+    """Every value that must never be printed: secret_vars, Secret inventory values, sudo."""
+    values = [request.become_password.reveal()] if request.become_password else []
+    for job in jobs:
+        for key in job.target.vars:
+            raw = job.target.host.vars.get(key)
+            if isinstance(raw, Secret):
+                values.append(raw.reveal())
+            elif key in playbook.secret_vars:
+                try:
+                    values.append(str(job.target.vars[key]))
+                except Exception:
+                    continue
+    return values
+
+
+def run_playbook(
+    request: RunRequest, on_event: Event | None = None
+) -> tuple[RunReport, list[str], list[str]]:
+    """Run a playbook; returns the report, warnings, and the secret values to mask."""
     from opsfix.transport.connect import open_connection
 
     playbook, jobs, warnings = prepare(request)
@@ -90,7 +109,7 @@ def run_playbook(request: RunRequest, on_event: Event | None = None) -> tuple[Ru
             f"no hosts matched {playbook.hosts!r}"
             + (f" with --limit {request.limit!r}" if request.limit else "")
         )
-    return engine.run(playbook.name, jobs), warnings
+    return engine.run(playbook.name, jobs), warnings, secret_values(playbook, jobs, request)
 
 
 def _select(
