@@ -1,0 +1,303 @@
+"""What the nginx remediations share: service control, staged `nginx -t`, tree manifests and
+the known-good snapshot.
+
+Known-good layout on a host (one per managed root, `/etc/nginx` -> `etc_nginx`):
+
+    /var/lib/opsfix/known-good/etc_nginx -> .etc_nginx.Ab12Cd   (symlink, swapped by rename)
+    /var/lib/opsfix/known-good/.etc_nginx.Ab12Cd/                (cp -a of the live tree)
+
+A refresh copies the tree beside the old one and renames a new symlink over the old one,
+so a reader sees the old snapshot or the new one, never a half-written tree.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import io
+import posixpath
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from opsfix.plugin import Change, Remove, Symlink, WriteFile
+from opsfix.shell import cmd, quote
+from opsfix.transport.base import CommandResult
+
+from . import _service
+
+PID_FILE = "/run/nginx.pid"
+KNOWN_GOOD_DIR = "/var/lib/opsfix/known-good"
+SNAPSHOT_LIMIT = 2 * 1024 * 1024
+
+# $1 nginx binary, $2 isolation; OPSFIX_STAGE (the copy) and OPSFIX_STAGE_ROOT from the engine.
+# Exit 125 from inside the namespace means "could not bind", so the rewrite path takes over.
+STAGED_TEST_SCRIPT = r"""
+bin=$1 isolation=${2:-auto}
+stage=${OPSFIX_STAGE:?is not set: no staged copy to test}
+root=${OPSFIX_STAGE_ROOT:?is not set}
+[ "$root" = / ] || root=${root%/}
+if [ "$isolation" != rewrite ] && unshare -m true 2>/dev/null; then
+  unshare -m sh -c 'mount --bind "$1" "$2" || exit 125; exec "$3" -t -c "$2/nginx.conf"' \
+    sh "$stage" "$root" "$bin"
+  rc=$?
+  [ "$rc" -eq 125 ] || exit "$rc"
+fi
+if [ "$isolation" = namespace ]; then
+  echo "cannot bind-mount the staged copy in a private mount namespace" >&2; exit 1
+fi
+regex() { printf '%s\n' "$1" | sed 's/[]\/$*.^[|]/\\&/g'; }
+literal() { printf '%s\n' "$1" | sed 's/[\&|]/\\&/g'; }
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+copy=$tmp/root
+cp -a "$stage" "$copy" || exit 1
+from=$(regex "$root") to=$(literal "$copy")
+grep -rlF -e "$root" "$copy" | while IFS= read -r f; do
+  [ -L "$f" ] || sed -i -e "s|$from/|$to/|g" -e "s|$from\([[:space:];\"']\)|$to\1|g" \
+    -e "s|$from\$|$to|" "$f"
+done
+find "$copy" -type l | while IFS= read -r link; do
+  t=$(readlink "$link")
+  case $t in "$root" | "$root"/*) ln -sfn "$copy${t#"$root"}" "$link" ;; esac
+done
+"$bin" -t -c "$copy/nginx.conf" >"$tmp/out" 2>&1
+rc=$?
+sed "s|$(regex "$copy")|$(literal "$root")|g" "$tmp/out" >&2
+exit "$rc"
+"""
+
+
+# -- service control ------------------------------------------------------------------------
+
+
+def state_command(binary: str, service: str) -> str:
+    process = posixpath.basename(binary)
+    return _service.state_command(service, process, command=binary, pid_file=PID_FILE)
+
+
+def running(binary: str, service: str) -> str:
+    return _service.is_running(service, posixpath.basename(binary), PID_FILE)
+
+
+def reload(binary: str, service: str, conf: str | None = None) -> str:
+    """systemctl reload when the unit runs it, else `nginx -s reload` (never a restart)."""
+    signal = cmd(binary, *(["-c", conf] if conf else []), "-s", "reload")
+    unit = cmd("systemctl", "reload", service)
+    return f"if {_service.unit_active(service)}; then {unit}; else {signal}; fi"
+
+
+def reload_if_running(binary: str, service: str, conf: str) -> str:
+    return _service.only_if(
+        running(binary, service), reload(binary, service, conf), "nginx is not running: no reload"
+    )
+
+
+def reload_if_valid(binary: str, service: str, conf: str) -> str:
+    """Rollback: reload the restored tree only if nginx runs and the tree passes `nginx -t`."""
+    valid = _service.only_if(
+        cmd(binary, "-t", "-q", "-c", conf),
+        reload(binary, service, conf),
+        "restored config fails nginx -t: not reloaded, nginx keeps the config it has loaded",
+    )
+    return _service.only_if(running(binary, service), valid, "nginx is not running: no reload")
+
+
+def staged_test(binary: str, *, isolation: str = "auto") -> str:
+    """`nginx -t` on the engine's staged copy ($OPSFIX_STAGE) as if it were the live root.
+
+    `namespace`: bind the copy over $OPSFIX_STAGE_ROOT in a private mount namespace, so
+    absolute includes and symlinks resolve into the copy. `rewrite`: test a copy whose
+    absolute paths under the root point into it instead. `auto`: namespace where unshare
+    is permitted, else rewrite.
+    """
+    return cmd("sh", "-c", STAGED_TEST_SCRIPT, "nginx-staged-test", binary, isolation)
+
+
+# -- trees ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of a tree: kind is find's letter (f file, l symlink, d directory, ...)."""
+
+    kind: str
+    mode: int = 0o644
+    target: str = ""
+    sha256: str = ""
+    content: bytes = b""
+
+    @classmethod
+    def file(cls, content: bytes, mode: int = 0o644) -> Entry:
+        return cls("f", mode & 0o7777, sha256=hashlib.sha256(content).hexdigest(), content=content)
+
+
+Tree = dict[str, Entry]  # relative path -> entry
+
+
+def check_under(root: str, paths: Iterable[str]) -> None:
+    """Raise ValueError unless root is a tidy absolute folder (not /) and paths lie below it."""
+    if root == "/" or not root.startswith("/") or posixpath.normpath(root) != root:
+        raise ValueError(f"root must be an absolute folder other than /, not {root!r}")
+    for path in paths:
+        if posixpath.normpath(path) != path or not path.startswith(root + "/"):
+            raise ValueError(f"{path!r} is not a plain path under root {root!r}")
+
+
+def manifest_command(root: str) -> str:
+    """Type, mode, link target and relative path of every entry, then sha256 of every file."""
+    return (
+        f"cd {quote(root)} || exit 2\n"
+        "find . -mindepth 1 -printf '%y\\0%m\\0%l\\0%P\\0' && printf 'sums\\0' &&\n"
+        "find . -type f -exec sha256sum -z {} +"
+    )
+
+
+def read_manifest(result: CommandResult, root: str) -> Tree:
+    if not result.ok:
+        raise ValueError(f"cannot list {root} on the host: {_service.failure(result)}")
+    return parse_manifest(result.stdout)
+
+
+def parse_manifest(text: str) -> Tree:
+    fields = text.split("\0")
+    entries: Tree = {}
+    i = 0
+    while i + 3 < len(fields) and fields[i] != "sums":
+        kind, mode, target, rel = fields[i : i + 4]
+        entries[rel] = Entry(kind, int(mode, 8), target)
+        i += 4
+    for line in fields[i + 1 :]:  # "<sha256>  ./<path>"
+        rel = line[66:].removeprefix("./")
+        if rel in entries:
+            entries[rel] = replace(entries[rel], sha256=line[:64])
+    return entries
+
+
+def wanted_tree(root: str, files: dict[str, str], symlinks: dict[str, str]) -> Tree:
+    """Entries relative to root: file contents by path, and symlink targets by path."""
+    want = {path[len(root) + 1 :]: Entry.file(text.encode()) for path, text in files.items()}
+    return want | {path[len(root) + 1 :]: Entry("l", target=t) for path, t in symlinks.items()}
+
+
+def tree_changes(root: str, want: Tree, live: Tree, remove: Iterable[str] = ()) -> list[Change]:
+    """Changes that make `live` hold `want`'s files and symlinks and drop `remove`.
+
+    Raises ValueError when a wanted path is a folder on the host or sits below a file.
+    """
+    want = {rel: e for rel, e in want.items() if e.kind in ("f", "l")}
+    blocked = [f"{root}/{rel}" for rel in conflicts(want, live)]
+    if blocked:
+        raise ValueError(f"{', '.join(blocked)}: a folder on the host, or below a file")
+    changes: list[Change] = []
+    for rel, entry in sorted(want.items()):
+        have, path = live.get(rel, Entry("")), f"{root}/{rel}"
+        if (have.kind, have.sha256, have.target) == (entry.kind, entry.sha256, entry.target):
+            continue
+        is_file = entry.kind == "f"
+        changes.append(
+            WriteFile(path, entry.content, entry.mode) if is_file else Symlink(path, entry.target)
+        )
+    gone = sorted(r for r in remove if r not in want and live[r].kind in ("f", "l"))
+    return changes + [Remove(f"{root}/{rel}") for rel in gone]
+
+
+def matches(rel: str, pattern: str) -> bool:
+    """Glob per path part: `conf.d/*.conf` matches `conf.d/a.conf`, not `conf.d/x/a.conf`."""
+    parts, globs = rel.split("/"), pattern.strip("/").split("/")
+    return len(parts) == len(globs) and all(map(fnmatch.fnmatchcase, parts, globs))
+
+
+def conflicts(want: Iterable[str], live: Tree) -> list[str]:
+    """Wanted paths that are folders on the host, or sit below something that is not one."""
+
+    def blocked(rel: str) -> bool:
+        parts = rel.split("/")
+        above = ("/".join(parts[:n]) for n in range(1, len(parts)))
+        is_folder = live.get(rel, Entry("")).kind == "d"
+        return is_folder or any(live.get(a, Entry("d")).kind != "d" for a in above)
+
+    return [rel for rel in want if blocked(rel)]
+
+
+# -- known-good snapshot --------------------------------------------------------------------
+
+
+def known_good_path(root: str, known_good_dir: str = KNOWN_GOOD_DIR) -> str:
+    return f"{known_good_dir}/{root.strip('/').replace('/', '_')}"
+
+
+def baseline_command(binary: str, root: str, snapshot: str) -> str:
+    """Refresh the snapshot of `root`, only if `nginx -t` passes on the live tree right now."""
+    base, name = posixpath.split(snapshot)
+    return (
+        f"root={quote(root)} base={quote(base)} name={quote(name)}\n"
+        f"{cmd(binary, '-t', '-q', '-c', root + '/nginx.conf')} || "
+        '{ echo "nginx -t fails: known-good copy of $root not refreshed" >&2; exit 1; }\n'
+        'mkdir -p "$base" && chmod 700 "$base" || exit 1\n'
+        'new=$(mktemp -d "$base/.$name.XXXXXX") || exit 1\n'
+        'cp -a "$root/." "$new/" || { rm -rf "$new"; exit 1; }\n'
+        'if [ -d "$base/$name" ] && [ ! -L "$base/$name" ]; then rm -rf "$base/$name"; fi\n'
+        'ln -s "${new##*/}" "$new.link" && mv -Tf "$new.link" "$base/$name" ||'
+        ' { rm -rf "$new" "$new.link"; exit 1; }\n'
+        'for old in "$base/.$name".*; do [ "$old" = "$new" ] || rm -rf "$old"; done'
+    )
+
+
+def snapshot_command(snapshot: str, limit: int = SNAPSHOT_LIMIT) -> str:
+    """The snapshot as base64 tar; exit 2 when there is none, 3 (size on stdout) when too big."""
+    s = quote(snapshot + "/")
+    return (
+        f"[ -d {s} ] || exit 2\n"
+        f"size=$(find {s} -type f -printf '%s\\n' | awk '{{ s += $1 }} END {{ print s + 0 }}')\n"
+        f'[ "$size" -le {limit} ] || {{ echo "$size"; exit 3; }}\n'
+        f"tar -C {s} -cf - . | base64"
+    )
+
+
+def read_snapshot(result: CommandResult, snapshot: str) -> Tree:
+    """The entries `snapshot_command` sent; ValueError says why they cannot be used."""
+    if result.exit_status == 3:
+        size = result.stdout.strip()
+        raise ValueError(f"snapshot {snapshot} holds {size} bytes, over the 2 MiB limit")
+    if not result.ok:
+        raise ValueError(f"cannot read snapshot {snapshot}: {_service.failure(result)}")
+    try:
+        return parse_snapshot(result.stdout)
+    except ValueError as exc:
+        raise ValueError(f"snapshot {snapshot}: {exc}") from None
+
+
+def parse_snapshot(stdout: str) -> Tree:
+    """The snapshot's entries; raises ValueError for an unreadable or unsafe archive."""
+    entries: Tree = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(stdout)), mode="r:") as tar:
+            for member in tar.getmembers():
+                rel = posixpath.normpath(member.name)
+                if rel == ".":
+                    continue
+                if rel == ".." or rel.startswith(("/", "../")):
+                    raise ValueError(f"unsafe path {member.name!r} in the snapshot")
+                if member.issym():
+                    entries[rel] = Entry("l", 0o777, target=member.linkname)
+                elif member.isdir():
+                    entries[rel] = Entry("d", member.mode)
+                elif member.isfile() or member.islnk():
+                    data = tar.extractfile(member).read()  # type: ignore[union-attr]
+                    entries[rel] = Entry.file(data, member.mode)
+    except (tarfile.TarError, ValueError) as exc:
+        raise ValueError(f"unreadable snapshot: {exc}") from None
+    return entries
+
+
+def describe(changes: list[Change]) -> str:
+    """Counts for a summary, e.g. `2 file(s) to write, 1 path(s) to remove`."""
+    labels = {
+        WriteFile: "file(s) to write",
+        Symlink: "symlink(s) to set",
+        Remove: "path(s) to remove",
+    }
+    counts = {label: sum(isinstance(c, kind) for c in changes) for kind, label in labels.items()}
+    return ", ".join(f"{n} {label}" for label, n in counts.items() if n)

@@ -1,0 +1,105 @@
+"""Service control as shell text: systemd where it runs, else the daemon's own tools.
+
+Whether a host runs systemd is decided on the host (`HAS_SYSTEMD`), never assumed from
+the inventory: lab hosts are namespaces without it, VMs and servers have it. A service
+runs when its unit is active; else, when it has a pid file, when that file names a live
+process of the right name; else when a process of that exact name runs (`pgrep -x`). This
+is the `service_running` check's view, so a repair aims at what the check tests.
+
+Processes of the right name that the pid file does not name are "stray": a master killed
+with -9 leaves its workers holding the ports, and no reload can reach them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opsfix.shell import quote
+from opsfix.transport.base import CommandResult
+
+HAS_SYSTEMD = "{ [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }"
+
+
+def unit_active(service: str) -> str:
+    return f"{{ {HAS_SYSTEMD} && systemctl is-active --quiet {quote(service)}; }}"
+
+
+def pid_names(pid_file: str, process: str) -> str:
+    """True when the pid file's first line is the pid of a live `process` (not a zombie)."""
+    pid = f"$(head -n 1 {quote(pid_file)} 2>/dev/null)"
+    comm = '"$(cat "/proc/$_pid/comm" 2>/dev/null)"'
+    zombie = "grep -qs '^State:[[:space:]]*Z' \"/proc/$_pid/status\""
+    return (
+        f'{{ _pid={pid}; [ "$_pid" -gt 0 ] 2>/dev/null && [ {comm} = {quote(process)} ] '
+        f"&& ! {zombie}; }}"
+    )
+
+
+def process_alive(process: str) -> str:
+    return f"pgrep -x {quote(process)} >/dev/null 2>&1"
+
+
+def is_running(service: str, process: str, pid_file: str | None = None) -> str:
+    """A shell condition, true when the service runs (see the module's docstring)."""
+    own = pid_names(pid_file, process) if pid_file else process_alive(process)
+    return f"{unit_active(service)} || {own}"
+
+
+def clear_strays(process: str) -> str:
+    """Stop every process named `process`: TERM, up to 5 s to leave, then KILL."""
+    p = quote(process)
+    return (
+        f"pkill -x {p}; n=0; while pgrep -x {p} >/dev/null && [ $n -lt 50 ]; "
+        f"do sleep 0.1; n=$((n + 1)); done; pkill -KILL -x {p}; true"
+    )
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What `state_command` found: how the host runs services and whether this one runs."""
+
+    systemd: bool
+    running: str  # "systemd", "pidfile", "process", "stray", or "no"
+    has_initd: bool  # /etc/init.d/<service> exists
+    on_path: bool  # the command (service name or binary) is on PATH
+
+    @property
+    def is_running(self) -> bool:
+        return self.running in ("systemd", "pidfile", "process")
+
+
+def state_command(service: str, process: str, *, command: str, pid_file: str | None = None) -> str:
+    """One read-only command printing `systemd=.. running=.. initd=.. path=..`."""
+    own = f"elif {pid_names(pid_file, process)}; then r=pidfile\n" if pid_file else ""
+    return (
+        f"s=no r=no i=no p=no\n{HAS_SYSTEMD} && s=yes\n"
+        f"if {unit_active(service)}; then r=systemd\n{own}"
+        f"elif {process_alive(process)}; then r={'stray' if pid_file else 'process'}\nfi\n"
+        f"[ -x {quote('/etc/init.d/' + service)} ] && i=yes\n"
+        f"command -v {quote(command)} >/dev/null 2>&1 && p=yes\n"
+        'echo "systemd=$s running=$r initd=$i path=$p"'
+    )
+
+
+def parse_state(result: CommandResult) -> ServiceState | None:
+    """The state, or None when the command failed or printed something else."""
+    fields = dict(f.partition("=")[::2] for f in result.stdout.split())
+    if not result.ok or set(fields) != {"systemd", "running", "initd", "path"}:
+        return None
+    return ServiceState(
+        systemd=fields["systemd"] == "yes",
+        running=fields["running"],
+        has_initd=fields["initd"] == "yes",
+        on_path=fields["path"] == "yes",
+    )
+
+
+def only_if(condition: str, command: str, otherwise: str) -> str:
+    """Run `command` only when `condition` holds; otherwise say why nothing happened."""
+    return f"if {condition}; then {command}; else echo {quote(otherwise)}; fi"
+
+
+def failure(result: CommandResult) -> str:
+    """The last line a failed command printed, for a refusal a person can read."""
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.exit_status}"
