@@ -270,7 +270,10 @@ class HostRun:
             mine = check.commands()
             spans.append((len(commands), len(mine)))
             commands.extend(mine)
-        results = unbatch(commands, self.conn.run(batch(commands))) if commands else []
+        # one after another: a check's own probe (say `nginx -t`) must not show up in
+        # another check's view of the host (say `pgrep nginx`)
+        script = batch(commands, parallel=False)
+        results = unbatch(commands, self.conn.run(script)) if commands else []
         outcomes = []
         for check, (start, count) in zip(checks, spans, strict=True):
             try:

@@ -166,15 +166,16 @@ class Transaction:
             p = quote(change.path)
             d = quote(dirname(change.path))
             t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-{i}")
+            mkdir = f"(umask 022 && mkdir -p {d})"  # new parent folders must be readable
             if isinstance(change, WriteFile):
                 keep = (
                     f"if [ -f {p} ] && [ ! -L {p} ]; then chown --reference={p} {t} && "
                     f"chmod --reference={p} {t}; else chmod {change.mode:o} {t}; fi"
                 )
-                step = f'mkdir -p {d} && cp "$W/new/{i}" {t} && {{ {keep}; }} && mv -Tf {t} {p}'
+                step = f'{mkdir} && cp "$W/new/{i}" {t} && {{ {keep}; }} && mv -Tf {t} {p}'
             elif isinstance(change, Symlink):
                 link = f"ln -s {quote(change.target)} {t}"
-                step = f"mkdir -p {d} && rm -f {t} && {link} && mv -Tf {t} {p}"
+                step = f"{mkdir} && rm -f {t} && {link} && mv -Tf {t} {p}"
             else:
                 assert isinstance(change, Remove)
                 step = f"if [ -d {p} ] && [ ! -L {p} ]; then false; else rm -f {p}; fi"

@@ -132,3 +132,13 @@ def test_diff_shows_every_change(tmp_path, tree):
     assert f"--- a{tree}/main.conf" in text
     assert "-main ok\n+main fixed\n" in text
     assert "+++ /dev/null" in text and "-broken\n" in text
+
+
+def test_new_parent_folders_are_world_readable(tmp_path, tree):
+    # a web server must be able to enter folders a restore creates
+    target = tree / "assets" / "css" / "site.css"
+    t = tx(tmp_path, Plan("x", changes=(WriteFile(str(target), b"body{}\n"),)))
+    assert t.prepare().ok and t.apply().ok
+    assert oct((tree / "assets").stat().st_mode & 0o777) == "0o755"
+    assert oct((tree / "assets" / "css").stat().st_mode & 0o777) == "0o755"
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
