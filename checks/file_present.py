@@ -1,0 +1,96 @@
+"""Healthy when every expected file under the web root is a regular file, not empty (with
+`non_empty`), and has the expected sha256 where one is known: from `checksums`, or from
+`manifest`, a release folder on the controller whose every file must be on the host. A
+file with a known sha256 is judged by it alone, so an empty file in a release is fine.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from hashlib import sha256
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from opsfix.plugin import Check, CheckResult, ControllerPath, Params
+from opsfix.shell import quote
+from opsfix.transport.base import CommandResult
+
+# per file, by its index: "0 missing", "1 unreadable", "2 present SIZE [SHA256 -]"
+_LOOP = """r={root}; i=0
+[ -d "$r" ] || {{ echo root=missing; exit 0; }}
+for f in {files}; do
+  if [ ! -f "$r/$f" ]; then echo "$i missing"; elif [ ! -r "$r/$f" ]; then echo "$i unreadable"
+  else echo "$i present $(wc -c <"$r/$f") $({hash} <"$r/$f")"; fi; i=$((i+1))
+done"""
+
+
+def _folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise ValueError(f"manifest folder {str(folder)!r} not found (or not a folder)")
+    return folder
+
+
+Sha256 = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+class FilePresentParams(Params):
+    root: str = Field(description="web root on the host, e.g. /var/www/html")
+    files: list[str] = Field(["index.html"], description="under root; default: manifest")
+    non_empty: bool = Field(True, description="an empty file fails (unless its sha256 is given)")
+    manifest: Annotated[ControllerPath, AfterValidator(_folder)] | None = Field(
+        None, description="release folder on the controller: all its files, same sha256"
+    )
+    checksums: dict[str, Sha256] = Field({}, description="path under root -> sha256")
+
+
+class FilePresent(Check[FilePresentParams]):
+    Params = FilePresentParams
+
+    def __init__(self, params: FilePresentParams) -> None:
+        super().__init__(params)
+        release = _manifest(params.manifest) if params.manifest else {}
+        files = params.files if "files" in params.model_fields_set or not release else release
+        self.expected = {**release, **params.checksums}
+        self.files = list(dict.fromkeys([*files, *params.checksums]))
+
+    def commands(self) -> list[str]:
+        files = " ".join(quote(f) for f in self.files)
+        hashing = "sha256sum" if self.expected else "true"
+        return [_LOOP.format(root=quote(self.params.root), hash=hashing, files=files)]
+
+    def evaluate(self, results: Sequence[CommandResult]) -> CheckResult:
+        result = results[0]
+        if result.stdout.strip() == "root=missing":
+            return CheckResult.failed(f"{self.params.root} is missing", root=self.params.root)
+        lines = [line.split() for line in result.stdout.splitlines()]
+        if not result.ok or len(lines) != len(self.files):
+            return CheckResult.error("could not list files", stderr=result.stderr.strip()[-300:])
+        found: dict[str, list[str]] = defaultdict(list)
+        for fields in lines:
+            name = self.files[int(fields[0])]
+            found[_state(fields, self.expected.get(name), self.params.non_empty)].append(name)
+        present, root = found.pop("present", []), self.params.root
+        facts = {state: names[:20] for state, names in found.items()}
+        summary = ", ".join(f"{len(names)} {state}" for state, names in found.items())
+        if "unreadable" in found:
+            why = (result.stderr.strip().splitlines() or [""])[-1]
+            return CheckResult.error(f"cannot read: {summary}", root=root, stderr=why, **facts)
+        if found:
+            return CheckResult.failed(f"{root}: {summary}", root=root, **facts)
+        return CheckResult.passed(f"{len(present)} file(s) present under {root}", root=root)
+
+
+def _state(fields: list[str], want: str | None, non_empty: bool) -> str:
+    """present, missing, empty, mismatched or unreadable (no sha256sum on the host)."""
+    if fields[1] != "present" or not want:
+        return "empty" if non_empty and fields[1:3] == ["present", "0"] else fields[1]
+    return "unreadable" if len(fields) < 4 else "present" if fields[3] == want else "mismatched"
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    """Every regular file under the release folder -> its sha256."""
+    files = sorted(f for f in folder.rglob("*") if f.is_file())
+    return {f.relative_to(folder).as_posix(): sha256(f.read_bytes()).hexdigest() for f in files}
