@@ -54,8 +54,10 @@ class Engine:
         forks: int = 50,
         verifier: Verifier | None = None,
         on_event: Event | None = None,
+        check_timeout: float = 30.0,
     ) -> None:
         self.mode = mode
+        self.check_timeout = check_timeout  # per check command: one hung probe fails alone
         self.connect = connect
         self.forks = max(1, forks)
         self.verifier = verifier
@@ -272,7 +274,7 @@ class HostRun:
             commands.extend(mine)
         # one after another: a check's own probe (say `nginx -t`) must not show up in
         # another check's view of the host (say `pgrep nginx`)
-        script = batch(commands, parallel=False)
+        script = batch(commands, parallel=False, timeout=self.engine.check_timeout)
         results = unbatch(commands, self.conn.run(script)) if commands else []
         outcomes = []
         for check, (start, count) in zip(checks, spans, strict=True):

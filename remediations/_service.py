@@ -24,6 +24,11 @@ def unit_active(service: str) -> str:
     return f"{{ {HAS_SYSTEMD} && systemctl is-active --quiet {quote(service)}; }}"
 
 
+def unit_loaded(service: str) -> str:
+    load = f"$(systemctl show -p LoadState --value {quote(service)} 2>/dev/null)"
+    return f'{{ {HAS_SYSTEMD} && [ "{load}" = loaded ]; }}'
+
+
 def pid_names(pid_file: str, process: str) -> str:
     """True when the pid file's first line is the pid of a live `process` (not a zombie)."""
     pid = f"$(head -n 1 {quote(pid_file)} 2>/dev/null)"
@@ -73,7 +78,10 @@ def state_command(service: str, process: str, *, command: str, pid_file: str | N
     own = f"elif {pid_names(pid_file, process)}; then r=pidfile\n" if pid_file else ""
     return (
         f"s=no r=no i=no p=no\n{HAS_SYSTEMD} && s=yes\n"
-        f"if {unit_active(service)}; then r=systemd\n{own}"
+        f"if {unit_active(service)}; then r=systemd\n"
+        # a loaded unit that is inactive means stopped, whatever runs by hand (as the
+        # service_running check judges it): those processes are strays
+        f"elif {unit_loaded(service)}; then {process_alive(process)} && r=stray\n{own}"
         f"elif {process_alive(process)}; then r={'stray' if pid_file else 'process'}\nfi\n"
         f"[ -x {quote('/etc/init.d/' + service)} ] && i=yes\n"
         f"command -v {quote(command)} >/dev/null 2>&1 && p=yes\n"

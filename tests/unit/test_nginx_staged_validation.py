@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from opsfix.remediations import _nginx
 
 pytestmark = pytest.mark.skipif(

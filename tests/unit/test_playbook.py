@@ -52,11 +52,19 @@ def test_extra_vars_beat_playbook_vars_beat_inventory(registry):
     ("name", "line", "col", "needles"),
     [
         ("bad_yaml.yml", 5, 1, ["invalid YAML"]),
-        ("unknown_check.yml", 5, 12, ["checks[1].check", "unknown check 'file_contain'",
-                                      "did you mean 'file_contains'"]),
+        (
+            "unknown_check.yml",
+            5,
+            12,
+            ["checks[1].check", "unknown check 'file_contain'", "did you mean 'file_contains'"],
+        ),
         ("unknown_field.yml", 2, 1, ["chekcs", "unknown field"]),
-        ("unknown_remediation.yml", 6, 9, ["checks[0].remediate[0]", "'write_lines'",
-                                           "did you mean 'write_line'"]),
+        (
+            "unknown_remediation.yml",
+            6,
+            9,
+            ["checks[0].remediate[0]", "'write_lines'", "did you mean 'write_line'"],
+        ),
         ("missing_verify.yml", 6, 5, ["verify[0]", "does_not_exist.py", "not found"]),
     ],
 )

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from opsfix.checks import file_present, http, nginx_config, port_listening, service_running
 from throwaway import Nginx, answers, run_local, running, tools_dir, wait_until, write_tree
 
+from opsfix.checks import file_present, http, nginx_config, port_listening, service_running
 from opsfix.plugin import Check
 
 BASE = Path("/tmp/opsfix-capture")

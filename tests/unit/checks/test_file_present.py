@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from opsfix.checks.file_present import FilePresent
 
 from .helpers import assert_harmless, hostile, judge, make

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from opsfix.checks.http import Http
 
 from .helpers import assert_harmless, hostile, judge, make

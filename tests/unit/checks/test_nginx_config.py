@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from opsfix.checks.nginx_config import NginxConfig
 
 from .helpers import assert_harmless, hostile, judge, make

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from opsfix.checks.port_listening import PortListening, _covers
 
 from .helpers import assert_harmless, hostile, judge, make

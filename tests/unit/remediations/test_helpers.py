@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from opsfix.remediations import _nginx, _service
-from opsfix.remediations._nginx import Entry
 
 from opsfix.plugin import Remove, Symlink, WriteFile
+from opsfix.remediations import _nginx, _service
+from opsfix.remediations._nginx import Entry
 
 from .conftest import Run
 

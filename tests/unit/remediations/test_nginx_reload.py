@@ -4,9 +4,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opsfix.remediations.nginx_reload import NginxReload
 
 from opsfix.plugin import Plan, RemediationContext
+from opsfix.remediations.nginx_reload import NginxReload
 from opsfix.shell import quote
 from opsfix.transport.base import CommandResult
 

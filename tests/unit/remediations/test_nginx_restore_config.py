@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opsfix.remediations import _nginx
-from opsfix.remediations.nginx_restore_config import NginxRestoreConfig
 from pydantic import ValidationError
 
 from opsfix.plugin import Plan, RemediationContext, Remove, Symlink, WriteFile
+from opsfix.remediations import _nginx
+from opsfix.remediations.nginx_restore_config import NginxRestoreConfig
 from opsfix.shell import quote
 from opsfix.transaction import Transaction
 

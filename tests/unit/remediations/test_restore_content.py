@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opsfix.remediations.restore_content import RestoreContent
 from pydantic import ValidationError
 
 from opsfix.plugin import Plan, RemediationContext, Remove, WriteFile
+from opsfix.remediations.restore_content import RestoreContent
 from opsfix.shell import quote
 from opsfix.transport.base import CommandResult
 

@@ -4,9 +4,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opsfix.remediations.service_start import ServiceStart
 
 from opsfix.plugin import Plan, RemediationContext
+from opsfix.remediations.service_start import ServiceStart
 from opsfix.shell import quote
 from opsfix.transport.base import CommandResult
 

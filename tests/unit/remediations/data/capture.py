@@ -14,10 +14,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from opsfix.plugin import RemediationContext
 from opsfix.remediations import _nginx, _service
 from opsfix.remediations.restore_content import RestoreContent, RestoreContentParams
-
-from opsfix.plugin import RemediationContext
 from opsfix.shell import quote
 
 HERE = Path(__file__).parent

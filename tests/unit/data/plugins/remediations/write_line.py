@@ -30,7 +30,7 @@ class WriteLine(Remediation[WriteLineParams]):
             return Plan("already right")
         validate = ()
         if self.params.root:
-            validate = ('! grep -rqF ' + cmd(self.params.forbid) + ' "$OPSFIX_STAGE"',)
+            validate = ("! grep -rqF " + cmd(self.params.forbid) + ' "$OPSFIX_STAGE"',)
         return Plan(
             f"write {self.params.path}",
             changes=(WriteFile(self.params.path, wanted.encode()),),
