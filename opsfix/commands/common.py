@@ -1,0 +1,114 @@
+"""What several commands share: the parser class, common options, inventory discovery."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from opsfix.errors import OptionsError
+
+EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_INPUT, EXIT_OPTIONS = 0, 2, 3, 4, 5
+EXIT_INTERRUPTED, EXIT_UNEXPECTED = 99, 250
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad options; ours is 5, like ansible-playbook."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise OptionsError(message)
+
+
+def inventory_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="inventory file or folder (repeatable; default: $OPSFIX_INVENTORY, "
+        "./inventory/hosts.yml, or the practice lab's)",
+    )
+    p.add_argument("-l", "--limit", metavar="PATTERN", help="further limit hosts (Ansible syntax)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("playbook", type=Path)
+    inventory_options(p)
+    p.add_argument("-f", "--forks", type=int, default=50, help="hosts worked on at once")
+    p.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="k=v, @file.yml or a YAML mapping (highest precedence)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--plugins",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="folder with checks/ and remediations/ of your own",
+    )
+    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
+    p.add_argument(
+        "--known-hosts",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra known_hosts file (repeatable)",
+    )
+    p.add_argument(
+        "--trust-new-host-keys",
+        action="store_true",
+        help="accept and record keys of hosts never seen before (never changed keys)",
+    )
+    p.add_argument(
+        "-K",
+        "--ask-become-pass",
+        action="store_true",
+        help="prompt for the sudo password (or set OPSFIX_BECOME_PASSWORD)",
+    )
+    p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, seconds")
+    p.add_argument(
+        "--command-timeout",
+        type=float,
+        default=120.0,
+        help="timeout of each remote command, seconds",
+    )
+
+
+def inventory_sources(given: list[Path] | None) -> list[Path]:
+    if given:
+        return given
+    env = os.environ.get("OPSFIX_INVENTORY")
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    for candidate in ("inventory/hosts.yml", "inventory/hosts.yaml", "inventory/hosts.ini"):
+        if Path(candidate).is_file():
+            return [Path(candidate)]
+    lab_dir = Path(os.environ.get("OPSFIX_LAB_DIR", "/var/lib/opsfix-lab"))
+    if (lab_dir / "inventory.yml").is_file():
+        return [lab_dir / "inventory.yml"]
+    raise OptionsError(
+        "no inventory: pass -i PATH, set OPSFIX_INVENTORY, create inventory/hosts.yml, "
+        "or start the practice lab with 'opsfix lab up'"
+    )
+
+
+def become_password(ask: bool) -> Any:
+    from opsfix.hosts import Secret
+
+    if ask:
+        import getpass
+
+        return Secret(getpass.getpass("BECOME password: "))
+    env = os.environ.get("OPSFIX_BECOME_PASSWORD")
+    return Secret(env) if env else None
