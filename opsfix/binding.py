@@ -7,6 +7,8 @@ a missing template stops the run with exit 4 and a precise location, and nothing
 from __future__ import annotations
 
 import difflib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,7 @@ from opsfix import yamlpos
 from opsfix.errors import Location, PlaybookError, VariableError
 from opsfix.hosts import Host
 from opsfix.playbook import Playbook, PluginUse, error_at
-from opsfix.plugin import Check, Params, Remediation, RemediationContext
+from opsfix.plugin import Check, CheckContext, Params, Remediation, RemediationContext
 from opsfix.registry import Registry
 from opsfix.templating import LazyVars, TemplateEngine
 from opsfix.variables import host_variables
@@ -44,9 +46,17 @@ def bind(
     registry: Registry,
     extra_vars: dict[str, Any],
     templates: TemplateEngine,
+    *,
+    state: Callable[[], Any] = lambda: None,
+    clock: Callable[[], float] = time.time,
 ) -> list[Target]:
-    """Render and validate every step for every host; raise on the first bad value."""
-    return [_bind_host(playbook, host, registry, extra_vars, templates) for host in hosts]
+    """Render and validate every step for every host; raise on the first bad value.
+
+    `state` and `clock` reach checks through their CheckContext (see opsfix.plugin).
+    """
+    return [
+        _bind_host(playbook, host, registry, extra_vars, templates, state, clock) for host in hosts
+    ]
 
 
 def _bind_host(
@@ -55,6 +65,8 @@ def _bind_host(
     registry: Registry,
     extra_vars: dict[str, Any],
     templates: TemplateEngine,
+    state: Callable[[], Any],
+    clock: Callable[[], float],
 ) -> Target:
     raw = host_variables(host, playbook.vars, extra_vars, playbook.base_dir)
     variables = LazyVars(raw, templates)
@@ -68,6 +80,7 @@ def _bind_host(
     context = RemediationContext(
         host=host.name, vars=variables, base_dir=playbook.base_dir, render_template=render_template
     )
+    check_context = CheckContext(host=host.name, state=state, clock=clock)
     steps = []
     for step in playbook.steps:
         check_params, _ = _params(
@@ -78,7 +91,7 @@ def _bind_host(
             templates,
             playbook,
         )
-        check = registry.checks[step.check.name](check_params)
+        check = registry.checks[step.check.name](check_params, check_context)
         remediations = []
         for use in step.remediations:
             cls = registry.remediations[use.name]

@@ -11,6 +11,7 @@ Each class names itself from its module (`checks/nginx_config.py` -> `nginx_conf
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,20 @@ class CheckResult:
         return self.status == "passed"
 
 
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check may know beyond its parameters: which host, and controller-side state.
+
+    Most checks ignore it. A check that judges change over time (growth rates) keeps
+    samples in `state` (opsfix's local database, opened on first use) and reads the time
+    from `clock`, so tests can inject both.
+    """
+
+    host: str
+    state: Callable[[], Any] = lambda: None  # returns the store, opening it when first asked
+    clock: Callable[[], float] = time.time
+
+
 def _name_from_module(cls: type) -> str:
     return cls.__module__.rsplit(".", 1)[-1]
 
@@ -96,8 +111,9 @@ class Check(Generic[P]):
         if not cls.__dict__.get("name"):
             cls.name = _name_from_module(cls)
 
-    def __init__(self, params: P) -> None:
+    def __init__(self, params: P, context: CheckContext | None = None) -> None:
         self.params = params
+        self.context = context or CheckContext(host="")
 
     def commands(self) -> list[str]:
         """Read-only shell commands whose results `evaluate` receives, in this order."""
