@@ -200,7 +200,7 @@ class HostRun:
             self.engine.on_event(self.name, f"{step.label}: {remediation.name}")
             outcome = self.remediate(step.check, remediation)
             step_report.remediations.append(outcome)
-            acted |= outcome.status in ("applied", "rolled_back")
+            acted |= outcome.status in ("applied", "rolled_back", "partial")
             if outcome.status == "applied":
                 step_report.after = outcome.recheck
                 break
@@ -234,7 +234,7 @@ class HostRun:
             backup_dir=str(self.job.target.vars.get("opsfix_backup_dir", BACKUP_DIR)),
         )
         outcome = RemediationOutcome(name, "applied", plan.summary, commands=commands)
-        outcome.backup_path = tx.backup if plan.changes else None
+        outcome.backup_path = tx.backup if plan.changes and plan.backup else None
         prepared = tx.prepare()
         outcome.validate_output = prepared.text()
         if not prepared.ok:
@@ -254,6 +254,10 @@ class HostRun:
                 tx.finish("committed")
                 return outcome
             why = f"re-check still fails: {outcome.recheck.summary}"
+            if plan.partial_ok or not plan.backup:
+                tx.finish("committed-partial")
+                outcome.status, outcome.reason = "partial", f"{plan.summary}; {why}"
+                return outcome
         else:
             why = f"{applied.failed_phase} failed: {applied.text()[-500:]}"
         restored = tx.restore()

@@ -164,6 +164,11 @@ class Plan:
     - `act` makes the change take effect (reload, start); runs only after `validate`.
     - `rollback` runs after the engine has restored the backed-up files.
     - `refuse`: the remediation cannot prove it is safe; nothing runs, this is the reason.
+    - `backup=False` only for changes whose whole point is to discard data (deleting
+      expired logs to free space): copying them aside would defeat the purpose.
+    - `partial_ok`: the change helps even when the check still fails (some space freed):
+      keep it instead of rolling back, and report the host still failing. Implied by
+      `backup=False`, since there is nothing to roll back to.
     """
 
     summary: str
@@ -173,6 +178,8 @@ class Plan:
     act: tuple[str, ...] = ()
     rollback: tuple[str, ...] = ()
     refuse: str | None = None
+    backup: bool = True
+    partial_ok: bool = False
 
     @property
     def is_noop(self) -> bool:

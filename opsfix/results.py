@@ -9,6 +9,7 @@ HostStatus = Literal["healthy", "repaired", "failed", "unreachable"]
 RemediationStatus = Literal[
     "applied",  # acted, and the check passed on re-check
     "rolled_back",  # acted, re-check failed, snapshot restored
+    "partial",  # acted and kept (it helps), but the check still fails
     "refused",  # could not prove it safe (precondition or validation failed): nothing changed
     "not_needed",  # the check passed before this remediation was tried
     "no_change",  # the plan had nothing to do

@@ -110,7 +110,7 @@ class Transaction:
             f"printf '%s\\n' {quote(journal)} > \"$W/journal.json\" || fail journal",
             'echo prepared > "$W/state"',
         ]
-        for change in plan.changes:  # back up, or remember the path did not exist
+        for change in plan.changes if plan.backup else ():  # back up, or note it was absent
             p = quote(change.path)
             lines.append(
                 f'if [ -e {p} ] || [ -L {p} ]; then mkdir -p "$B"{quote(dirname(change.path))}'

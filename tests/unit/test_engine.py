@@ -109,3 +109,12 @@ def test_unreadable_is_error_not_pass(tmp_path):
     host = run(tmp_path, "check", book())
     assert host.steps[0].before.status == "error"
     assert host.status == "failed"
+
+
+def test_partial_help_is_kept_and_the_host_still_fails(tmp_path, conf):
+    body = book(count=2).replace('root: "{{ d }}/conf"}', 'root: "{{ d }}/conf", partial: true}')
+    host = run(tmp_path, "apply", body)
+    assert host.status == "failed"
+    [rem] = host.steps[0].remediations
+    assert rem.status == "partial" and "re-check still fails" in rem.reason
+    assert conf.read_text() == "good\n"

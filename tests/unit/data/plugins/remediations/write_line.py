@@ -15,6 +15,7 @@ class WriteLineParams(Params):
     root: str | None = Field(default=None, description="tree to stage and validate")
     forbid: str = Field(default="FORBIDDEN", description="validation rejects this text")
     act: str | None = Field(default=None, description="command run after the swap")
+    partial: bool = Field(default=False, description="keep the change if the check still fails")
 
 
 class WriteLine(Remediation[WriteLineParams]):
@@ -37,4 +38,5 @@ class WriteLine(Remediation[WriteLineParams]):
             stage_root=self.params.root,
             validate=validate,
             act=(self.params.act,) if self.params.act else (),
+            partial_ok=self.params.partial,
         )
