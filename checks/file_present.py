@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from opsfix.plugin import Check, CheckResult, ControllerPath, Params
+from opsfix.plugin import Check, CheckContext, CheckResult, ControllerPath, Params
 from opsfix.shell import quote
 from opsfix.transport.base import CommandResult
 
@@ -49,8 +49,8 @@ class FilePresentParams(Params):
 class FilePresent(Check[FilePresentParams]):
     Params = FilePresentParams
 
-    def __init__(self, params: FilePresentParams) -> None:
-        super().__init__(params)
+    def __init__(self, params: FilePresentParams, context: CheckContext | None = None) -> None:
+        super().__init__(params, context)
         release = _manifest(params.manifest) if params.manifest else {}
         files = params.files if "files" in params.model_fields_set or not release else release
         self.expected = {**release, **params.checksums}

@@ -63,8 +63,9 @@ class ServiceRunning(Check[ServiceRunningParams]):
             }
             return self._verdict("systemd", active, f"unit is {active}", pids=pids or [], **facts)
         if self.pid_file:
-            problem = self._pid_file_problem(_fields(results[2].stdout, ":"))
-            facts = {"pids": pids or [], "pid_file": self.pid_file}
+            named = _fields(results[2].stdout, ":")
+            problem = self._pid_file_problem(named)
+            facts = {"pids": pids or [], "pid_file": self.pid_file, "pid": named.get("Pid", "")}
             return self._verdict("pid_file", "inactive" if problem else "active", problem, **facts)
         if pids is None:
             return CheckResult.error("cannot list processes (pgrep)", stderr=pgrep.stderr.strip())

@@ -1,40 +1,39 @@
-"""The engine: every host in parallel; per host check, remediate as transactions, re-check.
+"""The engine: hosts in parallel, batch by batch; per host check, repair, re-check, verify.
 
 It knows nothing of nginx or any other software: checks say what to run and how to judge
 it, remediations declare plans, and the engine decides how and when — batched into as
 few round trips as possible, one connection per host, one host's trouble never stopping
-the others.
+the others. With `serial`, hosts go in batches; a batch is done when its hosts are
+repaired and verified, and a batch whose failures exceed `max_fail_percentage` stops the
+rollout: the hosts after it are never touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from opsfix.binding import BoundStep, Target
+from opsfix import rollout
+from opsfix.binding import Target
 from opsfix.errors import CommandTimeout, ConnectionFailed
+from opsfix.hostlock import Holder, HostLocked, LockSettings
+from opsfix.hostrun import HostRun
 from opsfix.hosts import ConnectionSpec
-from opsfix.plugin import Check, CheckResult, Remediation
-from opsfix.results import CheckOutcome, HostReport, RemediationOutcome, RunReport, StepReport
-from opsfix.shell import batch, unbatch
-from opsfix.transaction import (
-    BACKUP_DIR,
-    STATE_DIR,
-    Transaction,
-    current_contents,
-    diff,
-    new_txid,
-)
+from opsfix.plugin import Remediation
+from opsfix.results import HostReport, RunReport
 from opsfix.transport.base import Connection
 
 Mode = Literal["apply", "check", "dry-run"]
 Event = Callable[[str, str], None]
 Verifier = Callable[[list[tuple[Target, ConnectionSpec, Connection]]], dict[str, list[Any]]]
+Gate = Callable[[Target, Remediation[Any]], str | None]
+_OK = ("healthy", "repaired")
 
 
 @dataclass(frozen=True)
@@ -45,49 +44,116 @@ class Job:
     spec: ConnectionSpec
 
 
+@dataclass
+class EngineOptions:
+    forks: int = 50
+    serial: list[rollout.SerialItem] | None = None
+    max_fail_percentage: float | None = None
+    check_timeout: float = 30.0  # per check command: one hung probe fails alone
+    show_diff: bool = False  # diffs in real runs too (dry runs always have them)
+    sensitive_files: tuple[str, ...] = ()  # globs whose diffs are never shown
+    gate: Gate | None = None  # may defer a disruptive remediation, saying why
+    override_reason: str | None = None  # run deferred steps anyway, recording why
+    lock: LockSettings = field(default_factory=LockSettings)
+    run_id: str | None = None
+
+
 class Engine:
     def __init__(
         self,
         mode: Mode,
         connect: Callable[[ConnectionSpec], Connection],
         *,
-        forks: int = 50,
+        options: EngineOptions | None = None,
         verifier: Verifier | None = None,
         on_event: Event | None = None,
-        check_timeout: float = 30.0,
     ) -> None:
         self.mode = mode
-        self.check_timeout = check_timeout  # per check command: one hung probe fails alone
         self.connect = connect
-        self.forks = max(1, forks)
+        self.options = options or EngineOptions()
         self.verifier = verifier
         self.on_event = on_event or (lambda host, text: None)
+        self.holder = Holder.me(self.options.run_id)
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._open: list[Connection] = []
 
+    # read by HostRun
+    @property
+    def check_timeout(self) -> float:
+        return self.options.check_timeout
+
+    @property
+    def show_diff(self) -> bool:
+        return self.options.show_diff
+
+    @property
+    def gate(self) -> Gate | None:
+        return self.options.gate
+
+    @property
+    def override_reason(self) -> str | None:
+        return self.options.override_reason
+
+    @property
+    def lock_settings(self) -> LockSettings:
+        return self.options.lock
+
+    def is_sensitive(self, path: str) -> bool:
+        return any(fnmatch.fnmatch(path, pattern) for pattern in self.options.sensitive_files)
+
     def run(self, playbook_name: str, jobs: Sequence[Job]) -> RunReport:
         report = RunReport(playbook=playbook_name, mode=self.mode, started=time.time())
-        connections: dict[str, Connection] = {}
-        pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(jobs))))
+        batches = rollout.split(list(jobs), self.options.serial)
+        workers = min(self.options.forks, max(1, max((len(b) for b in batches), default=1)))
+        pool = ThreadPoolExecutor(max_workers=workers)
         try:
-            futures = [pool.submit(self._run_host, job) for job in jobs]
-            results = [future.result() for future in futures]
-            for job, (host_report, conn) in zip(jobs, results, strict=True):
-                report.hosts.append(host_report)
-                if conn is not None:
-                    connections[job.target.host.name] = conn
-            if self.mode == "apply" and self.verifier is not None:
-                self._verify(jobs, report, connections)
+            stop_reason = ""
+            for number, batch in enumerate(batches, start=1):
+                if stop_reason:
+                    report.hosts += [
+                        HostReport(j.target.host.name, "not_attempted", reason=stop_reason)
+                        for j in batch
+                    ]
+                    continue
+                results = self._run_batch(pool, batch)
+                report.hosts += results
+                failed = sum(1 for h in results if h.status not in _OK)
+                if len(batches) > 1 and rollout.exceeds(
+                    failed, len(batch), self.options.max_fail_percentage
+                ):
+                    stop_reason = self._stop_reason(number, failed, len(batch))
         except KeyboardInterrupt:
             self._cancel()
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            for conn in connections.values():
-                _close(conn)
         report.finished = time.time()
         return report
+
+    def _stop_reason(self, number: int, failed: int, size: int) -> str:
+        limit = self.options.max_fail_percentage
+        rule = f"max_fail_percentage {limit:g}" if limit is not None else "every host failed"
+        return f"not attempted: batch {number} had {failed} of {size} host(s) failing ({rule})"
+
+    def _run_batch(self, pool: ThreadPoolExecutor, batch: list[Job]) -> list[HostReport]:
+        futures = [pool.submit(self._run_host, job) for job in batch]
+        results = [future.result() for future in futures]
+        connections = {
+            job.target.host.name: conn
+            for job, (_, conn) in zip(batch, results, strict=True)
+            if conn is not None
+        }
+        reports = [host_report for host_report, _ in results]
+        try:
+            if self.mode == "apply" and self.verifier is not None:
+                self._verify(batch, reports, connections)
+        finally:
+            for conn in connections.values():
+                _close(conn)
+            with self._lock:
+                self._open = [c for c in self._open if c not in connections.values()]
+        return reports
 
     def _cancel(self) -> None:
         """Ctrl-C: start no new host, and cut open connections so blocked workers return."""
@@ -96,8 +162,6 @@ class Engine:
             opened = list(self._open)
         for conn in opened:
             _close(conn)
-
-    # -- one host ------------------------------------------------------------------------
 
     def _run_host(self, job: Job) -> tuple[HostReport, Connection | None]:
         name = job.target.host.name
@@ -117,6 +181,8 @@ class Engine:
             if conn is not None:
                 _close(conn)
                 conn = None
+        except HostLocked as exc:
+            report.status, report.reason = "failed", str(exc)
         except CommandTimeout as exc:
             report.status, report.reason = "failed", str(exc)
         except Exception as exc:  # a plugin bug must not take the other hosts down
@@ -126,9 +192,9 @@ class Engine:
         return report, conn
 
     def _verify(
-        self, jobs: Sequence[Job], report: RunReport, connections: dict[str, Connection]
+        self, jobs: Sequence[Job], reports: list[HostReport], connections: dict[str, Connection]
     ) -> None:
-        by_name = {h.host: h for h in report.hosts}
+        by_name = {h.host: h for h in reports}
         targets = [
             (job.target, job.spec, connections[job.target.host.name])
             for job in jobs
@@ -145,159 +211,6 @@ class Engine:
             if any(r.outcome in ("failed", "error") for r in results):
                 host_report.status = "failed"
                 host_report.reason = host_report.reason or "verify failed"
-
-
-class HostRun:
-    """The work on one host, over its one connection."""
-
-    def __init__(self, engine: Engine, conn: Connection, job: Job, report: HostReport) -> None:
-        self.engine = engine
-        self.conn = conn
-        self.job = job
-        self.report = report
-        self.name = job.target.host.name
-
-    def run(self) -> None:
-        steps = self.job.target.steps
-        before = self.check_all([s.check for s in steps])
-        self.report.steps = [
-            StepReport(s.label, before=b) for s, b in zip(steps, before, strict=True)
-        ]
-        if self.engine.mode != "check":
-            changed = False
-            for step, step_report in zip(steps, self.report.steps, strict=True):
-                changed |= self.repair(step, step_report, changed)
-            if changed:
-                after = self.check_all([s.check for s in steps])
-                for step_report, outcome in zip(self.report.steps, after, strict=True):
-                    step_report.after = outcome
-        for step_report in self.report.steps:
-            step_report.after = step_report.after or step_report.before
-        self.report.status = self.status()
-        if self.engine.mode == "apply" and self.report.status in ("healthy", "repaired"):
-            self.baseline(steps)
-
-    def status(self) -> Literal["healthy", "repaired", "failed"]:
-        if any(s.after is None or not s.after.ok for s in self.report.steps):
-            failing = [s.name for s in self.report.steps if s.after is None or not s.after.ok]
-            self.report.reason = "still failing: " + ", ".join(failing)
-            return "failed"
-        applied = any(r.status == "applied" for s in self.report.steps for r in s.remediations)
-        return "repaired" if applied else "healthy"
-
-    def repair(self, step: BoundStep, step_report: StepReport, changed: bool) -> bool:
-        """Try the step's remediations in order until its check passes. True if any acted."""
-        current = step_report.before
-        if current.ok:
-            return False
-        if changed:  # an earlier remediation may have fixed this too
-            current = self.check_all([step.check])[0]
-            if current.ok:
-                step_report.after = current
-                return False
-        acted = False
-        for remediation in step.remediations:
-            self.engine.on_event(self.name, f"{step.label}: {remediation.name}")
-            outcome = self.remediate(step.check, remediation)
-            step_report.remediations.append(outcome)
-            acted |= outcome.status in ("applied", "rolled_back", "partial")
-            if outcome.status == "applied":
-                step_report.after = outcome.recheck
-                break
-            if outcome.status == "would_change":
-                break
-        return acted
-
-    def remediate(self, check: Check[Any], remediation: Remediation[Any]) -> RemediationOutcome:
-        name = remediation.name
-        gather = remediation.gather()
-        facts = unbatch(gather, self.conn.run(batch(gather))) if gather else []
-        try:
-            plan = remediation.plan(facts)
-        except Exception as exc:
-            return RemediationOutcome(name, "error", f"plan failed: {type(exc).__name__}: {exc}")
-        if plan.refuse:
-            return RemediationOutcome(name, "refused", plan.refuse)
-        if plan.is_noop:
-            return RemediationOutcome(name, "no_change", plan.summary)
-        commands = [*plan.validate, *plan.act]
-        if self.engine.mode == "dry-run":
-            current = current_contents(self.conn, [c.path for c in plan.changes], None)
-            return RemediationOutcome(
-                name, "would_change", plan.summary, diff=diff(plan, current), commands=commands
-            )
-        tx = Transaction(
-            self.conn,
-            plan,
-            new_txid(name),
-            state_dir=str(self.job.target.vars.get("opsfix_state_dir", STATE_DIR)),
-            backup_dir=str(self.job.target.vars.get("opsfix_backup_dir", BACKUP_DIR)),
-        )
-        outcome = RemediationOutcome(name, "applied", plan.summary, commands=commands)
-        outcome.backup_path = tx.backup if plan.changes and plan.backup else None
-        prepared = tx.prepare()
-        outcome.validate_output = prepared.text()
-        if not prepared.ok:
-            outcome.status = "refused"
-            phase = prepared.failed_phase
-            outcome.reason = (
-                "validation failed: nothing was changed"
-                if phase == "validate"
-                else f"could not prepare ({phase}): nothing was changed"
-            )
-            tx.finish("refused")
-            return outcome
-        applied = tx.apply()
-        if applied.ok:
-            outcome.recheck = self.check_all([check])[0]
-            if outcome.recheck.ok:
-                tx.finish("committed")
-                return outcome
-            why = f"re-check still fails: {outcome.recheck.summary}"
-            if plan.partial_ok or not plan.backup:
-                tx.finish("committed-partial")
-                outcome.status, outcome.reason = "partial", f"{plan.summary}; {why}"
-                return outcome
-        else:
-            why = f"{applied.failed_phase} failed: {applied.text()[-500:]}"
-        restored = tx.restore()
-        outcome.status = "rolled_back"
-        outcome.reason = f"{why}; " + (
-            "snapshot restored" if restored.ok else f"RESTORE FAILED ({restored.failed_phase})"
-        )
-        tx.finish("rolled-back" if restored.ok else "restore-failed")
-        return outcome
-
-    def check_all(self, checks: Sequence[Check[Any]]) -> list[CheckOutcome]:
-        """Run the checks' commands batched in one round trip and judge each."""
-        commands: list[str] = []
-        spans = []
-        for check in checks:
-            mine = check.commands()
-            spans.append((len(commands), len(mine)))
-            commands.extend(mine)
-        # one after another: a check's own probe (say `nginx -t`) must not show up in
-        # another check's view of the host (say `pgrep nginx`)
-        script = batch(commands, parallel=False, timeout=self.engine.check_timeout)
-        results = unbatch(commands, self.conn.run(script)) if commands else []
-        outcomes = []
-        for check, (start, count) in zip(checks, spans, strict=True):
-            try:
-                verdict = check.evaluate(results[start : start + count])
-            except Exception as exc:
-                verdict = CheckResult.error(f"check failed to judge: {type(exc).__name__}: {exc}")
-            outcomes.append(
-                CheckOutcome(check.name, verdict.status, verdict.summary, verdict.evidence)
-            )
-        return outcomes
-
-    def baseline(self, steps: Sequence[BoundStep]) -> None:
-        """Let remediations remember this healthy state (e.g. a known-good config)."""
-        commands = list(
-            dict.fromkeys(c for s in steps for r in s.remediations for c in r.baseline())
-        )
-        if commands:
-            self.conn.run(batch(commands, parallel=False))
 
 
 def _close(conn: Connection) -> None:

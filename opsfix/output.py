@@ -9,7 +9,14 @@ from typing import Any
 from opsfix.hosts import Secret
 from opsfix.results import CheckOutcome, HostReport, RemediationOutcome, RunReport
 
-_ORDER = {"failed": 0, "unreachable": 1, "repaired": 2, "healthy": 3}
+_ORDER = {
+    "failed": 0,
+    "unreachable": 1,
+    "deferred": 2,
+    "not_attempted": 3,
+    "repaired": 4,
+    "healthy": 5,
+}
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -32,10 +39,11 @@ def _json_default(value: Any) -> Any:
 
 
 def summary_counts(report: RunReport) -> dict[str, int]:
+    """Hosts per status: the usual four always, deferred and not attempted when present."""
     counts = dict.fromkeys(_ORDER, 0)
     for host in report.hosts:
         counts[host.status] += 1
-    return counts
+    return {k: v for k, v in counts.items() if v or k not in ("deferred", "not_attempted")}
 
 
 def to_text(report: RunReport, verbose: int = 0) -> str:
@@ -100,7 +108,7 @@ def _remediation(rem: RemediationOutcome, mode: str, verbose: int) -> list[str]:
     lines = [f"      -> {rem.remediation}: {rem.status.replace('_', ' ')}: {rem.reason}"]
     if rem.backup_path and rem.status in ("applied", "rolled_back"):
         lines.append(f"         backup: {rem.backup_path}")
-    if rem.diff and (mode == "dry-run" or verbose):
+    if rem.diff:  # computed only for dry runs and --diff
         lines += ["         " + line for line in rem.diff.rstrip("\n").splitlines()]
     if rem.validate_output and (rem.status != "applied" or verbose > 1):
         lines += ["         | " + line for line in rem.validate_output.splitlines()[-15:]]

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from opsfix import yamlpos
+from opsfix import rollout, yamlpos
 from opsfix.errors import Location, PlaybookError
 from opsfix.registry import Registry
 
@@ -61,6 +61,18 @@ class PlaybookSpec(_Model):
     secret_vars: list[str] = Field(default_factory=list, description="never printed")
     checks: list[CheckSpec] = Field(min_length=1)
     verify: list[str] = Field(default_factory=list)
+    serial: int | str | list[int | str] | None = Field(
+        default=None, description="hosts per batch: a number, a percentage, or a list"
+    )
+    max_fail_percentage: float | None = Field(default=None, ge=0, le=100)
+    sensitive_files: list[str] = Field(
+        default_factory=list, description="globs of host paths whose diffs are never shown"
+    )
+
+    @field_validator("serial")
+    @classmethod
+    def _serial(cls, value: Any) -> Any:
+        return rollout.validate_serial(value)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,9 @@ class Playbook:
     steps: tuple[Step, ...]
     verify: tuple[Path, ...]
     hosts_location: Location
+    serial: list[int | str] | None = None
+    max_fail_percentage: float | None = None
+    sensitive_files: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -118,6 +133,11 @@ def load_playbook(path: Path, registry: Registry) -> Playbook:
         steps=steps,
         verify=verify,
         hosts_location=Location(source, line, col, "hosts"),
+        serial=spec.serial
+        if isinstance(spec.serial, list) or spec.serial is None
+        else [spec.serial],
+        max_fail_percentage=spec.max_fail_percentage,
+        sensitive_files=tuple(spec.sensitive_files),
     )
 
 

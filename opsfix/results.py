@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-HostStatus = Literal["healthy", "repaired", "failed", "unreachable"]
+HostStatus = Literal[
+    "healthy",  # nothing needed doing
+    "repaired",
+    "failed",  # still unhealthy, a repair refused or rolled back, verify failed, or locked
+    "unreachable",
+    "deferred",  # unhealthy only where disruptive repairs wait for a maintenance window
+    "not_attempted",  # a rolling run stopped before this host's batch
+]
 RemediationStatus = Literal[
     "applied",  # acted, and the check passed on re-check
     "rolled_back",  # acted, re-check failed, snapshot restored
@@ -14,6 +21,8 @@ RemediationStatus = Literal[
     "not_needed",  # the check passed before this remediation was tried
     "no_change",  # the plan had nothing to do
     "would_change",  # dry run: would act (diff attached)
+    "cannot_tell",  # dry run: depends on an earlier change that a dry run does not make
+    "deferred",  # disruptive, and not allowed now (maintenance window, freeze)
     "error",  # the transaction broke (connection lost, timeout); see reason
 ]
 

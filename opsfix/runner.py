@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.binding import Target, bind
-from opsfix.engine import Engine, Event, Job, Mode
+from opsfix.engine import Engine, EngineOptions, Event, Job, Mode
 from opsfix.errors import InventoryError, Location
+from opsfix.hostlock import LockSettings
 from opsfix.hosts import ConnectionSpec, Host, Secret
 from opsfix.playbook import load_playbook
 from opsfix.registry import load_registry
 from opsfix.results import RunReport
+from opsfix.state import lazy_store
 from opsfix.templating import TemplateEngine
 from opsfix.transport.base import Connection
 from opsfix.variables import parse_extra_vars
@@ -39,6 +41,11 @@ class RunRequest:
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     junit_xml: Path | None = None
+    serial: list[int | str] | None = None  # overrides the playbook's
+    max_fail_percentage: float | None = None  # overrides the playbook's
+    show_diff: bool = False
+    override_reason: str | None = None
+    lock_wait: float = 60.0
 
 
 def builtin_templates() -> Path:
@@ -58,7 +65,7 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     hosts, warnings = _select(inventory, playbook.hosts, request.limit, playbook.hosts_location)
     extra = parse_extra_vars(request.extra_vars)
     templates = TemplateEngine([playbook.base_dir / "templates", builtin_templates()])
-    targets = bind(playbook, hosts, registry, extra, templates)
+    targets = bind(playbook, hosts, registry, extra, templates, state=lazy_store())
     jobs = []
     for target in targets:
         conn_host = Host(target.host.name, target.host.groups, {**target.host.vars, **extra})
@@ -101,8 +108,21 @@ def run_playbook(
     verifier = None
     if playbook.verify and request.mode == "apply":
         verifier = _verifier(playbook.verify, request.junit_xml)
+    options = EngineOptions(
+        forks=request.forks,
+        serial=request.serial or playbook.serial,
+        max_fail_percentage=(
+            request.max_fail_percentage
+            if request.max_fail_percentage is not None
+            else playbook.max_fail_percentage
+        ),
+        show_diff=request.show_diff,
+        sensitive_files=playbook.sensitive_files,
+        override_reason=request.override_reason,
+        lock=LockSettings(wait=request.lock_wait),
+    )
     engine = Engine(
-        request.mode, open_connection, forks=request.forks, verifier=verifier, on_event=on_event
+        request.mode, open_connection, options=options, verifier=verifier, on_event=on_event
     )
     if not jobs:
         warnings.append(

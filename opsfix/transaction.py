@@ -19,6 +19,7 @@ import difflib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from posixpath import dirname
 
@@ -40,7 +41,16 @@ class StepLog:
     outputs: list[tuple[str, int, str]] = field(default_factory=list)
 
     def text(self) -> str:
-        return "\n".join(f"$ {c}\n{out.rstrip()}\n[exit {rc}]" for c, rc, out in self.outputs)
+        return "\n".join(
+            f"$ {_headline(c)}\n{out.rstrip()}\n[exit {rc}]" for c, rc, out in self.outputs
+        )
+
+
+def _headline(command: str, width: int = 100) -> str:
+    """A long command shown by its first line, cut to `width`: the output is what matters."""
+    lines = command.strip().splitlines() or [""]
+    head = lines[0] + (" ..." if len(lines) > 1 else "")
+    return head if len(head) <= width else head[: width - 4] + " ..."
 
 
 def new_txid(name: str) -> str:
@@ -71,6 +81,10 @@ class Transaction:
         """Journal, back up, stage and validate. Changes nothing live."""
         return self._run(self._prepare_script())
 
+    def validate_only(self) -> StepLog:
+        """Stage and validate in a scratch folder that is removed again: a dry run's check."""
+        return self._run(self._prepare_script(scratch=True))
+
     def apply(self) -> StepLog:
         """Swap the staged changes in atomically, then act."""
         return self._run(self._apply_script())
@@ -99,19 +113,26 @@ class Transaction:
             'o="$W/out"',
         ]
 
-    def _prepare_script(self) -> str:
+    def _prepare_script(self, scratch: bool = False) -> str:
         plan = self.plan
-        journal = json.dumps(
-            {"txid": self.txid, "backup": self.backup, "paths": [c.path for c in plan.changes]}
-        )
-        lines = [
-            *self._header(),
-            'mkdir -p "$W/new" "$B" || fail mkdir',
-            f"printf '%s\\n' {quote(journal)} > \"$W/journal.json\" || fail journal",
-            'echo prepared > "$W/state"',
-        ]
-        for change in plan.changes if plan.backup else ():  # back up, or note it was absent
-            p = quote(change.path)
+        lines = self._header()
+        if scratch:  # nothing persists: no journal, no backup, content in a temp folder
+            lines += [
+                'W=$(mktemp -d "${TMPDIR:-/tmp}/opsfix-dry.XXXXXX") || fail mkdir',
+                'o="$W/out"; trap \'rm -rf "$W"\' EXIT',
+                'mkdir -p "$W/new" || fail mkdir',
+            ]
+        else:
+            journal = json.dumps(
+                {"txid": self.txid, "backup": self.backup, "paths": [c.path for c in plan.changes]}
+            )
+            lines += [
+                'mkdir -p "$W/new" "$B" || fail mkdir',
+                f"printf '%s\\n' {quote(journal)} > \"$W/journal.json\" || fail journal",
+                'echo prepared > "$W/state"',
+            ]
+        for change in plan.changes if plan.backup and not scratch else ():
+            p = quote(change.path)  # back up, or remember the path did not exist
             lines.append(
                 f'if [ -e {p} ] || [ -L {p} ]; then mkdir -p "$B"{quote(dirname(change.path))}'
                 f' && cp -a {p} "$B"{p} || fail backup; '
@@ -120,17 +141,14 @@ class Transaction:
         for i, change in enumerate(plan.changes):
             if isinstance(change, WriteFile):
                 data = base64.b64encode(change.content).decode()
-                lines.append(
-                    f"printf '%s' {quote(data)} | base64 -d > \"$W/new/{i}\" || fail stage"
-                )
+                write = f"printf '%s' {quote(data)} | base64 -d > \"$W/new/{i}\""
+                lines.append(f"{write} || fail stage")
         if plan.stage_root:
             lines += self._stage_lines(plan.stage_root)
         for i, command in enumerate(plan.validate):
-            lines.append(
-                f'( {command}\n) >"$o" 2>&1 </dev/null; rc=$?; report validate:{i} $rc "$o"'
-            )
-            lines.append('[ $rc -eq 0 ] || { [ -n "${S:-}" ] && rm -rf "$S"; fail validate; }')
-        lines.append('[ -n "${S:-}" ] && rm -rf "$S"')
+            lines.append(_reported("validate", i, command))
+            lines.append('[ $rc -eq 0 ] || { [ -n "${s:-}" ] && rm -rf "$s"; fail validate; }')
+        lines.append('[ -n "${s:-}" ] && rm -rf "$s"')
         lines.append(f"printf '%s OK\\n' {_TAG}")
         return "\n".join(lines) + "\n"
 
@@ -254,10 +272,15 @@ def current_contents(conn: Connection, paths: list[str], timeout: float | None) 
     return contents
 
 
-def diff(plan: Plan, current: dict[str, str]) -> str:
-    """A unified diff of every file the plan would change."""
+def diff(
+    plan: Plan, current: dict[str, str], hide: Callable[[str], bool] = lambda path: False
+) -> str:
+    """A unified diff of every file the plan would change (hidden ones only named)."""
     chunks: list[str] = []
     for change in plan.changes:
+        if hide(change.path):
+            chunks.append(f"--- {change.path}: sensitive file, diff not shown\n")
+            continue
         before = current.get(change.path, "")
         if isinstance(change, WriteFile):
             after = change.content.decode("utf-8", "replace")

@@ -1,0 +1,166 @@
+"""A lock on the host itself, so two opsfix runs never change one host at the same time.
+
+The lock is a one-line lease file (run id, user, controller, pid, since) under /run/lock,
+written and removed under `flock` so taking it is atomic. A lease outlives a crashed
+run, so a holder counts as stale when it is older than the stale timeout, or when it was
+taken from this very controller by a process that no longer exists. A run that finds a
+live holder waits up to a limit, then gives up and never acts on the host.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opsfix.errors import OpsfixError
+from opsfix.shell import quote
+from opsfix.transport.base import Connection
+
+LOCK_PATH = "/run/lock/opsfix.lock"
+
+
+@dataclass(frozen=True)
+class Holder:
+    run_id: str
+    user: str
+    controller: str
+    pid: int
+    since: int
+
+    @classmethod
+    def me(cls, run_id: str | None = None) -> Holder:
+        return cls(
+            run_id=run_id or secrets.token_hex(6),
+            user=_safe(getpass.getuser()),
+            controller=_safe(socket.gethostname()),
+            pid=os.getpid(),
+            since=int(time.time()),
+        )
+
+    @classmethod
+    def parse(cls, line: str) -> Holder | None:
+        parts = line.split()
+        if len(parts) != 5 or not parts[3].isdigit() or not parts[4].isdigit():
+            return None
+        return cls(parts[0], parts[1], parts[2], int(parts[3]), int(parts[4]))
+
+    def line(self) -> str:
+        return f"{self.run_id} {self.user} {self.controller} {self.pid} {self.since}"
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.since))
+        return f"run {self.run_id} by {self.user}@{self.controller} (pid {self.pid}) since {when}"
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    wait: float = 60.0  # seconds to wait for another run to finish with the host
+    stale_after: float = 3600.0  # a lease older than this is abandoned
+    path: str = LOCK_PATH
+    poll: float = 0.5
+
+
+class HostLocked(OpsfixError):
+    """Another run holds the host; this run must not act on it."""
+
+
+class HostLock:
+    """Take and release the host's lease over an open connection."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        me: Holder,
+        settings: LockSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.conn = conn
+        self.me = me
+        self.settings = settings or LockSettings()
+        self.clock = clock
+        self.sleep = sleep
+        self.held = False
+
+    def acquire(self) -> bool:
+        """Take the lease; True if another run had to be waited for. Raises HostLocked."""
+        deadline = self.clock() + self.settings.wait
+        waited = False
+        replace = ""
+        while True:
+            holder = self._try(replace)
+            if holder is None:
+                self.held = True
+                return waited
+            if holder.run_id == self.me.run_id:
+                self.held = True
+                return waited
+            if self._is_stale(holder):
+                replace = holder.line()
+                continue
+            if self.clock() >= deadline:
+                raise HostLocked(
+                    f"locked by {holder.describe()}; gave up after {self.settings.wait:g}s"
+                )
+            waited, replace = True, ""
+            self.sleep(self.settings.poll)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.conn.run(self._guarded(f'[ "$cur" = {quote(self.me.line())} ] && rm -f "$L"; true'))
+        self.held = False
+
+    def _try(self, replace: str) -> Holder | None:
+        take = f'printf "%s\\n" {quote(self.me.line())} > "$L.tmp" && mv -f "$L.tmp" "$L"'
+        script = self._guarded(
+            f'if [ -z "$cur" ] || [ "$cur" = {quote(replace or "-")} ]; then '
+            f'{take} && echo ACQUIRED; else echo "HELD $cur"; fi'
+        )
+        result = self.conn.run(script)
+        out = result.stdout.strip().splitlines()
+        if out and out[-1] == "ACQUIRED":
+            return None
+        if out and out[-1].startswith("HELD "):
+            holder = Holder.parse(out[-1][5:])
+            if holder is not None:
+                return holder
+        raise HostLocked(
+            f"could not take the host lock {self.settings.path}: "
+            f"{(result.stderr or result.stdout).strip()[-300:]}"
+        )
+
+    def _guarded(self, body: str) -> str:
+        path = quote(self.settings.path)
+        return (
+            f'L={path}; mkdir -p "$(dirname "$L")" 2>/dev/null; '
+            'exec 9>>"$L.guard" || exit 90; '
+            "if command -v flock >/dev/null 2>&1; then flock -w 10 9 || exit 91; fi; "
+            'cur=$(head -n 1 "$L" 2>/dev/null); '
+            f"{body}"
+        )
+
+    def _is_stale(self, holder: Holder) -> bool:
+        if self.clock() - holder.since > self.settings.stale_after:
+            return True
+        return holder.controller == self.me.controller and not _pid_alive(holder.pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in text) or "unknown"

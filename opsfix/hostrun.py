@@ -1,0 +1,250 @@
+"""The work on one host, over its one connection: check, repair as transactions, re-check.
+
+Before the first change the host is locked (see opsfix.hostlock), so two runs never act
+on one host at once; a disruptive remediation may be deferred by the run's gate (for
+example outside a maintenance window). A dry run stops at the plan, but still validates
+staged changes in a scratch folder, which changes nothing on the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from opsfix.binding import BoundStep
+from opsfix.hostlock import HostLock
+from opsfix.plugin import Check, CheckResult, Plan, Remediation
+from opsfix.results import CheckOutcome, HostReport, HostStatus, RemediationOutcome, StepReport
+from opsfix.shell import batch, unbatch
+from opsfix.transaction import (
+    BACKUP_DIR,
+    STATE_DIR,
+    Transaction,
+    current_contents,
+    diff,
+    new_txid,
+)
+from opsfix.transport.base import Connection
+
+if TYPE_CHECKING:
+    from opsfix.engine import Engine, Job
+
+ACTED = ("applied", "rolled_back", "partial")
+
+
+class HostRun:
+    """One host's run. `run()` fills the HostReport it was given."""
+
+    def __init__(self, engine: Engine, conn: Connection, job: Job, report: HostReport) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.job = job
+        self.report = report
+        self.name = job.target.host.name
+        self.lock: HostLock | None = None
+        self.would_change = False  # dry run: a previous step would already change the host
+
+    def run(self) -> None:
+        steps = self.job.target.steps
+        before = self.check_all([s.check for s in steps])
+        self.report.steps = [
+            StepReport(s.label, before=b) for s, b in zip(steps, before, strict=True)
+        ]
+        try:
+            if self.engine.mode != "check":
+                changed = False
+                for step, step_report in zip(steps, self.report.steps, strict=True):
+                    changed |= self.repair(step, step_report, changed)
+                if changed:
+                    after = self.check_all([s.check for s in steps])
+                    for step_report, outcome in zip(self.report.steps, after, strict=True):
+                        step_report.after = outcome
+            for step_report in self.report.steps:
+                step_report.after = step_report.after or step_report.before
+            self.report.status = self.status()
+            if self.engine.mode == "apply" and self.report.status in ("healthy", "repaired"):
+                self.baseline(steps)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def status(self) -> HostStatus:
+        failing = [s for s in self.report.steps if s.after is None or not s.after.ok]
+        if failing:
+            deferred = [s for s in failing if any(r.status == "deferred" for r in s.remediations)]
+            names = ", ".join(s.name for s in failing)
+            if len(deferred) == len(failing):
+                self.report.reason = f"repairs deferred: {names}"
+                return "deferred"
+            self.report.reason = f"still failing: {names}"
+            return "failed"
+        applied = any(r.status == "applied" for s in self.report.steps for r in s.remediations)
+        return "repaired" if applied else "healthy"
+
+    def repair(self, step: BoundStep, step_report: StepReport, changed: bool) -> bool:
+        """Try the step's remediations in order until its check passes. True if any acted."""
+        if step_report.before.ok:
+            return False
+        if changed and not self.current_fails(step, step_report):
+            return False
+        acted = False
+        for remediation in step.remediations:
+            self.engine.on_event(self.name, f"{step.label}: {remediation.name}")
+            deferral = self.deferral(remediation)
+            if deferral and not self.engine.override_reason:
+                step_report.remediations.append(
+                    RemediationOutcome(remediation.name, "deferred", deferral)
+                )
+                continue
+            waited = self.engine.mode == "apply" and self.take_lock()
+            if waited and not acted and not self.current_fails(step, step_report):
+                return acted  # the run we waited for fixed it
+            outcome = self.remediate(step.check, remediation)
+            if deferral:
+                outcome.reason += f" [{deferral}; overridden: {self.engine.override_reason}]"
+            step_report.remediations.append(outcome)
+            acted |= outcome.status in ACTED
+            if outcome.status == "applied":
+                step_report.after = outcome.recheck
+                break
+            if outcome.status in ("would_change", "cannot_tell"):
+                self.would_change = True
+                break
+        return acted
+
+    def current_fails(self, step: BoundStep, step_report: StepReport) -> bool:
+        """Re-run one check; if it passes now, record that and say so."""
+        current = self.check_all([step.check])[0]
+        if current.ok:
+            step_report.after = current
+        return not current.ok
+
+    def take_lock(self) -> bool:
+        """Lock the host before its first change; True if another run had to finish first."""
+        if self.lock is not None:
+            return False
+        self.lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
+        return self.lock.acquire()
+
+    def deferral(self, remediation: Remediation[Any]) -> str | None:
+        if self.engine.gate is None or not remediation.disruptive:
+            return None
+        return self.engine.gate(self.job.target, remediation)
+
+    def remediate(self, check: Check[Any], remediation: Remediation[Any]) -> RemediationOutcome:
+        name = remediation.name
+        gather = remediation.gather()
+        facts = unbatch(gather, self.conn.run(batch(gather))) if gather else []
+        try:
+            plan = remediation.plan(facts)
+        except Exception as exc:
+            return RemediationOutcome(name, "error", f"plan failed: {type(exc).__name__}: {exc}")
+        if plan.refuse:
+            return RemediationOutcome(name, "refused", plan.refuse)
+        if plan.is_noop:
+            return RemediationOutcome(name, "no_change", plan.summary)
+        outcome = RemediationOutcome(name, "applied", plan.summary)
+        outcome.commands = [*plan.validate, *plan.act]
+        if plan.changes and (self.engine.mode == "dry-run" or self.engine.show_diff):
+            current = current_contents(self.conn, [c.path for c in plan.changes], None)
+            outcome.diff = diff(plan, current, hide=self.engine.is_sensitive)
+        tx = Transaction(
+            self.conn,
+            plan,
+            new_txid(name),
+            state_dir=str(self.job.target.vars.get("opsfix_state_dir", STATE_DIR)),
+            backup_dir=str(self.job.target.vars.get("opsfix_backup_dir", BACKUP_DIR)),
+        )
+        if self.engine.mode == "dry-run":
+            return self.dry_run(tx, plan, outcome)
+        return self.transact(tx, plan, check, outcome)
+
+    def dry_run(
+        self, tx: Transaction, plan: Plan, outcome: RemediationOutcome
+    ) -> RemediationOutcome:
+        """Say what would happen: validated in a scratch copy, nothing on the host changes."""
+        if self.would_change:
+            outcome.status = "cannot_tell"
+            outcome.reason = (
+                f"{plan.summary} (cannot tell without acting: an earlier step would change "
+                "this host first)"
+            )
+            return outcome
+        if plan.validate:
+            checked = tx.validate_only()
+            outcome.validate_output = checked.text()
+            if not checked.ok:
+                outcome.status = "refused"
+                outcome.reason = f"{plan.summary}: would be refused, validation fails"
+                return outcome
+        outcome.status = "would_change"
+        return outcome
+
+    def transact(
+        self, tx: Transaction, plan: Plan, check: Check[Any], outcome: RemediationOutcome
+    ) -> RemediationOutcome:
+        """Prepare (backup, stage, validate), apply, re-check; roll back when it did not help."""
+        outcome.backup_path = tx.backup if plan.changes and plan.backup else None
+        prepared = tx.prepare()
+        outcome.validate_output = prepared.text()
+        if not prepared.ok:
+            phase = prepared.failed_phase
+            outcome.status = "refused"
+            outcome.reason = (
+                "validation failed: nothing was changed"
+                if phase == "validate"
+                else f"could not prepare ({phase}): nothing was changed"
+            )
+            tx.finish("refused")
+            return outcome
+        applied = tx.apply()
+        if applied.ok:
+            outcome.recheck = self.check_all([check])[0]
+            if outcome.recheck.ok:
+                tx.finish("committed")
+                return outcome
+            why = f"re-check still fails: {outcome.recheck.summary}"
+            if plan.partial_ok or not plan.backup:
+                tx.finish("committed-partial")
+                outcome.status, outcome.reason = "partial", f"{plan.summary}; {why}"
+                return outcome
+        else:
+            why = f"{applied.failed_phase} failed: {applied.text()[-500:]}"
+        restored = tx.restore()
+        outcome.status = "rolled_back"
+        outcome.reason = f"{why}; " + (
+            "snapshot restored" if restored.ok else f"RESTORE FAILED ({restored.failed_phase})"
+        )
+        tx.finish("rolled-back" if restored.ok else "restore-failed")
+        return outcome
+
+    def check_all(self, checks: Sequence[Check[Any]]) -> list[CheckOutcome]:
+        """Run the checks' commands batched in one round trip and judge each."""
+        commands: list[str] = []
+        spans = []
+        for check in checks:
+            mine = check.commands()
+            spans.append((len(commands), len(mine)))
+            commands.extend(mine)
+        # one after another: a check's own probe (say `nginx -t`) must not show up in
+        # another check's view of the host (say `pgrep nginx`)
+        script = batch(commands, parallel=False, timeout=self.engine.check_timeout)
+        results = unbatch(commands, self.conn.run(script)) if commands else []
+        outcomes = []
+        for check, (start, count) in zip(checks, spans, strict=True):
+            try:
+                verdict = check.evaluate(results[start : start + count])
+            except Exception as exc:
+                verdict = CheckResult.error(f"check failed to judge: {type(exc).__name__}: {exc}")
+            outcomes.append(
+                CheckOutcome(check.name, verdict.status, verdict.summary, verdict.evidence)
+            )
+        return outcomes
+
+    def baseline(self, steps: Sequence[BoundStep]) -> None:
+        """Let remediations remember this healthy state (e.g. a known-good config)."""
+        commands = list(
+            dict.fromkeys(c for s in steps for r in s.remediations for c in r.baseline())
+        )
+        if commands:
+            self.conn.run(batch(commands, parallel=False))

@@ -1,0 +1,52 @@
+"""Host locks, run for real in the local shell with flock."""
+
+import pytest
+
+from opsfix.hostlock import Holder, HostLock, HostLocked, LockSettings
+
+from .localsh import LocalShell
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return LockSettings(
+        wait=0.3, stale_after=600, path=str(tmp_path / "lock" / "opsfix.lock"), poll=0.05
+    )
+
+
+def test_second_run_waits_then_reports_the_holder(settings):
+    first = HostLock(LocalShell(), Holder.me("run-a"), settings)
+    assert first.acquire() is False
+    second = HostLock(LocalShell(), Holder.me("run-b"), settings)
+    with pytest.raises(HostLocked, match=r"locked by run run-a by .* since"):
+        second.acquire()
+    first.release()
+    assert second.acquire() is False
+    second.release()
+
+
+def test_release_only_removes_our_own_lease(settings, tmp_path):
+    first = HostLock(LocalShell(), Holder.me("run-a"), settings)
+    first.acquire()
+    other = HostLock(LocalShell(), Holder.me("run-b"), settings)
+    other.held = True  # pretend, then release: must not steal run-a's lease
+    other.release()
+    assert "run-a" in (tmp_path / "lock" / "opsfix.lock").read_text()
+
+
+def test_lease_of_a_dead_local_process_is_stale(settings):
+    dead = Holder("run-dead", "root", Holder.me().controller, 2**22 + 12345, 2_000_000_000)
+    HostLock(LocalShell(), dead, settings).acquire()
+    assert HostLock(LocalShell(), Holder.me("run-new"), settings).acquire() is False
+
+
+def test_old_lease_is_stale(settings):
+    old = Holder("run-old", "root", "elsewhere", 1, 1000)
+    HostLock(LocalShell(), old, settings).acquire()
+    assert HostLock(LocalShell(), Holder.me("run-new"), settings).acquire() is False
+
+
+def test_holder_line_round_trips():
+    me = Holder.me("abc")
+    assert Holder.parse(me.line()) == me
+    assert Holder.parse("garbage") is None
