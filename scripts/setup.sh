@@ -14,6 +14,9 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   openssh-server openssh-client nginx curl iproute2 procps psmisc util-linux sudo \
   python3 python3-venv ca-certificates >/dev/null
+# Tests of the practice VMs: `vagrant validate -p`, `ruby -c`, and the provisioning script
+# run on a lab host (it renders templates with the system's python3-jinja2).
+apt-get install -y -qq --no-install-recommends vagrant ruby python3-jinja2 >/dev/null
 # The lab starts its own sshd and nginx inside namespaces; the machine's own stay off.
 for svc in nginx ssh; do
   if [ -d /run/systemd/system ]; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
