@@ -1,0 +1,112 @@
+"""Change safety on real lab hosts: canary batches stop a failing rollout, host locks keep
+two runs from acting on one host at once, and serial batches go in order."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from .helpers import DATA, run_playbook
+
+pytestmark = pytest.mark.integration
+
+BOOK = DATA / "safety.yml"
+PLUGINS = DATA / "safety"
+HOSTS = ("web1", "web2", "web3", "web4")
+MARKERS = "rm -f /tmp/opsfix-test-broken /tmp/opsfix-test-fixed /tmp/opsfix-test-acts"
+
+
+@pytest.fixture
+def hosts(clean_lab):
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda h: clean_lab.exec(h, MARKERS), HOSTS))
+    yield clean_lab
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda h: clean_lab.exec(h, MARKERS), HOSTS))
+
+
+def exists(lab, host: str, path: str) -> bool:
+    return lab.exec(host, f"test -e {path}", check=False).returncode == 0
+
+
+def test_failing_canary_stops_the_rollout_before_other_hosts_are_touched(hosts):
+    hosts.exec("web1", "touch /tmp/opsfix-test-broken")
+    run = run_playbook(
+        hosts,
+        "apply",
+        HOSTS,
+        "--plugins",
+        PLUGINS,
+        "--serial",
+        "1,100%",
+        "--max-fail-percentage",
+        "0",
+        playbook=BOOK,
+    )
+    assert run.returncode == 2, run
+    assert run.host("web1")["status"] == "failed"
+    for name in HOSTS[1:]:
+        host = run.host(name)
+        assert host["status"] == "not_attempted", run
+        assert "batch 1 had 1 of 1 host(s) failing" in host["reason"]
+        assert not exists(hosts, name, "/tmp/opsfix-test-fixed")  # never touched
+        assert not exists(hosts, name, "/var/lib/opsfix/tx")
+    assert exists(hosts, "web1", "/tmp/opsfix-test-fixed")  # the canary itself was worked on
+
+
+def test_batches_within_the_threshold_all_run(hosts):
+    hosts.exec("web1", "touch /tmp/opsfix-test-broken")
+    run = run_playbook(
+        hosts,
+        "apply",
+        HOSTS,
+        "--plugins",
+        PLUGINS,
+        "--serial",
+        "2",
+        "--max-fail-percentage",
+        "50",
+        playbook=BOOK,
+    )
+    assert run.returncode == 2, run  # web1 still fails its canary check
+    statuses = {h["host"]: h["status"] for h in run.report["hosts"]}
+    assert statuses == {
+        "web1": "failed",
+        "web2": "repaired",
+        "web3": "repaired",
+        "web4": "repaired",
+    }
+
+
+def test_two_runs_at_once_never_both_act_on_one_host(hosts):
+    def apply():
+        return run_playbook(hosts, "apply", ["web2"], "--plugins", PLUGINS, playbook=BOOK)
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(apply)
+        time.sleep(0.2)
+        second = pool.submit(apply)
+        runs = [first.result(), second.result()]
+    acts = hosts.exec("web2", "cat /tmp/opsfix-test-acts").stdout.split("\n")
+    starts = [line for line in acts if line.startswith("start")]
+    assert len(starts) == 1, acts  # one run acted; the other waited, re-checked, left it
+    assert sorted(r.host("web2")["status"] for r in runs) == ["healthy", "repaired"]
+    assert all(r.returncode == 0 for r in runs), runs
+    assert not exists(hosts, "web2", "/run/lock/opsfix.lock")  # released
+
+
+def test_a_host_held_too_long_is_reported_locked_and_left_alone(hosts):
+    # a lease held by a live run elsewhere: this run waits, gives up, never acts
+    holder = f"other-run someone elsewhere 1 {int(time.time())}"
+    hosts.exec("web3", f"mkdir -p /run/lock && echo '{holder}' > /run/lock/opsfix.lock")
+    try:
+        run = run_playbook(
+            hosts, "apply", ["web3"], "--plugins", PLUGINS, "--lock-wait", "1", playbook=BOOK
+        )
+    finally:
+        hosts.exec("web3", "rm -f /run/lock/opsfix.lock")
+    assert run.returncode == 2, run
+    assert "locked by run other-run by someone@elsewhere" in run.host("web3")["reason"]
+    assert not exists(hosts, "web3", "/tmp/opsfix-test-fixed")
