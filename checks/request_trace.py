@@ -1,0 +1,92 @@
+"""Healthy when a request made on the host with a unique marker (a fresh random token in
+its query string and user agent) shows up in the access log, with the expected status.
+
+This is the on-call trace: "I sent this request; did the server see it, and what did it
+answer?" A request nobody answers fails; an answered request that is not in the log (the
+log is off, elsewhere, or deleted while nginx still writes to it) fails. Only the part of
+the log written after the request is read, so a huge log costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pydantic import Field
+
+from opsfix.plugin import Check, CheckResult, Params
+from opsfix.shell import cmd, quote
+from opsfix.transport.base import CommandResult
+
+_SCRIPT = r"""m=opsfix-trace-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n') || exit 1
+log={log}; echo "marker=$m"
+[ -f "$log" ] || {{ echo log=missing; exit 0; }}
+size=$(wc -c <"$log") || exit 1; u={url}"$m"
+if command -v curl >/dev/null 2>&1; then s=$({curl} -A "$m" "$u"); r=$? c=curl
+elif command -v wget >/dev/null 2>&1; then {wget} -U "$m" "$u"; r=$? c=wget s=
+else echo 'no HTTP client on the host (curl or wget)' >&2; exit 127; fi
+echo "client=$c exit=$r status=${{s:-000}}"; n=0
+until found=$(tail -c "+$((size + 1))" "$log" | grep -F -m 3 -e "$m") || [ $n -ge {tries} ]
+do sleep 0.1; n=$((n + 1)); done
+[ -z "$found" ] || printf '%s\n' "$found" | sed 's/^/line=/'
+"""
+_ANSWER = re.compile(r"client=(\w+) exit=(\d+) status=(\d{3})")
+_LOGGED = re.compile(r'"[A-Z]+ \S+[^"]*" (\d{3}) ')  # "GET /path HTTP/1.1" 200 (combined format)
+
+
+class RequestTraceParams(Params):
+    url: str = Field("http://127.0.0.1/", pattern=r"^https?://", description="URL on the host")
+    path: str | None = Field(None, description="joined onto url, e.g. /app/settings")
+    access_log: str = Field("/var/log/nginx/access.log", description="the log to find it in")
+    status: int = Field(200, ge=100, le=599, description="the status the log must show")
+    timeout: float = Field(5.0, gt=0, le=60, description="the request, in seconds")
+    wait: float = Field(2.0, ge=0, le=30, description="seconds to wait for a buffered log line")
+
+
+class RequestTrace(Check[RequestTraceParams]):
+    Params = RequestTraceParams
+
+    @property
+    def url(self) -> str:
+        path = self.params.path
+        return f"{self.params.url.rstrip('/')}/{path.lstrip('/')}" if path else self.params.url
+
+    def commands(self) -> list[str]:
+        t = f"{self.params.timeout:g}"
+        curl = cmd(
+            "curl", "-sS", "-g", "--noproxy", "*", "-m", t, "-o", "/dev/null", "-w", "%{http_code}"
+        )
+        wget = cmd("wget", "-q", "-O", "/dev/null", "-t", "1", "-T", t, "--no-proxy")
+        marked = self.url + ("&" if "?" in self.url else "?") + "opsfix_trace="
+        tries = int(self.params.wait * 10)
+        log = quote(self.params.access_log)
+        return [_SCRIPT.format(log=log, url=quote(marked), tries=tries, curl=curl, wget=wget)]
+
+    def evaluate(self, results: Sequence[CommandResult]) -> CheckResult:
+        result, log = results[0], self.params.access_log
+        out = dict(line.partition("=")[::2] for line in result.stdout.splitlines() if "=" in line)
+        lines = [line[5:] for line in result.stdout.splitlines() if line.startswith("line=")]
+        error = result.stderr.strip()[-300:]
+        if "marker" not in out or result.exit_status != 0:
+            return CheckResult.error(error or "the trace script failed", url=self.url)
+        facts = {"url": self.url, "marker": out["marker"], "access_log": log}
+        if out.get("log") == "missing":
+            return CheckResult.failed(f"{log} does not exist", **facts)
+        answer = _ANSWER.search(result.stdout)
+        if answer is None:
+            return CheckResult.error(error or "no answer from the HTTP client", **facts)
+        if not lines:
+            client, code, status = answer[1], answer[2], answer[3]
+            if status == "000" and code != "0" and (client, code) != ("wget", "8"):
+                return CheckResult.failed(f"no HTTP answer from {self.url}", error=error, **facts)
+            answered = "answered" if status == "000" else f"answered {status}"
+            return CheckResult.failed(f"request {answered} but not in {log}", **facts)
+        logged = _LOGGED.search(lines[0])
+        status = int(logged[1]) if logged else int(answer[3])
+        if status != self.params.status:
+            summary = f"{log} shows {status}, not {self.params.status}"
+            return CheckResult.failed(
+                summary, **{**facts, "status": status, "line": lines[0][:300]}
+            )
+        trace = {**facts, "status": status, "line": lines[0][:300]}
+        return CheckResult.passed(f"request traced in {log} ({status})", **trace)
