@@ -1,4 +1,10 @@
-"""Renders a RunReport for people (text) and for machines (JSON). Returns strings only."""
+"""Renders a RunReport for people (text) and for machines (JSON). Returns strings only.
+
+`opsfix check` text starts with the fleet table: one row per host (worst first), one
+column per playbook step, each cell `ok`, `warn` (passed, with warnings in its evidence),
+`FAIL` or `ERR` (could not tell); then the details of every host that is not healthy.
+The table is plain text, so it reads the same in a terminal, a pipe, a log or a mail.
+"""
 
 from __future__ import annotations
 
@@ -48,14 +54,48 @@ def summary_counts(report: RunReport) -> dict[str, int]:
 
 def to_text(report: RunReport, verbose: int = 0) -> str:
     lines = [f"{report.mode.upper()} {report.playbook}: {len(report.hosts)} host(s)", ""]
-    for host in sorted(report.hosts, key=lambda h: (_ORDER[h.status], h.host)):
-        lines += _host(host, report.mode, verbose)
+    table = report.mode == "check" and bool(report.hosts)
+    if table:
+        lines += [*fleet_table(report), ""]
+    for host in sorted(report.hosts, key=lambda h: (_ORDER.get(h.status, 0), h.host)):
+        if not (table and host.status == "healthy" and not verbose):
+            lines += _host(host, report.mode, verbose)
     counts = summary_counts(report)
     took = max(0.0, report.finished - report.started)
     lines.append(
         "SUMMARY  " + "  ".join(f"{k}={v}" for k, v in counts.items()) + f"  ({took:.1f}s)"
     )
     return "\n".join(lines)
+
+
+def fleet_table(report: RunReport) -> list[str]:
+    """Hosts x steps, worst host first: the morning health check at a glance."""
+    labels = next((h.steps for h in report.hosts if h.steps), [])
+    header = ["HOST", "STATUS", *(s.name for s in labels)]
+    rows = [
+        [host.host, host.status, *(_cell(host, i) for i in range(len(labels)))]
+        for host in sorted(report.hosts, key=_badness)
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def _cell(host: HostReport, index: int) -> str:
+    if index >= len(host.steps):
+        return "-"
+    outcome = host.steps[index].after or host.steps[index].before
+    if outcome.ok:
+        return "warn" if outcome.evidence.get("warnings") else "ok"
+    return "FAIL" if outcome.status == "failed" else "ERR"
+
+
+def _badness(host: HostReport) -> tuple[int, int, str]:
+    """Worse status first, then more failing steps, then the name."""
+    failing = sum(1 for i in range(len(host.steps)) if _cell(host, i) in ("FAIL", "ERR"))
+    return _ORDER.get(host.status, 0), -failing, host.host
 
 
 def _host(host: HostReport, mode: str, verbose: int) -> list[str]:
@@ -105,14 +145,36 @@ def _evidence(outcome: CheckOutcome, indent: str) -> list[str]:
 
 
 def _remediation(rem: RemediationOutcome, mode: str, verbose: int) -> list[str]:
-    lines = [f"      -> {rem.remediation}: {rem.status.replace('_', ' ')}: {rem.reason}"]
+    first, *more = rem.reason.splitlines() or [""]  # cleanups list their files below
+    lines = [f"      -> {rem.remediation}: {rem.status.replace('_', ' ')}: {first}"]
+    lines += ["         " + line for line in more]
     if rem.backup_path and rem.status in ("applied", "rolled_back"):
         lines.append(f"         backup: {rem.backup_path}")
     if rem.diff:  # computed only for dry runs and --diff
-        lines += ["         " + line for line in rem.diff.rstrip("\n").splitlines()]
+        lines += ["         " + line for line in _readable(rem.diff).rstrip("\n").splitlines()]
     if rem.validate_output and (rem.status != "applied" or verbose > 1):
         lines += ["         | " + line for line in rem.validate_output.splitlines()[-15:]]
     return lines
+
+
+def _readable(diff: str) -> str:
+    """A removed binary file (a compressed log) is named, not dumped, as git does."""
+    sections, current = [], ""
+    for line in diff.splitlines(keepends=True):
+        if line.startswith("--- ") and current:
+            sections.append(current)
+            current = ""
+        current += line
+    sections.append(current)
+    return "".join(_binary_note(section) or section for section in sections)
+
+
+def _binary_note(section: str) -> str | None:
+    head = section.splitlines()[:2]
+    removed = len(head) == 2 and head[1].startswith("+++ /dev/null")
+    if removed and ("\ufffd" in section or "\x00" in section):
+        return f"{head[0]}\n+++ /dev/null\nBinary file {head[0][5:]} removed\n"
+    return None
 
 
 def _first_line(text: str, width: int = 200) -> str:
