@@ -89,7 +89,9 @@ def test_an_unreachable_host_does_not_stop_the_repair_of_another_exit_3(
     assert run.report["summary"] == {"failed": 0, "unreachable": 1, "repaired": 1, "healthy": 0}
     lost = run.host("ghost")
     assert lost["status"] == "unreachable" and lost["steps"] == [] and lost["verify"] == []
-    assert ghost in lost["reason"] and "timed out" in lost["reason"]
+    assert ghost in lost["reason"]
+    # nothing answers: the connect times out, or the kernel gives up on ARP first
+    assert any(why in lost["reason"] for why in ("timed out", "No route to host")), lost
     fixed = run.host("web3")
     assert fixed["status"] == "repaired"
     assert fixed["verify"] and {v["outcome"] for v in fixed["verify"]} == {"passed"}
