@@ -159,7 +159,8 @@ def fastest(samples: Sequence[GrowthSample], top: int) -> list[str]:
     """The subfolders growing fastest, leaving out a parent whose growth a child explains."""
     rates: dict[str, float] = {}
     for folder in samples[-1].folders:
-        points = [(s.taken_at, s.folders[folder]) for s in samples if folder in s.folders]
+        # a folder missing from a sample was new, or too small to make the list
+        points = [(s.taken_at, s.folders.get(folder, 0)) for s in samples]
         rate = slope(points)
         if rate is not None and rate > 0:
             rates[folder] = rate * DAY

@@ -39,7 +39,10 @@ def growth(store: Store, case: str = "lab", now: float = NOW, host: str = "web1"
 def seed(store: Store, *points: tuple[float, float], host: str = "web1", **folders_at) -> None:
     """Samples of /var: (days before NOW, size in GiB)."""
     for days, size in points:
-        folders = {name: int(f(days)) for name, f in folders_at.items()}
+        folders = {}
+        if folders_at:  # the captured subfolders, unchanged, as every real sample has them
+            folders = {k.replace("/", "__")[2:]: v for k, v in captured_folders().items()}
+        folders.update({name: int(f(days)) for name, f in folders_at.items()})
         store.add_growth_sample(
             GrowthSample(
                 host,
@@ -51,6 +54,12 @@ def seed(store: Store, *points: tuple[float, float], host: str = "web1", **folde
                 {"/" + k.replace("__", "/"): v for k, v in folders.items()},
             )
         )
+
+
+def captured_folders() -> dict[str, int]:
+    _, results = load("var_growth", "lab")
+    lines = (line.split("\t") for line in results[1].stdout.splitlines()[1:])
+    return {folder: int(size) * 1024 for size, folder in lines}
 
 
 def captured_total() -> float:
