@@ -7,12 +7,24 @@ back into N results, so a host's checks cost one SSH round trip.
 
 from __future__ import annotations
 
-import base64
+import re
 import secrets
 import shlex
 from collections.abc import Sequence
 
 from opsfix.transport.base import CommandResult
+
+# Words a shell runs itself (builtins, keywords): such a command must go through a shell.
+_BUILTINS_AND_KEYWORDS = (
+    ". : [ [[ ]] alias bg bind break builtin caller case cd chdir command compgen complete "
+    "continue declare dirs disown do done echo elif else enable esac eval exec exit export "
+    "false fc fg fi for function getopts hash help history if in jobs kill let local logout "
+    "mapfile popd printf pushd pwd read readarray readonly return select set shift shopt "
+    "source suspend test then time times trap true type typeset ulimit umask unalias unset "
+    "until wait while"
+)
+_SHELL_WORDS = frozenset(_BUILTINS_AND_KEYWORDS.split())
+_FIRST_MARK = re.compile(r"^(OPSFIX[0-9a-f]{12}) (?:0|end)\n", re.MULTILINE)
 
 
 def quote(value: object) -> str:
@@ -28,61 +40,130 @@ def cmd(*args: object) -> str:
 def batch(commands: Sequence[str], *, timeout: float | None = None, parallel: bool = True) -> str:
     """One script that runs every command and reports each one's stdout, stderr and status.
 
-    Each command runs in its own subshell with stdin from /dev/null, so one command cannot
+    Each command runs in its own process (a subshell, or the program itself when the
+    command is one plain program call) with stdin from /dev/null, so one command cannot
     eat another's input or change its directory. With `parallel`, commands run at once
     (checks are read-only and independent). `timeout` bounds each command with coreutils'
     `timeout` when the host has it.
+
+    The host pays for every process the script starts, so it starts few. One after
+    another, commands write straight to the script's stdout and stderr between marker
+    lines that carry a tag drawn for this script; at once, they write to files that are
+    copied out between the same markers afterwards.
     """
     tag = "OPSFIX" + secrets.token_hex(6)
-    lines = [
-        'd=$(mktemp -d "${TMPDIR:-/tmp}/opsfix.XXXXXX") || exit 97',
-        "trap 'rm -rf \"$d\"' EXIT",
-        "t=''",
-    ]
+    lines = []
+    if parallel and commands:
+        lines += [
+            'd=$(mktemp -d "${TMPDIR:-/tmp}/opsfix.XXXXXX") || exit 97',
+            "trap 'rm -rf \"$d\"' EXIT",
+        ]
     if timeout:
-        lines.append(f"command -v timeout >/dev/null 2>&1 && t='timeout -k 2 {timeout:g}'")
+        lines += ["t=''", f"command -v timeout >/dev/null 2>&1 && t='timeout -k 2 {timeout:g}'"]
     for i, command in enumerate(commands):
-        runner = f"$t sh -c {quote(command)}" if timeout else f"( {command}\n)"
-        line = f'{{ {runner} >"$d/{i}.o" 2>"$d/{i}.e" </dev/null; echo $? >"$d/{i}.r"; }}'
-        lines.append(line + (" &" if parallel else ""))
+        run = f"{_runner(command, timeout)} </dev/null"
+        if parallel:
+            lines.append(f'{run} >"$d/{i}.o" 2>"$d/{i}.e" & p{i}=$!')
+        else:
+            lines += [_open(tag, i), f"{run}; r=$?", _close(tag, i)]
     if parallel:
-        lines.append("wait")
-    for i in range(len(commands)):
-        lines.append(
-            f'printf \'%s {i} %s \' {tag} "$(cat "$d/{i}.r")"; '
-            f'base64 <"$d/{i}.o" | tr -d "\\n"; printf " "; '
-            f'base64 <"$d/{i}.e" | tr -d "\\n"; echo'
-        )
+        for i in range(len(commands)):
+            lines += [
+                f"wait $p{i}; r=$?",
+                _open(tag, i),
+                f'[ -s "$d/{i}.o" ] && cat "$d/{i}.o"; [ -s "$d/{i}.e" ] && cat "$d/{i}.e" >&2',
+                _close(tag, i),
+            ]
+    lines.append(f'echo "{tag} end"')
     return "\n".join(lines) + "\n"
+
+
+def _open(tag: str, i: int) -> str:
+    return f'echo "{tag} {i}"; echo "{tag} {i}" >&2'
+
+
+def _close(tag: str, i: int) -> str:
+    """An empty line first: output without a final newline still ends before the marker."""
+    return f'echo; echo "{tag} {i} $r"; echo >&2; echo "{tag} {i} $r" >&2'
+
+
+def _runner(command: str, timeout: float | None) -> str:
+    """How one command starts: a plain program call needs no shell of its own."""
+    if is_program_call(command):
+        return f"$t {command}" if timeout else command
+    return f"$t sh -c {quote(command)}" if timeout else f"( {command}\n)"
+
+
+def is_program_call(command: str) -> bool:
+    """True when `command` is only quoted words naming a program (no shell syntax at all).
+
+    Such a command means the same run directly, or by `timeout`, as through `sh -c`.
+    """
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    if not words or cmd(*words) != command:
+        return False
+    return words[0] not in _SHELL_WORDS and "=" not in words[0]
 
 
 def unbatch(commands: Sequence[str], result: CommandResult) -> list[CommandResult]:
     """Split a `batch()` script's output back into one result per command.
 
-    A command whose report is missing (the script died) gets exit status -1 and the
-    script's stderr, so callers treat it as "could not tell", never as success.
+    A command whose report is missing, cut short or doubled (the script died, or output
+    imitated a marker) gets exit status -1 and the script's own stderr, so callers treat
+    it as "could not tell", never as success.
     """
-    found: dict[int, CommandResult] = {}
-    for line in result.stdout.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 5 or not parts[0].startswith("OPSFIX"):
-            continue
-        _, index, status, out, err = parts
-        i = int(index)
-        if i >= len(commands):
-            continue
-        found[i] = CommandResult(
-            command=commands[i],
-            exit_status=int(status) if status.lstrip("-").isdigit() else -1,
-            stdout=_decode(out),
-            stderr=_decode(err),
-        )
-    missing = result.stderr or f"batch script exited {result.exit_status} without a report"
-    return [
-        found.get(i, CommandResult(command=c, exit_status=-1, stderr=missing))
-        for i, c in enumerate(commands)
-    ]
+    found = _FIRST_MARK.search(result.stdout)
+    tag = found.group(1) if found else ""
+    out, _ = _frames(result.stdout, tag)
+    err, err_rest = _frames(result.stderr, tag)
+    missing = (
+        err_rest.strip()
+        or result.stderr.strip()
+        or f"batch script exited {result.exit_status} without a report"
+    )
+    results = []
+    for i, command in enumerate(commands):
+        if i in out and i in err and out[i][0] == err[i][0]:
+            results.append(CommandResult(command, out[i][0], out[i][1], err[i][1]))
+        else:
+            results.append(CommandResult(command=command, exit_status=-1, stderr=missing))
+    return results
 
 
-def _decode(text: str) -> str:
-    return base64.b64decode(text).decode("utf-8", "replace") if text else ""
+def _frames(text: str, tag: str) -> tuple[dict[int, tuple[int, str]], str]:
+    """`{index: (status, output)}` of each well-formed frame, and the text outside frames.
+
+    A frame is the line `TAG i`, the output, an empty line and `TAG i STATUS`, with no
+    other marker between. An index seen in more than one frame, or in a broken one, is
+    left out.
+    """
+    if not tag:
+        return {}, text
+    marks = list(re.finditer(rf"^{tag} (\d+)(?: (-?\d+))?\n", text, re.MULTILINE))
+    frames: dict[int, tuple[int, str]] = {}
+    bad: set[int] = set()
+    outside, position, k = [], 0, 0
+    while k < len(marks):
+        start, index = marks[k], int(marks[k].group(1))
+        end = marks[k + 1] if k + 1 < len(marks) else None
+        if end is None or not _pair(start, end) or index in frames:
+            bad.add(index)
+            k += 1
+            continue
+        outside.append(text[position : start.start()])
+        body = text[start.end() : end.start()]
+        frames[index] = (int(end.group(2)), body[:-1] if body.endswith("\n") else body)
+        position = end.end()
+        k += 2
+    outside.append(text[position:].replace(f"{tag} end\n", "", 1))
+    return {i: f for i, f in frames.items() if i not in bad}, "".join(outside)
+
+
+def _pair(start: re.Match[str], end: re.Match[str]) -> bool:
+    """An opening marker, then the closing marker (with a status) of the same command."""
+    opens = start.group(2) is None
+    closes = end.group(2) is not None and end.group(1) == start.group(1)
+    return opens and closes
