@@ -56,7 +56,9 @@ class RequestTrace(Check[RequestTraceParams]):
         curl = cmd(
             "curl", "-sS", "-g", "--noproxy", "*", "-m", t, "-o", "/dev/null", "-w", "%{http_code}"
         )
-        wget = cmd("wget", "-q", "-O", "/dev/null", "-t", "1", "-T", t, "--no-proxy")
+        wget = cmd(
+            "wget", "-q", "-O", "/dev/null", "-t", "1", "-T", t, "--no-proxy", "--max-redirect=0"
+        )
         marked = self.url + ("&" if "?" in self.url else "?") + "opsfix_trace="
         tries = int(self.params.wait * 10)
         log = quote(self.params.access_log)

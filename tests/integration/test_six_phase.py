@@ -77,12 +77,12 @@ def _busy_machine(verdict: dict[str, Any]) -> bool:
 
 def test_no_gateway_is_reported_not_passed_silently(lab: Lab) -> None:
     run = phase(lab, "check", "1-networking", ["web2"])
-    route = verdicts(run, "web2")["a default route leads off the host"]
+    route = verdicts(run, "web2")["default route"]
     assert route["status"] == "failed"
     subnet = lab.hosts["web2"].rpartition(".")[0] + ".0/24"  # the lab's own subnet
     assert route["summary"] == f"no default route: only {subnet} can be reached"
     relaxed = phase(lab, "check", "1-networking", ["web2"], *NO_GATEWAY)
-    route = verdicts(relaxed, "web2")["a default route leads off the host"]
+    route = verdicts(relaxed, "web2")["default route"]
     assert route["status"] == "passed" and "none required" in route["summary"]
 
 
@@ -103,7 +103,7 @@ def test_safe_restart_starts_nginx_only_on_a_valid_config(clean_lab: Lab) -> Non
     broken_config = tree(clean_lab, "web3", ETC_NGINX, WEB_ROOT)
     run = phase(clean_lab, "apply", "2-service-health", ["web2", "web3"])
     assert run.host("web2")["status"] == "failed"  # repaired, but boot state cannot be told
-    assert verdicts(run, "web2", "after")["nginx is running"]["status"] == "passed", run
+    assert verdicts(run, "web2", "after")["nginx running"]["status"] == "passed", run
     assert nginx_processes(clean_lab, "web2").master is not None
     assert EXPECTED in http_body(clean_lab, "web2")
     tried = [r for s in run.host("web3")["steps"] for r in s["remediations"]]
@@ -118,11 +118,11 @@ def test_integrity_phase_sees_a_broken_release_and_changes_nothing(clean_lab: La
     broken = watched(clean_lab, "web4")
     run = phase(clean_lab, "check", "5-integrity", ["web4"])
     found = verdicts(run, "web4")
-    files = found["web root is the release, file for file (sha256)"]
+    files = found["release checksums"]
     assert files["status"] == "failed"
     assert files["evidence"]["missing"] == ["app.js"]
     assert files["evidence"]["mismatched"] == ["index.html"]
-    assert found["deep links return the app (SPA routing)"]["status"] == "failed"
+    assert found["SPA deep link"]["status"] == "failed"
     assert run.returncode == 2 and watched(clean_lab, "web4") == broken
 
 

@@ -72,9 +72,7 @@ def run_as(
     (`netns`), after `setup` in a private mount namespace, with another PATH or user."""
     argv = [_IP, "netns", "exec", netns] if netns else []
     argv += [_UNSHARE, "-m", "--propagation", "private"] if setup else []
-    argv += (
-        [_SETPRIV, f"--reuid={as_user}", "--regid=nogroup", "--clear-groups"] if as_user else []
-    )
+    argv += [_SETPRIV, f"--reuid={as_user}", "--regid=nogroup", "--clear-groups"] if as_user else []
     script = batch(commands)
     if setup:  # root does the setup, then the batch runs as it would on a host
         argv, script = [*argv, "/bin/sh", "-c", f"{setup}\nexec /bin/sh -c {_q(script)}"], ""
@@ -350,21 +348,27 @@ _TRACE_TOOLS = ["od", "tr", "wc", "tail", "grep", "sed", "sleep", "head"]
 
 
 def main() -> None:
-    fw = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    """capture_drill.py [FWTOOLS] [CHECK ...]: every check's cases, or only those named."""
+    args = sys.argv[1:]
+    fw = Path(args.pop(0)) if args and Path(args[0]).is_dir() else None
     if fw:
         FW_TOOLS.update(
             LD_LIBRARY_PATH=str(fw / "usr/lib/x86_64-linux-gnu"),
             XTABLES_LIBDIR=str(fw / "usr/lib/x86_64-linux-gnu/xtables"),
         )
+    cases: dict[str, Callable[[], None]] = {
+        "interfaces": interfaces_cases,
+        "default_route": default_route_cases,
+        "dns_resolves": dns_resolves_cases,
+        "service_enabled": service_enabled_cases,
+        "firewall": lambda: firewall_cases(fw),
+        "request_trace": request_trace_cases,
+    }
     shutil.rmtree(BASE, ignore_errors=True)
     TOOLS.mkdir(parents=True)
     try:
-        interfaces_cases()
-        default_route_cases()
-        dns_resolves_cases()
-        service_enabled_cases()
-        firewall_cases(fw)
-        request_trace_cases()
+        for name in args or cases:
+            cases[name]()
     finally:
         shutil.rmtree(BASE, ignore_errors=True)
 
