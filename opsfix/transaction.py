@@ -257,18 +257,33 @@ def parse_log(result: CommandResult, plan: Plan) -> StepLog:
     return log
 
 
+DIFF_LIMIT = 64 * 1024  # bigger or binary files are summarised, never transferred whole
+
+
 def current_contents(conn: Connection, paths: list[str], timeout: float | None) -> dict[str, str]:
-    """What each path holds now, for diffs: file text, `-> target` for links, '' if absent."""
+    """What each path holds now, for diffs: file text, `-> target` for links, '' if absent.
+
+    A file over DIFF_LIMIT or with NUL bytes reads as a one-line summary, so a dry run
+    of a log cleanup never pulls gigabytes of logs over SSH.
+    """
     commands = [
         f"if [ -L {quote(p)} ]; then printf 'L%s' \"$(readlink {quote(p)})\"; "
-        f"elif [ -f {quote(p)} ]; then printf F; cat {quote(p)}; else printf N; fi"
+        f"elif [ -f {quote(p)} ]; then n=$(wc -c < {quote(p)}); "
+        f"if [ \"$n\" -gt {DIFF_LIMIT} ] || head -c {DIFF_LIMIT} {quote(p)} | tr -d '\\n' "
+        f"| grep -qaP '\\x00' 2>/dev/null; then printf 'B%s' \"$n\"; "
+        f"else printf F; cat {quote(p)}; fi; else printf N; fi"
         for p in paths
     ]
     results = unbatch(commands, conn.run(batch(commands), timeout=timeout))
     contents = {}
     for path, res in zip(paths, results, strict=True):
         kind, body = res.stdout[:1], res.stdout[1:]
-        contents[path] = f"-> {body}\n" if kind == "L" else body if kind == "F" else ""
+        if kind == "L":
+            contents[path] = f"-> {body}\n"
+        elif kind == "B":
+            contents[path] = f"({body.strip()} bytes, binary or too large to show)\n"
+        else:
+            contents[path] = body if kind == "F" else ""
     return contents
 
 

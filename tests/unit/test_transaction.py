@@ -142,3 +142,12 @@ def test_new_parent_folders_are_world_readable(tmp_path, tree):
     assert oct((tree / "assets").stat().st_mode & 0o777) == "0o755"
     assert oct((tree / "assets" / "css").stat().st_mode & 0o777) == "0o755"
     assert oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def test_large_and_binary_files_are_summarised_not_transferred(tmp_path):
+    big, binary = tmp_path / "big.log.1", tmp_path / "x.gz"
+    big.write_bytes(b"line\n" * 30000)
+    binary.write_bytes(b"\x1f\x8b\x00\x00")
+    current = current_contents(LocalShell(), [str(big), str(binary)], None)
+    assert current[str(big)] == "(150000 bytes, binary or too large to show)\n"
+    assert current[str(binary)] == "(4 bytes, binary or too large to show)\n"
