@@ -1,12 +1,9 @@
 """Firewall rules in one shape, for the `firewall` check, and the question asked of them:
-"would a new IPv4 TCP connection from another host to port P get in?"
-
-Per rule only what decides that is kept: the TCP ports it matches, whether it can match
-such a connection at all (an established-only or loopback-only rule cannot), whether its
-other conditions are ones we understand (addresses, interfaces, rate limits: the port is
-let in for some clients only) or not, and its verdict. The readers are `_nft_rules` and
-`_iptables_rules`. What cannot be read makes the answer "unclear", never "allowed" or
-"blocked".
+would a new IPv4 TCP connection from another host to port P get in? Per rule, only what
+decides that is kept: the ports it matches, whether it can match such a connection at all
+(established-only and loopback rules cannot), whether its other conditions are understood
+(addresses, interfaces, limits: some clients only) or not, and its verdict. `_nft_rules`
+and `_iptables_rules` read them. What cannot be read makes the answer "unclear".
 """
 
 from __future__ import annotations
