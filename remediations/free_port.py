@@ -33,7 +33,10 @@ done"""
 
 # $1 pid, $2 start time, $3 grace: stop it only while it is the process that was planned.
 _STOP = """pid=$1 start=$2 grace=$3
-same() { [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)" = "$start" ]; }
+same() {  # still the planned process, and not a zombie
+  s=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ "$(echo "$s" | cut -d' ' -f20)" = "$start" ] && [ "$(echo "$s" | cut -d' ' -f1)" != Z ]
+}
 same || exit 0
 kill -TERM "$pid" 2>/dev/null || exit 0
 n=0; while same && [ $n -lt $((grace * 10)) ]; do sleep 0.1; n=$((n + 1)); done
