@@ -327,3 +327,20 @@ def test_install_writes_under_the_root_only(tmp_path):
 )
 def test_unit_names(name, expected):
     assert unit_name(name) == expected
+
+
+@needs_systemd_analyze
+def test_systemd_accepts_the_unit_files(tmp_path):
+    tricky = ("/usr/bin/true", "apply", "a b", 'say "hi"', "50%", "$HOME", "back\\slash")
+    windows = (
+        Window("0 2 * * 2#1", 2 * H, "UTC", "monthly"),
+        Window("0 2 1,L jan,jul *", H, "Europe/Berlin"),
+    )
+    written = install(systemd_files(schedule(command=tricky, windows=windows)), tmp_path)
+    done = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", "--man=no", *(str(p) for p in written)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
