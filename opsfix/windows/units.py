@@ -73,7 +73,8 @@ def cron_file(schedule: Schedule, clock: ZoneInfo) -> dict[Path, str]:
             "--install and add them with 'crontab -e' (drop the user field)"
         )
     lock = f"/run/lock/{schedule.name}.lock"
-    run = shlex.join(["flock", "-n", lock, *schedule.command]).replace("%", "\\%")
+    cd = f"cd {shlex.quote(str(schedule.workdir))} && "
+    run = (cd + shlex.join(["flock", "-n", lock, *schedule.command])).replace("%", "\\%")
     lines = [HEADER, "SHELL=/bin/sh\n", f"PATH={CRON_PATH}\n"]
     for window in schedule.windows:
         if not same_clock(window.zone, clock):
@@ -85,8 +86,7 @@ def cron_file(schedule: Schedule, clock: ZoneInfo) -> dict[Path, str]:
             )
         lines.append(f"# {_about(window)}\n")
         for line in cron_lines(window):
-            cd = f"cd {shlex.quote(str(schedule.workdir))} && "
-            lines.append(f"{' '.join(line.fields)} root {line.guard}{cd}{run}\n")
+            lines.append(f"{' '.join(line.fields)} root {line.guard}{run}\n")
     return {Path(f"/etc/cron.d/{schedule.name}"): "".join(lines)}
 
 

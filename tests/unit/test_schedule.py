@@ -282,6 +282,13 @@ def test_cron_file():
     )
 
 
+def test_cron_escapes_percent_everywhere_in_the_command():
+    odd = schedule(workdir=Path("/srv/100%"))
+    line = cron_file(odd, ZoneInfo("UTC"))[Path("/etc/cron.d/opsfix-site")].splitlines()[-1]
+    assert "&& cd /srv/100\\% && flock" in line
+    assert line.count("%") == line.count("\\%")
+
+
 def test_cron_refuses_a_window_in_another_zone():
     berlin = schedule(windows=(Window("0 2 * * *", H, "Europe/Berlin"),))
     with pytest.raises(ConversionError, match="Europe/Berlin, but cron on this machine"):
