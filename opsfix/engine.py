@@ -23,7 +23,7 @@ from opsfix import rollout
 from opsfix.binding import Target
 from opsfix.errors import CommandTimeout, ConnectionFailed
 from opsfix.hostlock import Holder, HostLocked, LockSettings
-from opsfix.hostrun import HostRun
+from opsfix.hostrun import HostRun, Interrupted
 from opsfix.hosts import ConnectionSpec
 from opsfix.plugin import Remediation
 from opsfix.results import HostReport, RunReport
@@ -76,7 +76,7 @@ class Engine:
         self.holder = Holder.me(self.options.run_id)
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
-        self._open: list[Connection] = []
+        self._open: dict[Connection, HostRun | None] = {}
 
     # read by HostRun
     @property
@@ -124,12 +124,26 @@ class Engine:
                 ):
                     stop_reason = self._stop_reason(number, failed, len(batch))
         except KeyboardInterrupt:
+            # Ctrl-C: hosts in the middle of a change finish it (or roll it back) and
+            # release their lock; the others are cut off now. A second Ctrl-C stops at once.
             self._cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         report.finished = time.time()
         return report
+
+    def _baseline(self, reports: list[HostReport], connections: dict[str, Connection]) -> None:
+        """Healthy and verified hosts let remediations remember their state as known-good."""
+        for report in reports:
+            conn = connections.get(report.host)
+            host_run = self._open.get(conn) if conn is not None else None
+            if host_run is not None and report.status in _OK:
+                try:
+                    host_run.baseline()
+                except Exception as exc:  # never turn a good run bad over a snapshot
+                    report.notes.append(f"could not record a known-good baseline: {exc}")
 
     def _stop_reason(self, number: int, failed: int, size: int) -> str:
         limit = self.options.max_fail_percentage
@@ -148,19 +162,26 @@ class Engine:
         try:
             if self.mode == "apply" and self.verifier is not None:
                 self._verify(batch, reports, connections)
+            if self.mode == "apply":
+                self._baseline(reports, connections)
         finally:
             for conn in connections.values():
                 _close(conn)
             with self._lock:
-                self._open = [c for c in self._open if c not in connections.values()]
+                for conn in connections.values():
+                    self._open.pop(conn, None)
         return reports
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def _cancel(self) -> None:
-        """Ctrl-C: start no new host, and cut open connections so blocked workers return."""
+        """Start no new host or step; cut the connections of hosts not in a change."""
         self._cancelled.set()
         with self._lock:
-            opened = list(self._open)
-        for conn in opened:
+            idle = [conn for conn, run in self._open.items() if run is None or run.may_be_cut]
+        for conn in idle:
             _close(conn)
 
     def _run_host(self, job: Job) -> tuple[HostReport, Connection | None]:
@@ -173,10 +194,15 @@ class Engine:
                 raise ConnectionFailed(name, "not started: run interrupted")
             self.on_event(name, "connecting")
             conn = self.connect(job.spec)
+            host_run = HostRun(self, conn, job, report)
             with self._lock:
-                self._open.append(conn)
-            HostRun(self, conn, job, report).run()
-        except ConnectionFailed as exc:
+                self._open[conn] = host_run
+            host_run.run()
+        except (Interrupted, ConnectionFailed) as exc:
+            if self.cancelled:
+                report.status, report.reason = "failed", f"interrupted: {exc}"
+                return self._finish(report, started, conn)
+            assert isinstance(exc, ConnectionFailed)
             report.status, report.reason = "unreachable", exc.reason
             if conn is not None:
                 _close(conn)
@@ -187,8 +213,13 @@ class Engine:
             report.status, report.reason = "failed", str(exc)
         except Exception as exc:  # a plugin bug must not take the other hosts down
             report.status, report.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        return self._finish(report, started, conn)
+
+    def _finish(
+        self, report: HostReport, started: float, conn: Connection | None
+    ) -> tuple[HostReport, Connection | None]:
         report.duration = time.monotonic() - started
-        self.on_event(name, report.status)
+        self.on_event(report.host, report.status)
         return report, conn
 
     def _verify(

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from opsfix import recovery
 from opsfix.binding import BoundStep
+from opsfix.errors import OpsfixError
 from opsfix.hostlock import HostLock
 from opsfix.plugin import Check, CheckResult, Plan, Remediation
 from opsfix.results import CheckOutcome, HostReport, HostStatus, RemediationOutcome, StepReport
@@ -24,12 +26,16 @@ from opsfix.transaction import (
     diff,
     new_txid,
 )
-from opsfix.transport.base import Connection
+from opsfix.transport.base import CommandResult, Connection
 
 if TYPE_CHECKING:
     from opsfix.engine import Engine, Job
 
 ACTED = ("applied", "rolled_back", "partial")
+
+
+class Interrupted(OpsfixError):
+    """Ctrl-C reached this host between two steps: it stops there, nothing half-done."""
 
 
 class HostRun:
@@ -44,9 +50,24 @@ class HostRun:
         self.lock: HostLock | None = None
         self.would_change = False  # dry run: a previous step would already change the host
 
+    @property
+    def may_be_cut(self) -> bool:
+        """Safe to drop the connection now (Ctrl-C): no lock held, so no change under way."""
+        return self.lock is None or not self.lock.held
+
     def run(self) -> None:
         steps = self.job.target.steps
-        before = self.check_all([s.check for s in steps])
+        before, (scan,) = self.check_all([s.check for s in steps], extra=[self.scan_command()])
+        unfinished = recovery.parse_scan(scan)
+        if unfinished and self.engine.mode == "apply":
+            self.take_lock()
+            self.recover()
+            before = self.check_all([s.check for s in steps])[0]
+        elif unfinished:
+            self.report.notes += [
+                f"unfinished transaction {u.txid} ({u.state}): the next apply restores it"
+                for u in unfinished
+            ]
         self.report.steps = [
             StepReport(s.label, before=b) for s, b in zip(steps, before, strict=True)
         ]
@@ -56,17 +77,36 @@ class HostRun:
                 for step, step_report in zip(steps, self.report.steps, strict=True):
                     changed |= self.repair(step, step_report, changed)
                 if changed:
-                    after = self.check_all([s.check for s in steps])
+                    after = self.check_all([s.check for s in steps])[0]
                     for step_report, outcome in zip(self.report.steps, after, strict=True):
                         step_report.after = outcome
             for step_report in self.report.steps:
                 step_report.after = step_report.after or step_report.before
             self.report.status = self.status()
-            if self.engine.mode == "apply" and self.report.status in ("healthy", "repaired"):
-                self.baseline(steps)
         finally:
             if self.lock is not None:
                 self.lock.release()
+
+    @property
+    def state_dir(self) -> str:
+        return str(self.job.target.vars.get("opsfix_state_dir", STATE_DIR))
+
+    @property
+    def backup_dir(self) -> str:
+        return str(self.job.target.vars.get("opsfix_backup_dir", BACKUP_DIR))
+
+    def scan_command(self) -> str:
+        return recovery.scan_command(self.state_dir)
+
+    def recover(self) -> None:
+        """Under the lock, restore every transaction a dead run left unfinished."""
+        result = self.conn.run(self.scan_command())
+        for item in recovery.parse_scan(result):
+            self.report.notes.append(
+                recovery.recover(
+                    self.conn, item, state_dir=self.state_dir, backup_dir=self.backup_dir
+                )
+            )
 
     def status(self) -> HostStatus:
         failing = [s for s in self.report.steps if s.after is None or not s.after.ok]
@@ -89,6 +129,8 @@ class HostRun:
             return False
         acted = False
         for remediation in step.remediations:
+            if self.engine.cancelled:
+                raise Interrupted(f"interrupted before {remediation.name} on {step.label}")
             self.engine.on_event(self.name, f"{step.label}: {remediation.name}")
             deferral = self.deferral(remediation)
             if deferral and not self.engine.override_reason:
@@ -114,7 +156,7 @@ class HostRun:
 
     def current_fails(self, step: BoundStep, step_report: StepReport) -> bool:
         """Re-run one check; if it passes now, record that and say so."""
-        current = self.check_all([step.check])[0]
+        current = self.check_all([step.check])[0][0]
         if current.ok:
             step_report.after = current
         return not current.ok
@@ -152,8 +194,8 @@ class HostRun:
             self.conn,
             plan,
             new_txid(name),
-            state_dir=str(self.job.target.vars.get("opsfix_state_dir", STATE_DIR)),
-            backup_dir=str(self.job.target.vars.get("opsfix_backup_dir", BACKUP_DIR)),
+            state_dir=self.state_dir,
+            backup_dir=self.backup_dir,
         )
         if self.engine.mode == "dry-run":
             return self.dry_run(tx, plan, outcome)
@@ -199,7 +241,7 @@ class HostRun:
             return outcome
         applied = tx.apply()
         if applied.ok:
-            outcome.recheck = self.check_all([check])[0]
+            outcome.recheck = self.check_all([check])[0][0]
             if outcome.recheck.ok:
                 tx.finish("committed")
                 return outcome
@@ -218,8 +260,10 @@ class HostRun:
         tx.finish("rolled-back" if restored.ok else "restore-failed")
         return outcome
 
-    def check_all(self, checks: Sequence[Check[Any]]) -> list[CheckOutcome]:
-        """Run the checks' commands batched in one round trip and judge each."""
+    def check_all(
+        self, checks: Sequence[Check[Any]], extra: Sequence[str] = ()
+    ) -> tuple[list[CheckOutcome], list[CommandResult]]:
+        """Run the checks' commands (and `extra` ones) in one round trip and judge each."""
         commands: list[str] = []
         spans = []
         for check in checks:
@@ -228,6 +272,7 @@ class HostRun:
             commands.extend(mine)
         # one after another: a check's own probe (say `nginx -t`) must not show up in
         # another check's view of the host (say `pgrep nginx`)
+        commands.extend(extra)
         script = batch(commands, parallel=False, timeout=self.engine.check_timeout)
         results = unbatch(commands, self.conn.run(script)) if commands else []
         outcomes = []
@@ -239,10 +284,14 @@ class HostRun:
             outcomes.append(
                 CheckOutcome(check.name, verdict.status, verdict.summary, verdict.evidence)
             )
-        return outcomes
+        return outcomes, results[len(commands) - len(extra) :]
 
-    def baseline(self, steps: Sequence[BoundStep]) -> None:
-        """Let remediations remember this healthy state (e.g. a known-good config)."""
+    def baseline(self) -> None:
+        """Let remediations remember this healthy state (e.g. a known-good config).
+
+        The engine calls it only after the host also passed verify.
+        """
+        steps = self.job.target.steps
         commands = list(
             dict.fromkeys(c for s in steps for r in s.remediations for c in r.baseline())
         )

@@ -76,6 +76,7 @@ class HostReport:
     steps: list[StepReport] = field(default_factory=list)
     verify: list[VerifyOutcome] = field(default_factory=list)
     duration: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. an unfinished transaction restored
 
 
 @dataclass

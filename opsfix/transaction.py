@@ -124,7 +124,12 @@ class Transaction:
             ]
         else:
             journal = json.dumps(
-                {"txid": self.txid, "backup": self.backup, "paths": [c.path for c in plan.changes]}
+                {
+                    "txid": self.txid,
+                    "backup": self.backup,
+                    "paths": [c.path for c in plan.changes],
+                    "rollback": list(plan.rollback),
+                }
             )
             lines += [
                 'mkdir -p "$W/new" "$B" || fail mkdir',
@@ -260,8 +265,10 @@ def parse_log(result: CommandResult, plan: Plan) -> StepLog:
 DIFF_LIMIT = 64 * 1024  # bigger or binary files are summarised, never transferred whole
 
 
-def current_contents(conn: Connection, paths: list[str], timeout: float | None) -> dict[str, str]:
-    """What each path holds now, for diffs: file text, `-> target` for links, '' if absent.
+def current_contents(
+    conn: Connection, paths: list[str], timeout: float | None
+) -> dict[str, str | None]:
+    """What each path holds now, for diffs: file text, `-> target` for links, None if absent.
 
     A file over DIFF_LIMIT or with NUL bytes reads as a one-line summary, so a dry run
     of a log cleanup never pulls gigabytes of logs over SSH.
@@ -275,7 +282,7 @@ def current_contents(conn: Connection, paths: list[str], timeout: float | None) 
         for p in paths
     ]
     results = unbatch(commands, conn.run(batch(commands), timeout=timeout))
-    contents = {}
+    contents: dict[str, str | None] = {}
     for path, res in zip(paths, results, strict=True):
         kind, body = res.stdout[:1], res.stdout[1:]
         if kind == "L":
@@ -283,12 +290,12 @@ def current_contents(conn: Connection, paths: list[str], timeout: float | None) 
         elif kind == "B":
             contents[path] = f"({body.strip()} bytes, binary or too large to show)\n"
         else:
-            contents[path] = body if kind == "F" else ""
+            contents[path] = body if kind == "F" else None
     return contents
 
 
 def diff(
-    plan: Plan, current: dict[str, str], hide: Callable[[str], bool] = lambda path: False
+    plan: Plan, current: dict[str, str | None], hide: Callable[[str], bool] = lambda path: False
 ) -> str:
     """A unified diff of every file the plan would change (hidden ones only named)."""
     chunks: list[str] = []
@@ -296,21 +303,27 @@ def diff(
         if hide(change.path):
             chunks.append(f"--- {change.path}: sensitive file, diff not shown\n")
             continue
-        before = current.get(change.path, "")
+        before = current.get(change.path)
+        after: str | None
         if isinstance(change, WriteFile):
             after = change.content.decode("utf-8", "replace")
         elif isinstance(change, Symlink):
             after = f"-> {change.target}\n"
         else:
-            after = ""
-        chunks.extend(
+            after = None
+        header = [
+            f"--- {'/dev/null' if before is None else 'a' + change.path}\n",
+            f"+++ {'/dev/null' if after is None else 'b' + change.path}\n",
+        ]
+        body = list(
             difflib.unified_diff(
-                before.splitlines(keepends=True),
-                after.splitlines(keepends=True),
-                fromfile=f"a{change.path}" if before else "/dev/null",
-                tofile=f"b{change.path}" if after else "/dev/null",
+                (before or "").splitlines(keepends=True),
+                (after or "").splitlines(keepends=True),
+                n=3,
             )
-        )
+        )[2:]  # difflib's own header cannot say "empty file" apart from "no file"
+        if body or (before is None) != (after is None):
+            chunks += header + body
     return "".join(
         c if c.endswith("\n") else c + "\n\\ No newline at end of file\n" for c in chunks
     )

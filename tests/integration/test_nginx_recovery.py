@@ -495,11 +495,6 @@ def test_check_reports_the_same_hosts_and_changes_nothing(lab: Lab, dry_run: Sce
         assert nginx_processes(lab, host) == dry_run.pids["broken"][host]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsfix/transaction.py diff(): `fromfile=... if before else '/dev/null'` treats an "
-    "existing empty file as absent (and `tofile` likewise an emptied one as deleted)",
-)
 def test_the_diff_of_an_emptied_file_is_against_the_file_not_dev_null(dry_run: Scenario) -> None:
     """web3's index.html exists but is empty: `--- /dev/null` would claim it does not exist,
     and `patch` refuses such a diff ("would create the file ..., which already exists")."""
@@ -552,12 +547,6 @@ def test_a_failed_verify_fails_the_host_with_exit_2(verify_failure: VerifyFailur
     assert "/var/www/html/RELEASE is missing" in failed["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsfix/hostrun.py HostRun.run() refreshes the known-good copy (baseline) as soon "
-    "as the checks pass, before Engine._verify runs the suites; a host that then fails "
-    "verify ends 'failed' but its last known-good copy has been replaced",
-)
 def test_a_run_that_fails_verify_keeps_the_previous_known_good_copy(
     verify_failure: VerifyFailure,
 ) -> None:
