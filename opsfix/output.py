@@ -102,7 +102,7 @@ def _host(host: HostReport, mode: str, verbose: int) -> list[str]:
     head = f"{host.host}  {host.status.upper()}  ({host.duration:.1f}s)"
     if host.reason and host.status != "healthy":
         head += f"  {host.reason}"
-    lines = [head]
+    lines = [head] + [f"  note: {note}" for note in host.notes]
     detailed = verbose > 0 or host.status != "healthy"
     for step in host.steps if detailed else []:
         if step.before.ok and not step.remediations and not verbose:
