@@ -217,3 +217,16 @@ def test_hosts_not_marked_practice_are_refused_before_any_connection(
     assert extra.returncode == 5, extra  # no extra vars: only the inventory says practice
     assert log_since(lab, host, marks) == ""
     assert state(lab, host) == before
+
+
+def test_an_unknown_host_key_is_refused_as_on_every_run(clean_lab: Lab, tmp_path: Path) -> None:
+    """Drills connect as every opsfix run does: a host whose key is not known is not touched."""
+    lab, host = clean_lab, "web4"
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    inventory = inventory_copy(lab, tmp_path / "inventory.yml", opsfix_known_hosts_file=str(empty))
+    before = state(lab, host)
+    run = opsfix("drill", "break", "nginx_stopped", "-i", inventory, "--limit", host)
+    assert run.returncode == 3, run
+    assert f"{host}: UNREACHABLE" in run.stdout
+    assert state(lab, host) == before
