@@ -5,6 +5,13 @@ host gets our verified client (`backend.client`) and runs its commands through o
 Connection, so there is one login per host, one set of timeouts and sudo with a password
 on stdin. pytest runs in-process once for all hosts, its output captured: opsfix prints
 its own report, and each failure's text travels in its VerifyOutcome.
+
+pytest runs one host's tests after another, one command at a time: with a round trip per
+command, 20 hosts would wait for each other. So each command the first host's tests run
+is also started, in the same order, on every other host (`_Lookahead`), and when their
+tests get to it the result is there. Verify suites assert state and change nothing, so a
+command that runs a little early, or runs where a diverging test would not have run it,
+changes no verdict.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ import io
 import os
 import re
 import sys
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +70,8 @@ def run_suites(
         raise InputError(f"verify suite not found: {', '.join(missing)}")
     if not targets or not suites:
         return {t.name: [] for t in targets}
-    plugin = _OpsfixVerifyPlugin(targets)
+    lookahead = _Lookahead(targets)
+    plugin = _OpsfixVerifyPlugin(targets, lookahead)
     output = io.StringIO()
     args = _pytest_args(suites, plugin.hostspecs, junit_xml)
     with (
@@ -68,6 +79,7 @@ def run_suites(
         _fresh_testinfra_hosts(),
         contextlib.redirect_stdout(output),
         contextlib.redirect_stderr(output),
+        contextlib.closing(lookahead),
     ):
         exit_code = pytest.main(args, [plugin])
     return plugin.results(int(exit_code), output.getvalue())
@@ -147,7 +159,8 @@ def _fresh_testinfra_hosts() -> Iterator[None]:
 class _OpsfixVerifyPlugin:
     """Hooks opsfix into pytest: our clients in, per-host outcomes out, `opsfix_vars` fixture."""
 
-    def __init__(self, targets: Sequence[VerifyTarget]) -> None:
+    def __init__(self, targets: Sequence[VerifyTarget], lookahead: _Lookahead) -> None:
+        self.lookahead = lookahead
         self.by_id: dict[str, VerifyTarget] = {}
         self.hostspecs: list[str] = []
         for target in targets:
@@ -172,7 +185,7 @@ class _OpsfixVerifyPlugin:
                 continue
             host_id = host.backend.get_pytest_id()
             target = self.by_id[host_id]
-            _attach(host.backend, target)
+            _attach(host.backend, target, self.lookahead)
             self.items[item.nodeid] = ([target.name], _without_id(item.nodeid, host_id))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -225,13 +238,13 @@ def _hostspec(target: VerifyTarget, taken: set[str]) -> tuple[str, str]:
     return f"paramiko://{candidate}", f"paramiko://{candidate}{query}"
 
 
-def _attach(backend: Any, target: VerifyTarget) -> None:
+def _attach(backend: Any, target: VerifyTarget, lookahead: _Lookahead) -> None:
     """Give testinfra our verified client and route its commands through our connection."""
     client = target.connection.native_client
     if client is not None:
         backend.client = client  # no second login, no unverified host key
     backend.get_sudo_command = _sudo_command(target.spec)
-    backend.run = _routed_run(backend, target.connection)
+    backend.run = _routed_run(backend, target.name, lookahead)
 
 
 def _sudo_command(spec: ConnectionSpec) -> Callable[[str, str | None], str]:
@@ -245,16 +258,76 @@ def _sudo_command(spec: ConnectionSpec) -> Callable[[str, str | None], str]:
     return get_sudo_command
 
 
-def _routed_run(backend: Any, connection: Connection) -> Callable[..., Any]:
+def _routed_run(backend: Any, host: str, lookahead: _Lookahead) -> Callable[..., Any]:
     def run(command: str, *args: str, **kwargs: Any) -> Any:
         script = backend.get_command(command, *args)
         become = script.startswith(_BECOME)
         while script.startswith(_BECOME):
             script = script[len(_BECOME) :]
-        result = connection.run(script, become=become)
+        result = lookahead.run(host, script, become)
         return backend.result(result.exit_status, script.encode(), result.stdout, result.stderr)
 
     return run
+
+
+class _Lookahead:
+    """Runs the commands of the first host's tests on the other hosts ahead of time.
+
+    Each other host gets, in order, every command the first host ran (one at a time on
+    that host, all hosts at once). When its tests ask for a command waiting in its queue,
+    they get that result (or its exception), and whatever was queued before it is let
+    go; a command not in the queue (one naming the host, say) runs live.
+    """
+
+    def __init__(self, targets: Sequence[VerifyTarget]) -> None:
+        self.connections = {t.name: t.connection for t in targets}
+        self.leader: str | None = None
+        self.queues: dict[str, deque[tuple[tuple[str, bool], Future[Any]]]] = {}
+        self._workers: dict[str, ThreadPoolExecutor] = {}
+        self._lock = threading.Lock()
+
+    def run(self, host: str, script: str, become: bool) -> Any:
+        key = (script, become)
+        with self._lock:
+            if self.leader is None:
+                self.leader = host
+                self.queues = {h: deque() for h in self.connections if h != host}
+            ahead = self._take(host, key)
+        if ahead is not None:
+            return ahead.result()
+        if host == self.leader:
+            self._spread(key)
+        return self.connections[host].run(script, become=become)
+
+    def _take(self, host: str, key: tuple[str, bool]) -> Future[Any] | None:
+        queue = self.queues.get(host, deque())
+        if all(queued != key for queued, _ in queue):
+            return None
+        while True:
+            queued, future = queue.popleft()
+            if queued == key:
+                return future
+            future.cancel()  # not needed by this host's tests
+
+    def _spread(self, key: tuple[str, bool]) -> None:
+        script, become = key
+        with self._lock:
+            for host, queue in self.queues.items():
+                worker = self._workers.get(host)
+                if worker is None:
+                    worker = self._workers[host] = ThreadPoolExecutor(1, f"verify-{host}")
+                run = self.connections[host].run
+                queue.append((key, worker.submit(run, script, become=become)))
+
+    def close(self) -> None:
+        """Drop what no test asked for; wait for commands already running."""
+        with self._lock:
+            for queue in self.queues.values():
+                for _, future in queue:
+                    future.cancel()
+            self.queues = {}
+        for worker in self._workers.values():
+            worker.shutdown(wait=True, cancel_futures=True)
 
 
 def _without_id(nodeid: str, host_id: str) -> str:

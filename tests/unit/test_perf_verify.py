@@ -1,0 +1,115 @@
+"""Verify runs the first host's commands on the other hosts ahead of time, in order, and
+every host still gets the results of its own commands."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from opsfix.hosts import ConnectionSpec
+from opsfix.transport.base import CommandResult
+from opsfix.transport.local import LocalConnection
+from opsfix.verify import VerifyTarget, _Lookahead, run_suites
+
+SUITE = """
+def test_first(host):
+    assert host.run("echo one").stdout == "one\\n"
+
+def test_own_word(host, opsfix_vars):
+    word = opsfix_vars["word"]
+    assert host.run("echo " + word).stdout == word + "\\n"
+
+def test_last(host):
+    assert host.run("echo two").stdout == "two\\n"
+"""
+
+
+class Recording:
+    """A local connection that notes each command and the thread that ran it."""
+
+    def __init__(self, name: str) -> None:
+        spec = ConnectionSpec(host=name, hostname="127.0.0.1", connection="ssh")
+        self.inner = LocalConnection(spec)
+        self.host = name
+        self.calls: list[tuple[str, str]] = []
+
+    def run(self, script: str, **kw: Any) -> CommandResult:
+        self.calls.append((script, threading.current_thread().name))
+        return self.inner.run(script, **kw)
+
+    @property
+    def native_client(self) -> None:
+        return None
+
+
+def targets(*names: str, same_word: bool = False) -> list[VerifyTarget]:
+    found = []
+    for name in names:
+        conn = Recording(name)
+        spec = ConnectionSpec(host=name, hostname="127.0.0.1", connection="ssh")
+        word = {"word": "same" if same_word else name}
+        found.append(VerifyTarget(name, conn, spec, word))  # type: ignore[arg-type]
+    return found
+
+
+def scripts(target: VerifyTarget) -> list[str]:
+    return [s for s, _ in target.connection.calls]  # type: ignore[attr-defined]
+
+
+def test_every_host_passes_and_runs_each_command_once(tmp_path: Path) -> None:
+    suite = tmp_path / "test_suite.py"
+    suite.write_text(SUITE)
+    hosts = targets("web1", "web2", "web3", same_word=True)
+    results = run_suites([suite], hosts)
+    for name, outcomes in results.items():
+        assert [o.outcome for o in outcomes] == ["passed"] * 3, (name, outcomes)
+    leader = scripts(hosts[0])
+    assert len(leader) == len(set(leader)) and "echo same" in leader
+    for follower in hosts[1:]:
+        assert scripts(follower) == leader  # same commands, same order, once
+        threads = {t for _, t in follower.connection.calls}  # type: ignore[attr-defined]
+        assert all(t.startswith("verify-") for t in threads)  # all ran ahead of its tests
+
+
+def test_a_host_whose_commands_differ_runs_its_own_live(tmp_path: Path) -> None:
+    suite = tmp_path / "test_suite.py"
+    suite.write_text(SUITE)
+    hosts = targets("web1", "web2")
+    results = run_suites([suite], hosts)
+    assert all(o.outcome == "passed" for o in results["web2"]), results["web2"]
+    web2 = scripts(hosts[1])
+    assert web2.count("echo web2") == 1  # its own command, run live when its test asked
+    assert web2.count("echo two") == 1  # still taken from the queue after that
+
+
+def test_results_and_errors_come_back_in_order() -> None:
+    class Fake:
+        def __init__(self, name: str) -> None:
+            self.host = name
+            self.seen: list[str] = []
+
+        def run(self, script: str, become: bool = False) -> CommandResult:
+            self.seen.append(script)
+            if script == "boom":
+                raise TimeoutError(f"{self.host}: boom")
+            return CommandResult(script, 0, f"{self.host}:{script}")
+
+    a, b = Fake("a"), Fake("b")
+    spec = ConnectionSpec(host="x", hostname="x")
+    lookahead = _Lookahead([VerifyTarget("a", a, spec), VerifyTarget("b", b, spec)])  # type: ignore[arg-type]
+    try:
+        assert lookahead.run("a", "one", False).stdout == "a:one"
+        with contextlib.suppress(TimeoutError):
+            lookahead.run("a", "boom", False)
+        assert lookahead.run("b", "one", False).stdout == "b:one"
+        try:
+            lookahead.run("b", "boom", False)
+            raise AssertionError("the error must come back too")
+        except TimeoutError as exc:
+            assert "b: boom" in str(exc)
+        assert lookahead.run("b", "one", True).stdout == "b:one"  # become differs: live
+    finally:
+        lookahead.close()
+    assert b.seen == ["one", "boom", "one"]
