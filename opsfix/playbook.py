@@ -68,6 +68,8 @@ class PlaybookSpec(_Model):
     sensitive_files: list[str] = Field(
         default_factory=list, description="globs of host paths whose diffs are never shown"
     )
+    windows: list[Any] | None = Field(default=None, description="maintenance windows")
+    freezes: list[Any] | None = Field(default=None, description="freeze periods")
 
     @field_validator("serial")
     @classmethod
@@ -105,6 +107,7 @@ class Playbook:
     serial: list[int | str] | None = None
     max_fail_percentage: float | None = None
     sensitive_files: tuple[str, ...] = ()
+    policy: Any = None  # opsfix.windows.Policy: when disruptive steps may run
 
     @property
     def base_dir(self) -> Path:
@@ -138,7 +141,17 @@ def load_playbook(path: Path, registry: Registry) -> Playbook:
         else [spec.serial],
         max_fail_percentage=spec.max_fail_percentage,
         sensitive_files=tuple(spec.sensitive_files),
+        policy=_policy(data, source),
     )
+
+
+def _policy(data: Any, source: str) -> Any:
+    """The playbook's windows and freezes (None when it declares neither)."""
+    if "windows" not in data and "freezes" not in data:
+        return None
+    from opsfix.windows import parse_policy
+
+    return parse_policy(data, source)
 
 
 def _step(index: int, item: CheckSpec, data: Any, registry: Registry, source: str) -> Step:

@@ -5,14 +5,15 @@ Everything that can be wrong with the input is found here, before any host is co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from opsfix.binding import Target, bind
-from opsfix.engine import Engine, EngineOptions, Event, Job, Mode
+from opsfix.engine import Engine, EngineOptions, Event, Gate, Job, Mode
 from opsfix.errors import InventoryError, Location
 from opsfix.hostlock import LockSettings
 from opsfix.hosts import ConnectionSpec, Host, Secret
@@ -46,6 +47,7 @@ class RunRequest:
     show_diff: bool = False
     override_reason: str | None = None
     lock_wait: float = 60.0
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # window clock
 
 
 def builtin_templates() -> Path:
@@ -82,6 +84,33 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     return playbook, jobs, warnings
 
 
+def window_gate(playbook: Any, jobs: list[Job], now: Callable[[], datetime]) -> Gate | None:
+    """Defers disruptive remediations outside a host's maintenance windows or in a freeze.
+
+    Each host's policy comes from the playbook, overridden by its inventory vars
+    (`opsfix_windows`, `opsfix_freezes`); a bad value stops the run before it starts.
+    """
+    from opsfix.windows import policy_for_host
+
+    policies = {
+        job.target.host.name: policy_for_host(
+            playbook.policy, job.target.host.vars, f"inventory vars of {job.target.host.name}"
+        )
+        for job in jobs
+    }
+    if not any(policies.values()):
+        return None
+
+    def gate(target: Target, remediation: Any) -> str | None:
+        policy = policies.get(target.host.name)
+        if policy is None:
+            return None
+        verdict = policy.allows_disruption(now())
+        return None if verdict else str(verdict.reason)
+
+    return gate
+
+
 def secret_values(playbook: Any, jobs: list[Job], request: RunRequest) -> list[str]:
     """Every value that must never be printed: secret_vars, Secret inventory values, sudo."""
     values = [request.become_password.reveal()] if request.become_password else []
@@ -105,6 +134,7 @@ def run_playbook(
     from opsfix.transport.connect import open_connection
 
     playbook, jobs, warnings = prepare(request)
+    gate = window_gate(playbook, jobs, request.now)
     verifier = None
     if playbook.verify and request.mode == "apply":
         verifier = _verifier(playbook.verify, request.junit_xml)
@@ -119,6 +149,7 @@ def run_playbook(
         show_diff=request.show_diff,
         sensitive_files=playbook.sensitive_files,
         override_reason=request.override_reason,
+        gate=gate,
         lock=LockSettings(wait=request.lock_wait),
     )
     engine = Engine(

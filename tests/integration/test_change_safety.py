@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from .helpers import DATA, run_playbook
+from .helpers import opsfix as opsfix_cli
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +111,55 @@ def test_a_host_held_too_long_is_reported_locked_and_left_alone(hosts):
     assert run.returncode == 2, run
     assert "locked by run other-run by someone@elsewhere" in run.host("web3")["reason"]
     assert not exists(hosts, "web3", "/tmp/opsfix-test-fixed")
+
+
+WINDOWS = DATA / "windows.yml"
+GENTLE = "/tmp/opsfix-test-gentle"
+
+
+def test_disruptive_repair_outside_a_window_is_deferred_gentle_one_runs(hosts):
+    hosts.exec("web1", f"rm -f {GENTLE}")
+    run = run_playbook(hosts, "apply", ["web1"], "--plugins", PLUGINS, playbook=WINDOWS)
+    assert run.returncode == 2, run
+    host = run.host("web1")
+    assert host["status"] == "deferred", run
+    [deferred] = host["steps"][0]["remediations"]
+    assert deferred["status"] == "deferred"
+    assert "outside every maintenance window" in deferred["reason"]
+    assert "next allowed" in deferred["reason"] and "01-01 00:00 UTC" in deferred["reason"]
+    assert not exists(hosts, "web1", "/tmp/opsfix-test-fixed")  # deferred: not touched
+    assert exists(hosts, "web1", GENTLE)  # not disruptive: done anyway
+    hosts.exec("web1", f"rm -f {GENTLE}")
+
+
+def test_defer_ok_accepts_a_host_whose_only_problem_waits_for_its_window(hosts):
+    run = run_playbook(
+        hosts, "apply", ["web1"], "--plugins", PLUGINS, "--defer-ok", playbook=WINDOWS
+    )
+    assert run.returncode == 0, run
+    assert run.host("web1")["status"] == "deferred"
+    hosts.exec("web1", f"rm -f {GENTLE}")
+
+
+def test_override_window_runs_it_and_records_why(hosts):
+    run = run_playbook(
+        hosts,
+        "apply",
+        ["web1"],
+        "--plugins",
+        PLUGINS,
+        "--override-window",
+        "--reason",
+        "INC-42 site down",
+        playbook=WINDOWS,
+    )
+    assert run.returncode == 0, run
+    host = run.host("web1")
+    assert host["status"] == "repaired"
+    [applied] = host["steps"][0]["remediations"]
+    assert applied["status"] == "applied"
+    assert "overridden: INC-42 site down" in applied["reason"]
+    assert exists(hosts, "web1", "/tmp/opsfix-test-fixed")
+    hosts.exec("web1", f"rm -f {GENTLE}")
+    missing = opsfix_cli("apply", WINDOWS, "-i", hosts.inventory_path, "--override-window")
+    assert missing.returncode == 5 and "--reason" in missing.stderr
