@@ -16,8 +16,9 @@ import pytest
 
 from opsfix.lab import Lab, down, up
 
-LAB_NAME = "oft"
-LAB_SUBNET = "10.232.0.0/24"
+# One lab per test session. Two sessions at once (say, two developers' terminals) need
+# different names and subnets: set OPSFIX_TEST_LAB=name:subnet, e.g. oft2:10.236.0.0/24.
+LAB_NAME, _, LAB_SUBNET = os.environ.get("OPSFIX_TEST_LAB", "oft:10.232.0.0/24").partition(":")
 LAB_SIZE = 4
 
 

@@ -18,6 +18,8 @@ import opsfix.lab.lab as lab_module
 from opsfix.errors import LabError
 from opsfix.lab import Lab, down, status, up
 
+from .conftest import LAB_NAME, LAB_SUBNET
+
 pytestmark = pytest.mark.integration
 
 WEBAPP_INDEX = Path(__file__).parents[2] / "templates" / "webapp" / "index.html"
@@ -181,10 +183,10 @@ def test_up_refuses_a_second_lab_in_the_same_dir_or_with_the_same_name(
 ) -> None:
     with pytest.raises(LabError, match="a lab already exists here"):
         up(1, state_dir=lab.state_dir, name="oftx", subnet="10.234.0.0/24")
-    with pytest.raises(LabError, match="lab name 'oft' is in use"):
-        up(1, state_dir=tmp_path / "other", name="oft", subnet="10.234.0.0/24")
+    with pytest.raises(LabError, match=f"lab name '{LAB_NAME}' is in use"):
+        up(1, state_dir=tmp_path / "other", name=LAB_NAME, subnet="10.234.0.0/24")
     with pytest.raises(LabError, match="overlaps"):
-        up(1, state_dir=tmp_path / "other", name="oftx", subnet="10.232.0.0/25")
+        up(1, state_dir=tmp_path / "other", name="oftx", subnet=LAB_SUBNET)
     assert not (tmp_path / "other" / "lab.json").exists()
 
 
