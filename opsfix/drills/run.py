@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from opsfix.drills.script import EXIT_ALREADY, EXIT_PRESENT
 from opsfix.errors import CommandTimeout, ConnectionFailed, InventoryError, OptionsError
 from opsfix.hosts import Host, Secret
 
@@ -155,16 +154,11 @@ def parse_status(lines: Sequence[str]) -> list[ActiveDrill]:
     return found
 
 
-def already(outcome: HostOutcome) -> bool:
-    return outcome.exit_status in (EXIT_ALREADY, EXIT_PRESENT)
-
-
 __all__ = [
     "ActiveDrill",
     "Connect",
     "DrillRefused",
     "HostOutcome",
-    "already",
     "is_practice",
     "parse_status",
     "practice_hosts",
