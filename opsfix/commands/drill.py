@@ -32,14 +32,17 @@ def register(sub: Any) -> None:
         "drill",
         help="practice faults: break a practice host on purpose, then repair it",
         description="Inject known faults into hosts marked `practice: true` in the inventory, "
-        "record them on the host, and undo them exactly.",
+        "record them on the host, and undo them exactly. Any other host is refused (exit 5) "
+        "before a single host is contacted. See docs/practice.md.",
     )
     actions = drill.add_subparsers(parser_class=Parser, metavar="ACTION", required=True)
     actions.add_parser("list", help="the drills, and the playbook that repairs each").set_defaults(
         func=_cmd_list
     )
     brk = actions.add_parser("break", help="inject a fault into practice hosts (--limit needed)")
-    brk.add_argument("name", choices=[d.name for d in DRILLS], metavar="NAME")
+    brk.add_argument(
+        "name", choices=[d.name for d in DRILLS], metavar="NAME", help="see `opsfix drill list`"
+    )
     reset = actions.add_parser("reset", help="undo every drill recorded on the hosts")
     status = actions.add_parser("status", help="which drills are in place where")
     for p, func in ((brk, _cmd_break), (reset, _cmd_reset), (status, _cmd_status)):
@@ -51,15 +54,19 @@ def register(sub: Any) -> None:
 def _connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--forks", type=int, default=10, help="hosts worked on at once")
     p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
-    p.add_argument("--known-hosts", action="append", default=[], metavar="FILE")
+    p.add_argument(
+        "--known-hosts", action="append", default=[], metavar="FILE", help="extra known_hosts"
+    )
     p.add_argument(
         "--trust-new-host-keys",
         action="store_true",
         help="accept and record keys of hosts never seen before (never changed keys)",
     )
-    p.add_argument("-K", "--ask-become-pass", action="store_true")
+    p.add_argument("-K", "--ask-become-pass", action="store_true", help="prompt for sudo's")
     p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, seconds")
-    p.add_argument("--command-timeout", type=float, default=60.0, help="seconds")
+    p.add_argument(
+        "--command-timeout", type=float, default=60.0, help="timeout of each host's script"
+    )
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
