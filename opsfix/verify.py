@@ -34,7 +34,7 @@ import pytest
 from opsfix.errors import InputError
 from opsfix.hosts import ConnectionSpec, Secret
 from opsfix.results import VerifyOutcome
-from opsfix.shell import cmd
+from opsfix.shell import batch, cmd, unbatch
 from opsfix.transport.base import Connection
 
 SECRET_VARS = frozenset(
@@ -270,19 +270,28 @@ def _routed_run(backend: Any, host: str, lookahead: _Lookahead) -> Callable[...,
     return run
 
 
+Key = tuple[str, bool]  # (script, become)
+_RERUN = (124, -1)  # killed by its timeout, or no report: ask the host again, live
+
+
 class _Lookahead:
     """Runs the commands of the first host's tests on the other hosts ahead of time.
 
-    Each other host gets, in order, every command the first host ran (one at a time on
-    that host, all hosts at once). When its tests ask for a command waiting in its queue,
-    they get that result (or its exception), and whatever was queued before it is let
-    go; a command not in the queue (one naming the host, say) runs live.
+    While the first host's tests run, their commands are noted. When the next host's
+    tests start, every other host gets all of them in one batch (one round trip, in the
+    same order), all hosts at once; commands the first host runs after that follow one at
+    a time. When a host's tests ask for a command waiting in its queue, they get that
+    result (or its exception) and whatever was queued before it is let go; a command not
+    in the queue (one naming the host, say) runs live, and so does one that timed out or
+    whose batch failed: running ahead never changes what a test sees, only when.
     """
 
     def __init__(self, targets: Sequence[VerifyTarget]) -> None:
-        self.connections = {t.name: t.connection for t in targets}
+        self.targets = {t.name: t for t in targets}
         self.leader: str | None = None
-        self.queues: dict[str, deque[tuple[tuple[str, bool], Future[Any]]]] = {}
+        self.noted: list[Key] = []
+        self.sent = False
+        self.queues: dict[str, deque[tuple[Key, Future[Any]]]] = {}
         self._workers: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
 
@@ -291,15 +300,24 @@ class _Lookahead:
         with self._lock:
             if self.leader is None:
                 self.leader = host
-                self.queues = {h: deque() for h in self.connections if h != host}
+                self.queues = {h: deque() for h in self.targets if h != host}
+            if host != self.leader and not self.sent:
+                self._send(self.noted)
+                self.sent = True
             ahead = self._take(host, key)
+            if host == self.leader:
+                if self.sent:
+                    self._send([key])
+                else:
+                    self.noted.append(key)
         if ahead is not None:
-            return ahead.result()
-        if host == self.leader:
-            self._spread(key)
-        return self.connections[host].run(script, become=become)
+            with contextlib.suppress(Exception):  # a failed batch: each command again, live
+                result = ahead.result()
+                if result.exit_status not in _RERUN:
+                    return result
+        return self.targets[host].connection.run(script, become=become)
 
-    def _take(self, host: str, key: tuple[str, bool]) -> Future[Any] | None:
+    def _take(self, host: str, key: Key) -> Future[Any] | None:
         queue = self.queues.get(host, deque())
         if all(queued != key for queued, _ in queue):
             return None
@@ -309,15 +327,37 @@ class _Lookahead:
                 return future
             future.cancel()  # not needed by this host's tests
 
-    def _spread(self, key: tuple[str, bool]) -> None:
-        script, become = key
-        with self._lock:
-            for host, queue in self.queues.items():
-                worker = self._workers.get(host)
-                if worker is None:
-                    worker = self._workers[host] = ThreadPoolExecutor(1, f"verify-{host}")
-                run = self.connections[host].run
-                queue.append((key, worker.submit(run, script, become=become)))
+    def _send(self, keys: list[Key]) -> None:
+        if not keys:
+            return
+        for host, queue in self.queues.items():
+            slots: list[tuple[Key, Future[Any]]] = [(key, Future()) for key in keys]
+            queue.extend(slots)
+            worker = self._workers.get(host)
+            if worker is None:
+                worker = self._workers[host] = ThreadPoolExecutor(1, f"verify-{host}")
+            worker.submit(self._fill, self.targets[host], slots)
+
+    def _fill(self, target: VerifyTarget, slots: list[tuple[Key, Future[Any]]]) -> None:
+        """Run the slots' commands on one host, a run of equal `become` per round trip."""
+        same_user = target.spec.user is not None and target.spec.user == target.spec.become_user
+        start = 0
+        while start < len(slots):
+            become = slots[start][0][1]
+            end = start + 1
+            while end < len(slots) and (same_user or slots[end][0][1] == become):
+                end += 1
+            part = [f for _, f in slots[start:end] if f.set_running_or_notify_cancel()]
+            scripts = [k[0] for k, f in slots[start:end] if f in part]
+            try:
+                results = _run_many(target, scripts, become)
+            except Exception as exc:
+                for future in part:
+                    future.set_exception(exc)
+            else:
+                for future, result in zip(part, results, strict=True):
+                    future.set_result(result)
+            start = end
 
     def close(self) -> None:
         """Drop what no test asked for; wait for commands already running."""
@@ -328,6 +368,16 @@ class _Lookahead:
             self.queues = {}
         for worker in self._workers.values():
             worker.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_many(target: VerifyTarget, scripts: list[str], become: bool) -> list[Any]:
+    """One round trip for all: each command bounded as a live run would be."""
+    if len(scripts) <= 1:
+        return [target.connection.run(s, become=become) for s in scripts]
+    limit = target.spec.command_timeout
+    script = batch(scripts, parallel=False, timeout=limit)
+    done = target.connection.run(script, become=become, timeout=limit * len(scripts) + 5)
+    return unbatch(scripts, done)
 
 
 def _without_id(nodeid: str, host_id: str) -> str:
