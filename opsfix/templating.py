@@ -30,6 +30,10 @@ class TemplateEngine:
         self.env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader([str(p) for p in self.search_path]),
             undefined=StrictUndefined,
+            # block tags leave no blank lines behind, as in Ansible's template module; the
+            # lab and the Vagrant provisioning render the same templates the same way
+            trim_blocks=True,
+            lstrip_blocks=True,
             keep_trailing_newline=True,
             autoescape=False,
         )

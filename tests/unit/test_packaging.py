@@ -48,6 +48,11 @@ def test_wheel_holds_plugins_templates_and_lab(wheel):
     assert "opsfix/templates/nginx/nginx.conf.j2" in names
     assert "opsfix/templates/webapp/index.html" in names
     assert "opsfix/lab/boot.sh" in names
+    assert "opsfix/drills/playbooks/port_conflict.yml" in names
+    # every module of the engine package ships (a package missing from pyproject's list
+    # would work in a checkout and vanish from a wheel)
+    for path in (ROOT / "opsfix").rglob("*.py"):
+        assert str(path.relative_to(ROOT)) in names, path
     assert not any(n.startswith(("checks/", "remediations/", "tests/")) for n in names)
 
 

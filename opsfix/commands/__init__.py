@@ -1,0 +1,1 @@
+"""Subcommands of the opsfix CLI: one module each, registering its own parser."""
