@@ -1,7 +1,8 @@
 """opsfix's local state: one SQLite database on the controller, never on a host.
 
-Checks that judge change over time (the growth of /var) keep their samples here; run
-history will live here too. Recording here changes no host, so `opsfix check` records.
+Checks that judge change over time (the growth of /var) keep their samples here, and
+every run is recorded here (run history: see opsfix.history). Recording here changes no
+host, so `opsfix check` records too.
 
 Location: `$OPSFIX_STATE_DIR`, else `$XDG_STATE_HOME/opsfix`, else `~/.local/state/opsfix`;
 the file is `opsfix.db`, created 0600 in a folder created 0700 (samples name hosts and
@@ -20,6 +21,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from opsfix.errors import OpsfixError
 
@@ -49,8 +51,62 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (sample_id, folder)
         ) WITHOUT ROWID""",
     ),
+    (
+        # run history: one row per run; `bundle` is the whole run as canonical JSON, secrets
+        # masked (the evidence bundle, whose sha256 reports quote); the tables after it
+        # repeat what queries need: hosts, steps, remediations
+        """CREATE TABLE history_runs (
+            id TEXT PRIMARY KEY,
+            playbook TEXT NOT NULL,
+            playbook_path TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            user TEXT NOT NULL,
+            started REAL NOT NULL,
+            finished REAL NOT NULL,
+            exit_code INTEGER NOT NULL,
+            options TEXT NOT NULL,
+            bundle TEXT NOT NULL,
+            bundle_sha256 TEXT NOT NULL
+        )""",
+        "CREATE INDEX history_runs_by_start ON history_runs (started)",
+        "CREATE INDEX history_runs_by_playbook ON history_runs (playbook_path, started)",
+        """CREATE TABLE history_hosts (
+            run_id TEXT NOT NULL REFERENCES history_runs (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            duration REAL NOT NULL,
+            PRIMARY KEY (run_id, position)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX history_hosts_by_host ON history_hosts (host)",
+        """CREATE TABLE history_steps (
+            run_id TEXT NOT NULL REFERENCES history_runs (id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            check_name TEXT NOT NULL,
+            before_status TEXT NOT NULL,
+            after_status TEXT,
+            PRIMARY KEY (run_id, host, position)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE history_remediations (
+            run_id TEXT NOT NULL REFERENCES history_runs (id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            step_position INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            step TEXT NOT NULL,
+            check_name TEXT NOT NULL,
+            remediation TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (run_id, host, step_position, position)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX history_remediations_by_host ON history_remediations (host, status)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+ACTED = ("applied", "rolled_back", "partial")  # remediation statuses that changed a host
 
 
 class StateError(OpsfixError):
@@ -68,6 +124,69 @@ class GrowthSample:
     fs_size: int
     fs_avail: int
     folders: Mapping[str, int] = field(default_factory=dict)
+
+
+class HostRow(NamedTuple):
+    host: str
+    status: str
+    reason: str
+    duration: float
+
+
+class StepRow(NamedTuple):
+    host: str
+    position: int
+    name: str  # the step's label in the playbook
+    check_name: str  # the check plugin
+    before_status: str
+    after_status: str | None
+
+
+class RemediationRow(NamedTuple):
+    host: str
+    step_position: int
+    position: int
+    step: str
+    check_name: str
+    remediation: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run as history keeps it (opsfix.history builds it from a RunReport)."""
+
+    id: str
+    playbook: str  # the playbook's name
+    playbook_path: str  # absolute, resolved
+    mode: str
+    user: str  # user@controller
+    started: float
+    finished: float
+    exit_code: int
+    options: str  # JSON, no secrets
+    bundle: str  # the run as canonical JSON, secrets masked
+    bundle_sha256: str
+    hosts: tuple[HostRow, ...] = ()
+    steps: tuple[StepRow, ...] = ()
+    remediations: tuple[RemediationRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A line of `opsfix history`: one run, its hosts counted by status."""
+
+    id: str
+    playbook: str
+    playbook_path: str
+    mode: str
+    user: str
+    started: float
+    finished: float
+    exit_code: int
+    bundle_sha256: str
+    hosts: Mapping[str, int] = field(default_factory=dict)
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -153,6 +272,152 @@ class Store:
             GrowthSample(host, path, taken, total, size, avail, folders[sample_id])
             for sample_id, taken, total, size, avail in rows
         ]
+
+    def growth_hosts(self, path: str) -> list[str]:
+        """The hosts that have samples of `path`, by name."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT host FROM growth_samples WHERE path = ? ORDER BY host", (path,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- run history -------------------------------------------------------------------
+
+    def add_run(self, run: RunRecord) -> None:
+        """Record a finished run with its hosts, steps and remediations, all or nothing."""
+        with self._lock, _transaction(self._db):
+            self._db.execute(
+                "INSERT INTO history_runs (id, playbook, playbook_path, mode, user, started,"
+                " finished, exit_code, options, bundle, bundle_sha256)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.id,
+                    run.playbook,
+                    run.playbook_path,
+                    run.mode,
+                    run.user,
+                    run.started,
+                    run.finished,
+                    run.exit_code,
+                    run.options,
+                    run.bundle,
+                    run.bundle_sha256,
+                ),
+            )
+            self._db.executemany(
+                "INSERT INTO history_hosts VALUES (?, ?, ?, ?, ?, ?)",
+                [(run.id, i, *row) for i, row in enumerate(run.hosts)],
+            )
+            self._db.executemany(
+                "INSERT INTO history_steps VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run.id, *row) for row in run.steps],
+            )
+            self._db.executemany(
+                "INSERT INTO history_remediations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run.id, *row) for row in run.remediations],
+            )
+
+    def runs(
+        self, *, host: str | None = None, playbook: str | None = None, limit: int = 20
+    ) -> list[RunSummary]:
+        """Recorded runs, newest first: those that targeted `host`, of `playbook` (its name
+        or its absolute path), at most `limit` (all when 0)."""
+        where, args = [], []
+        if host is not None:
+            where.append("id IN (SELECT run_id FROM history_hosts WHERE host = ?)")
+            args.append(host)
+        if playbook is not None:
+            where.append("(playbook = ? OR playbook_path = ?)")
+            args += [playbook, playbook]
+        sql = (
+            "SELECT id, playbook, playbook_path, mode, user, started, finished, exit_code,"
+            " bundle_sha256 FROM history_runs"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY started DESC, rowid DESC"
+            + (" LIMIT ?" if limit > 0 else "")
+        )
+        with self._lock:
+            rows = self._db.execute(sql, [*args, limit] if limit > 0 else args).fetchall()
+            counts: dict[str, dict[str, int]] = {row[0]: {} for row in rows}
+            for start in range(0, len(rows), 500):
+                ids = [row[0] for row in rows[start : start + 500]]
+                for run_id, status, n in self._db.execute(
+                    "SELECT run_id, status, COUNT(*) FROM history_hosts"
+                    f" WHERE run_id IN ({','.join('?' * len(ids))}) GROUP BY run_id, status",
+                    ids,
+                ):
+                    counts[run_id][status] = n
+        return [
+            RunSummary(rid, name, path, mode, user, started, finished, code, sha, counts[rid])
+            for rid, name, path, mode, user, started, finished, code, sha in rows
+        ]
+
+    def run_ids(self, prefix: str = "") -> list[str]:
+        """Ids of recorded runs that start with `prefix`, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM history_runs WHERE substr(id, 1, ?) = ?"
+                " ORDER BY started DESC, rowid DESC",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def run_bundle(self, run_id: str) -> str | None:
+        """The run's evidence bundle (canonical JSON) exactly as recorded, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT bundle FROM history_runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def remediation_count(self, host: str, check: str, since: float) -> int:
+        """How many remediations acted (applied, rolled_back or partial) on `host` for the
+        step(s) of `check`, in runs that finished at or after `since` (Unix time).
+
+        `check` matches a step by its name in the playbook or by its check plugin's name.
+        Runs of every playbook count; dry runs and checks never act, so never count.
+        """
+        marks = ",".join("?" * len(ACTED))
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM history_remediations r"
+                " JOIN history_runs h ON h.id = r.run_id"
+                " WHERE r.host = ? AND (r.step = ? OR r.check_name = ?)"
+                f" AND r.status IN ({marks}) AND h.finished >= ?",
+                (host, check, check, *ACTED, since),
+            ).fetchone()
+        return int(row[0])
+
+    def last_run(self, playbook: str) -> list[tuple[str, str]] | None:
+        """(host, status) of each host of the most recent recorded run of the playbook at
+        path `playbook` (resolved against the current folder), in the run's host order;
+        None when no run of it was recorded. Every mode counts (apply, dry run, check)."""
+        path = str(Path(playbook).resolve())
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM history_runs WHERE playbook_path = ?"
+                " ORDER BY started DESC, rowid DESC LIMIT 1",
+                (path,),
+            ).fetchone()
+            if row is None:
+                return None
+            hosts = self._db.execute(
+                "SELECT host, status FROM history_hosts WHERE run_id = ? ORDER BY position",
+                (row[0],),
+            ).fetchall()
+        return [(host, status) for host, status in hosts]
+
+    def remediation_totals(self, playbook_path: str) -> dict[tuple[str, str, str], int]:
+        """Remediations of every recorded run of a playbook, counted by (host, remediation,
+        status): what the metrics file exposes as a counter."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT r.host, r.remediation, r.status, COUNT(*) FROM history_remediations r"
+                " JOIN history_runs h ON h.id = r.run_id WHERE h.playbook_path = ?"
+                " GROUP BY r.host, r.remediation, r.status",
+                (playbook_path,),
+            ).fetchall()
+        return {(host, rem, status): int(n) for host, rem, status, n in rows}
 
     def close(self) -> None:
         with self._lock:

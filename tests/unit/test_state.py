@@ -26,7 +26,7 @@ def test_created_private(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     for folder in (path.parent, path.parent.parent, tmp_path / "home/.local"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert store.version == state.SCHEMA_VERSION == 1
+    assert store.version == state.SCHEMA_VERSION == len(state.MIGRATIONS)
 
 
 def test_samples_round_trip_in_time_order(tmp_path):
@@ -48,7 +48,7 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path):
     again = open_store(path)
     assert again.growth_sample_count("h", "/var") == 1
     rows = sqlite3.connect(path).execute("SELECT version FROM schema_version").fetchall()
-    assert rows == [(1,)]
+    assert rows == [(state.SCHEMA_VERSION,)]
 
 
 def test_a_newer_schema_is_refused(tmp_path):
