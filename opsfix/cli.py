@@ -25,7 +25,7 @@ from opsfix.commands.common import (
 from opsfix.errors import InputError, LabError, OptionsError, PluginError
 
 # One module per command under opsfix/commands, each registering its own parser.
-COMMANDS = ("run", "inventory", "lab", "windows", "schedule", "drill")
+COMMANDS = ("run", "inventory", "lab", "windows", "schedule", "drill", "history", "show", "report")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
 from typing import Any
 
 from opsfix import rollout
 from opsfix.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_UNEXPECTED,
     EXIT_UNREACHABLE,
     become_password,
     inventory_sources,
@@ -57,10 +60,12 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="how long to wait for another run that holds a host",
     )
+    evidence_options(apply)
     apply.set_defaults(func=_cmd_run, mode="apply")
 
     check = sub.add_parser("check", help="run the checks only; never changes a host")
     run_options(check)
+    evidence_options(check)
     check.set_defaults(
         func=_cmd_run,
         mode="check",
@@ -72,6 +77,21 @@ def register(sub: Any) -> None:
         override_window=False,
         reason=None,
         lock_wait=60.0,
+    )
+
+
+def evidence_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--junit",
+        type=Path,
+        metavar="PATH",
+        help="write checks and verify results as JUnit XML (host x check as test cases)",
+    )
+    p.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="write Prometheus metrics for node_exporter's textfile collector (*.prom)",
     )
 
 
@@ -94,6 +114,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise OptionsError(f"--serial: {exc}") from None
     if args.max_fail_percentage is not None and not 0 <= args.max_fail_percentage <= 100:
         raise OptionsError("--max-fail-percentage must be between 0 and 100")
+    _check_paths(args)
     request = RunRequest(
         playbook=args.playbook,
         inventory=inventory_sources(args.inventory),
@@ -114,15 +135,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         override_reason=args.reason if args.override_window else None,
         lock_wait=args.lock_wait,
     )
+    live = _live_progress(args, mode)
     on_event = _progress if args.verbose and args.format == "text" else None
-    report, warnings, secrets = run_playbook(request, on_event=on_event)
+    with live or contextlib.nullcontext():
+        report, warnings, secrets = run_playbook(request, on_event=live.event if live else on_event)
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     from opsfix import output
 
-    text = output.to_json(report) if args.format == "json" else output.to_text(report, args.verbose)
+    code = exit_code(report, defer_ok=args.defer_ok)
+    run_id = _record(args, report, secrets, code)
+    if args.format == "json":
+        text = _json_with_run_id(output.to_json(report), run_id)
+    else:
+        text = output.to_text(report, args.verbose)
     print(output.redact(text, secrets))
-    return exit_code(report, defer_ok=args.defer_ok)
+    return _finish(args, report, secrets, code, run_id, interactive=live is not None)
 
 
 def exit_code(report: Any, defer_ok: bool = False) -> int:
@@ -137,3 +165,133 @@ def exit_code(report: Any, defer_ok: bool = False) -> int:
 
 def _progress(host: str, event: str) -> None:
     print(f"  {host}: {event}", file=sys.stderr, flush=True)
+
+
+# -- evidence: history, JUnit, metrics, live progress (docs/observability.md) -------------
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Output files must be writable places before any host is contacted."""
+    for option, path in (("--junit", args.junit), ("--metrics-file", args.metrics_file)):
+        if path is not None and not path.parent.resolve().is_dir():
+            raise OptionsError(f"{option} {path}: no such folder {str(path.parent)!r}")
+
+
+def _live_progress(args: argparse.Namespace, mode: str) -> Any:
+    """Per-host status lines on a terminal; None when nobody watches (pipes, CI)."""
+    from opsfix import progress
+
+    if not progress.is_interactive(sys.stdout, sys.stderr):
+        return None
+    return progress.LiveProgress(f"{mode} {args.playbook.name}")
+
+
+def _record(args: argparse.Namespace, report: Any, secrets: list[str], code: int) -> str | None:
+    """Record the run in history (secrets masked); its id, or None with a warning."""
+    from opsfix import history
+    from opsfix.state import StateError, open_store
+
+    run_id = history.new_run_id(report.started)
+    doc = history.bundle_doc(
+        report,
+        run_id=run_id,
+        playbook_path=args.playbook,
+        options=_recorded_options(args),
+        exit_code=code,
+        secrets=secrets,
+    )
+    try:
+        store = open_store()
+        try:
+            history.record(store, doc)
+        finally:
+            store.close()
+    except (StateError, OSError, ValueError) as exc:
+        print(f"WARNING: run not recorded in history: {exc}", file=sys.stderr)
+        return None
+    return run_id
+
+
+def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line as history keeps it: -e values left out (names only), no secrets."""
+    from opsfix.variables import parse_extra_vars
+
+    extra = []
+    for item in args.extra_vars:
+        names = [item] if item.startswith("@") else sorted(parse_extra_vars([item]))
+        extra += names
+    plain = [
+        *("limit", "forks", "serial", "max_fail_percentage", "diff", "defer_ok", "dry_run"),
+        *("override_window", "reason", "lock_wait", "format", "verbose", "timeout"),
+        *("command_timeout", "trust_new_host_keys", "ask_become_pass"),
+    ]
+    options: dict[str, Any] = {key: getattr(args, key, None) for key in plain}
+    options["command"] = args.mode
+    options["extra_vars"] = extra
+    for key in ("inventory", "plugins", "known_hosts"):
+        options[key] = [str(p) for p in getattr(args, key, None) or []]
+    for key in ("ssh_config", "junit", "metrics_file"):
+        value = getattr(args, key, None)
+        options[key] = str(value) if value is not None else None
+    return options
+
+
+def _json_with_run_id(text: str, run_id: str | None) -> str:
+    import json
+
+    data = json.loads(text)
+    data["run_id"] = run_id
+    return json.dumps(data, indent=2)
+
+
+def _finish(
+    args: argparse.Namespace,
+    report: Any,
+    secrets: list[str],
+    code: int,
+    run_id: str | None,
+    *,
+    interactive: bool,
+) -> int:
+    """After the report: the summary table on a terminal, then the files asked for."""
+    from opsfix import history
+
+    safe = history.masked(report, secrets)
+    if interactive and args.format == "text":
+        from opsfix import progress
+
+        if report.mode != "check":
+            progress.print_summary(safe)
+        if run_id:
+            print(f"recorded as run {run_id}: opsfix show {run_id}", file=sys.stderr)
+    try:
+        if args.junit is not None:
+            from opsfix.junit import to_junit
+            from opsfix.output import redact
+
+            args.junit.write_text(redact(to_junit(safe), secrets), encoding="utf-8")
+        if args.metrics_file is not None:
+            _write_metrics(args.metrics_file, safe, args.playbook, run_id is not None)
+    except OSError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    return code
+
+
+def _write_metrics(path: Path, report: Any, playbook: Path, recorded: bool) -> None:
+    """Remediation counts over every recorded run of the playbook (a counter must not go
+    down); this run's alone when it could not be recorded."""
+    from opsfix import metrics
+    from opsfix.state import StateError, open_store
+
+    totals = None
+    if recorded:
+        try:
+            store = open_store()
+            try:
+                totals = store.remediation_totals(str(playbook.resolve()))
+            finally:
+                store.close()
+        except StateError:
+            totals = None
+    metrics.write_textfile(path, report, totals)
