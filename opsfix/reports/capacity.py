@@ -179,7 +179,7 @@ def _lines(axes: Any, items: Sequence[Forecast]) -> None:
         sizes = [s.total / 2**30 for s in f.samples]
         (line,) = axes.plot(times, sizes, marker="o", markersize=3, label=f"{f.host}: {f.status()}")
         if f.per_day and f.per_day > 0 and f.full_at is not None:
-            span = max(f.samples[-1].taken_at - f.samples[0].taken_at, DAY)
+            span = f.samples[-1].taken_at - f.samples[0].taken_at  # as far ahead as seen back
             end = min(f.full_at, f.latest.taken_at + span)
             grown = f.latest.total + f.per_day * (end - f.latest.taken_at) / DAY
             axes.plot(
@@ -195,6 +195,7 @@ def _lines(axes: Any, items: Sequence[Forecast]) -> None:
     locator = mdates.AutoDateLocator(tz=UTC, maxticks=8)
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+    axes.ticklabel_format(axis="y", style="plain", useOffset=False)  # no "+2.3" puzzles
     axes.set_ylabel("size (GiB)")
     axes.set_title("size over time (dashed: forecast; X: full)", fontsize=10, loc="left")
     axes.grid(True, alpha=0.3)
