@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsfix import recovery
 from opsfix.binding import BoundStep
-from opsfix.errors import OpsfixError
+from opsfix.errors import CommandTimeout, ConnectionFailed, OpsfixError
 from opsfix.hostlock import HostLock
 from opsfix.plugin import Check, CheckResult, Plan, Remediation
 from opsfix.results import CheckOutcome, HostReport, HostStatus, RemediationOutcome, StepReport
@@ -84,8 +84,19 @@ class HostRun:
                 step_report.after = step_report.after or step_report.before
             self.report.status = self.status()
         finally:
-            if self.lock is not None:
-                self.lock.release()
+            self.release_lock()
+
+    def release_lock(self) -> None:
+        """Give the host back; failing to (a lost connection) must not hide why the run ended."""
+        if self.lock is None:
+            return
+        try:
+            self.lock.release()
+        except OpsfixError as exc:
+            self.report.notes.append(
+                f"could not release the host lock ({exc}); the next run takes it over "
+                "once this one has ended"
+            )
 
     @property
     def state_dir(self) -> str:
@@ -199,7 +210,14 @@ class HostRun:
         )
         if self.engine.mode == "dry-run":
             return self.dry_run(tx, plan, outcome)
-        return self.transact(tx, plan, check, outcome)
+        try:
+            return self.transact(tx, plan, check, outcome)
+        except (ConnectionFailed, CommandTimeout) as exc:
+            self.report.notes.append(
+                f"{name}: transaction {tx.txid} was under way when {_cause(exc)}; its journal "
+                "on the host says how far it got, and the next apply restores it"
+            )
+            raise
 
     def dry_run(
         self, tx: Transaction, plan: Plan, outcome: RemediationOutcome
@@ -297,3 +315,7 @@ class HostRun:
         )
         if commands:
             self.conn.run(batch(commands, parallel=False))
+
+
+def _cause(exc: ConnectionFailed | CommandTimeout) -> str:
+    return exc.reason if isinstance(exc, ConnectionFailed) else "a command timed out"
