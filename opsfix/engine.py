@@ -23,7 +23,7 @@ from opsfix import rollout
 from opsfix.binding import Target
 from opsfix.errors import CommandTimeout, ConnectionFailed
 from opsfix.hostlock import Holder, HostLocked, LockSettings
-from opsfix.hostrun import HostRun, Interrupted
+from opsfix.hostrun import BecomeRefused, HostRun, Interrupted
 from opsfix.hosts import ConnectionSpec
 from opsfix.plugin import Remediation
 from opsfix.results import HostReport, RunReport
@@ -207,9 +207,7 @@ class Engine:
             if conn is not None:
                 _close(conn)
                 conn = None
-        except HostLocked as exc:
-            report.status, report.reason = "failed", str(exc)
-        except CommandTimeout as exc:
+        except (HostLocked, CommandTimeout, BecomeRefused) as exc:
             report.status, report.reason = "failed", str(exc)
         except Exception as exc:  # a plugin bug must not take the other hosts down
             report.status, report.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
@@ -226,11 +224,12 @@ class Engine:
         self, jobs: Sequence[Job], reports: list[HostReport], connections: dict[str, Connection]
     ) -> None:
         by_name = {h.host: h for h in reports}
-        targets = [
+        targets = [  # a host never checked (sudo refused, a hung probe) is not verified either
             (job.target, job.spec, connections[job.target.host.name])
             for job in jobs
             if job.target.host.name in connections
             and by_name[job.target.host.name].status != "unreachable"
+            and by_name[job.target.host.name].steps
         ]
         if not targets:
             return

@@ -27,6 +27,7 @@ from opsfix.transaction import (
     new_txid,
 )
 from opsfix.transport.base import CommandResult, Connection
+from opsfix.transport.settings import SUDO_NEEDS_PASSWORD, SUDO_WRONG_PASSWORD
 
 if TYPE_CHECKING:
     from opsfix.engine import Engine, Job
@@ -36,6 +37,10 @@ ACTED = ("applied", "rolled_back", "partial")
 
 class Interrupted(OpsfixError):
     """Ctrl-C reached this host between two steps: it stops there, nothing half-done."""
+
+
+class BecomeRefused(OpsfixError):
+    """sudo refused the become password (wrong or missing): nothing can run on this host."""
 
 
 class HostRun:
@@ -292,7 +297,10 @@ class HostRun:
         # another check's view of the host (say `pgrep nginx`)
         commands.extend(extra)
         script = batch(commands, parallel=False, timeout=self.engine.check_timeout)
-        results = unbatch(commands, self.conn.run(script)) if commands else []
+        result = self.conn.run(script)
+        if result.exit_status == 1 and result.stderr in (SUDO_WRONG_PASSWORD, SUDO_NEEDS_PASSWORD):
+            raise BecomeRefused(result.stderr)
+        results = unbatch(commands, result) if commands else []
         outcomes = []
         for check, (start, count) in zip(checks, spans, strict=True):
             try:
