@@ -296,7 +296,10 @@ class HostRun:
         # one after another: a check's own probe (say `nginx -t`) must not show up in
         # another check's view of the host (say `pgrep nginx`)
         commands.extend(extra)
-        script = batch(commands, parallel=False, timeout=self.engine.check_timeout)
+        # no longer than the host's own limit on the whole script: a `timeout` inside the
+        # script runs in a process group of its own, which that outer limit does not reach
+        limit = min(self.engine.check_timeout, self.job.spec.command_timeout + 1)
+        script = batch(commands, parallel=False, timeout=limit)
         result = self.conn.run(script)
         if result.exit_status == 1 and result.stderr in (SUDO_WRONG_PASSWORD, SUDO_NEEDS_PASSWORD):
             raise BecomeRefused(result.stderr)
