@@ -9,7 +9,9 @@
    and runs the rollback commands. Backups are kept under /var/backups/opsfix/<tx>.
 
 The journal (/var/lib/opsfix/tx/<tx>/state) says how far a transaction got, so a run that
-dies mid-way leaves evidence of what to restore.
+dies mid-way leaves evidence of what to restore. While one of its scripts runs, it holds
+a lock on the host (`flock` on <tx>/.busy): the scripts go on after the controller dies,
+so a recovery waits for them to end before it restores anything.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from opsfix.transport.base import CommandResult, Connection
 STATE_DIR = "/var/lib/opsfix/tx"
 BACKUP_DIR = "/var/backups/opsfix"
 _TAG = "OPSFIX-TX"
+BUSY_WAIT = 60  # seconds a script waits for another script of its transaction to end
 
 
 @dataclass
@@ -113,9 +116,18 @@ class Transaction:
             'o="$W/out"',
         ]
 
+    def _held(self) -> list[str]:
+        """The header, then the transaction's lock: a dead run's script may still run."""
+        return [
+            *self._header(),
+            'mkdir -p "$W" || fail mkdir',
+            'exec 8>>"$W/.busy"',
+            f"if command -v flock >/dev/null 2>&1; then flock -w {BUSY_WAIT} 8 || fail busy; fi",
+        ]
+
     def _prepare_script(self, scratch: bool = False) -> str:
         plan = self.plan
-        lines = self._header()
+        lines = self._header() if scratch else self._held()
         if scratch:  # nothing persists: no journal, no backup, content in a temp folder
             lines += [
                 'W=$(mktemp -d "${TMPDIR:-/tmp}/opsfix-dry.XXXXXX") || fail mkdir',
@@ -184,7 +196,7 @@ class Transaction:
         return lines
 
     def _apply_script(self) -> str:
-        lines = [*self._header(), 'echo swapping > "$W/state"']
+        lines = [*self._held(), 'echo swapping > "$W/state"']
         for i, change in enumerate(self.plan.changes):
             p = quote(change.path)
             d = quote(dirname(change.path))
@@ -212,7 +224,7 @@ class Transaction:
         return "\n".join(lines) + "\n"
 
     def _restore_script(self) -> str:
-        lines = [*self._header(), 'echo restoring > "$W/state"', "bad=0"]
+        lines = [*self._held(), 'echo restoring > "$W/state"', "bad=0"]
         for i, change in reversed(list(enumerate(self.plan.changes))):
             p = quote(change.path)
             t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-r{i}")
@@ -224,7 +236,7 @@ class Transaction:
         lines.append("[ $bad -eq 0 ] || fail restore")
         for i, command in enumerate(self.plan.rollback):
             lines.append(
-                f'( {command}\n) >"$o" 2>&1 </dev/null; rc=$?; report rollback:{i} $rc "$o"'
+                f'( {command}\n) 8>&- >"$o" 2>&1 </dev/null; rc=$?; report rollback:{i} $rc "$o"'
             )
         lines.append('echo rolled-back > "$W/state"')
         lines.append(f"printf '%s OK\\n' {_TAG}")
@@ -236,8 +248,12 @@ class Transaction:
 
 
 def _reported(phase: str, index: int, command: str) -> str:
-    """Run one plan command in a subshell and report its status and output."""
-    return f'( {command}\n) >"$o" 2>&1 </dev/null; rc=$?; report {phase}:{index} $rc "$o"'
+    """Run one plan command in a subshell and report its status and output.
+
+    The command does not inherit the transaction's lock (fd 8): a daemon it starts must
+    not hold it for ever. The script itself holds it until the command has ended.
+    """
+    return f'( {command}\n) 8>&- >"$o" 2>&1 </dev/null; rc=$?; report {phase}:{index} $rc "$o"'
 
 
 def parse_log(result: CommandResult, plan: Plan) -> StepLog:
