@@ -256,8 +256,11 @@ def _finish(
     """After the report: the summary table on a terminal, then the files asked for."""
     from opsfix import history
 
+    summary = interactive and args.format == "text"
+    if not (summary or args.junit or args.metrics_file):
+        return code
     safe = history.masked(report, secrets)
-    if interactive and args.format == "text":
+    if summary:
         from opsfix import progress
 
         if report.mode != "check":
