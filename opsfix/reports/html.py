@@ -6,6 +6,7 @@ attachment years later. Every piece of text is escaped; text from hosts sits in 
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from opsfix.reports.oplog import OperationLog, evidence_lines
@@ -31,12 +32,12 @@ pre { background: #f6f8fa; border: 1px solid #d0d7de; padding: .6rem; overflow-x
 def render(log: OperationLog) -> str:
     facts = [
         ("Date/Time", escape(log.date_time)),
-        ("Operation", escape(log.operation)),
+        ("Operation", _inline(log.operation)),
         ("Reason", escape(log.reason)),
         ("Impact", _lines(log.impact)),
         ("Duration", escape(log.duration)),
         ("Issues", _lines(log.issues)),
-        ("Follow-up", _lines(log.follow_up)),
+        ("Follow-up", "<br>".join(_inline(x) for x in log.follow_up)),
         ("Evidence bundle", f"sha256 <code>{escape(log.bundle_sha256)}</code>"),
     ]
     parts = [
@@ -152,3 +153,9 @@ def _pre(text: str) -> str:
 
 def _lines(items: list[str]) -> str:
     return "<br>".join(escape(x) for x in items)
+
+
+def _inline(text: str) -> str:
+    """Escaped text; `code spans` (opsfix writes them around commands) become <code>."""
+    parts = re.split(r"`([^`]+)`", text)
+    return "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))

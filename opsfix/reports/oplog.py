@@ -178,8 +178,9 @@ def _follow_up(report: RunReport, doc: Mapping[str, Any]) -> list[str]:
     repaired = by_status.get("repaired", [])
     if repaired:
         todo.append(
-            f"Repaired: {', '.join(repaired)}: find out what broke them (evidence before) "
-            "and prevent it; backups of every changed file are kept on the host."
+            f"Repaired: {', '.join(repaired)}: find out what broke "
+            f"{'them' if len(repaired) > 1 else 'it'} (the evidence before) and prevent it; "
+            "backups of every changed file are kept on the host."
         )
     broken = [h.host for h in report.hosts if any(not s.before.ok for s in h.steps)]
     if report.mode != "apply" and broken:

@@ -146,6 +146,7 @@ def test_html_is_self_contained_and_escaped():
     assert "http://evil" in page and 'href="http://evil' not in page
     assert "src=" not in page and "<link" not in page
     assert "Before (broken)" in page and "After (recovered)" in page
+    assert "<code>opsfix apply /srv/playbooks/nginx_recovery.yml</code>" in page
 
 
 @pytest.fixture
