@@ -8,18 +8,58 @@ refer to another var, and a broken var that nothing uses does no harm.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, Undefined
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from opsfix.errors import VariableError
 
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
 _MAX_DEPTH = 20
+MAX_VALUE_SIZE = 1_000_000  # items or characters a `*` may make, digits a `**` may make
+# What a template's own arithmetic or method calls may raise on bad data: a user error.
+_RENDER_ERRORS = (TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox, with `*` and `**` bounded: no template makes a huge value.
+
+    The sandbox already bounds `range()`; `'x' * 10**9` or `9 ** 9 ** 9` would still take
+    gigabytes or minutes before anything could stop them.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            _check_repeat(left, right)
+            _check_repeat(right, left)
+        elif operator == "**" and _too_many_digits(left, right):
+            raise SecurityError(f"{left} ** {right} would have too many digits")
+        return super().call_binop(context, operator, left, right)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _too_many_digits(base: Any, exponent: Any) -> bool:
+    if not (_is_int(base) and _is_int(exponent)) or abs(base) <= 1 or exponent <= 0:
+        return False
+    return bool(exponent * math.log10(abs(base)) > MAX_VALUE_SIZE)
+
+
+def _check_repeat(sequence: Any, times: Any) -> None:
+    sized = isinstance(sequence, str | list | tuple) and _is_int(times)
+    if sized and len(sequence) * times > MAX_VALUE_SIZE:
+        raise SecurityError(f"repeating {len(sequence)} item(s) {times} times is too big")
 
 
 class TemplateEngine:
@@ -27,7 +67,7 @@ class TemplateEngine:
 
     def __init__(self, search_path: Sequence[Path] = ()) -> None:
         self.search_path = [p for p in search_path if p.is_dir()]
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = _Sandbox(
             loader=FileSystemLoader([str(p) for p in self.search_path]),
             undefined=StrictUndefined,
             # block tags leave no blank lines behind, as in Ansible's template module; the
@@ -64,8 +104,10 @@ class TemplateEngine:
             )
         except TemplateNotFound:
             raise VariableError(f"template {name!r} not found in {self._where()}") from None
-        except TemplateError as exc:
-            raise VariableError(f"template {name!r}: {exc}") from None
+        except VariableError:
+            raise
+        except _RENDER_ERRORS as exc:
+            raise VariableError(f"template {name!r}: {_describe(exc)}") from None
 
     def _render_string(self, text: str, variables: Mapping[str, Any]) -> Any:
         if "{{" not in text and "{%" not in text:
@@ -85,7 +127,9 @@ class TemplateEngine:
             return self.env.concat(
                 template.root_render_func(template.new_context(_scope(variables), shared=True))
             )
-        except TemplateError as exc:
+        except VariableError:
+            raise
+        except _RENDER_ERRORS as exc:
             raise VariableError(_describe(exc)) from None
 
     def describe_path(self) -> str:
@@ -156,7 +200,9 @@ def _scope(variables: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], _Scope(variables))
 
 
-def _describe(exc: TemplateError) -> str:
+def _describe(exc: Exception) -> str:
+    if not isinstance(exc, TemplateError):
+        return f"template error: {type(exc).__name__}: {exc}"
     message = str(exc.message or exc)
     if message.endswith("is undefined"):
         return f"undefined variable: {message}"
