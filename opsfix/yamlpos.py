@@ -3,8 +3,9 @@
 PyYAML's composer already knows each node's line and column; this keeps them. Mappings
 load as `PosDict` and sequences as `PosList`, which carry the position of the collection
 and of each key/item, so an error can say `file:line:col` for the exact bad value.
-Only safe tags are constructed, and aliases are capped, so a "billion laughs" document
-fails fast instead of eating memory.
+Only safe tags are constructed, and aliases are capped, in number and in how many values
+they stand for, so a "billion laughs" document (a few dozen aliases of aliases) fails
+fast instead of eating memory or time in whatever walks the data later.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import yaml
 from opsfix.errors import InputError, Location
 
 MAX_ALIASES = 200
+MAX_EXPANDED = 100_000  # values all aliases together may stand for
+MAX_FLOW_DEPTH = 100  # [ and { inside each other; PyYAML's scanner is quadratic in it
 
 
 class PosDict(dict[Any, Any]):
@@ -50,16 +53,51 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._aliases = 0
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
+            event = self.peek_event()
             if self._aliases > MAX_ALIASES:
-                event = self.peek_event()
                 raise yaml.constructor.ConstructorError(
                     None, None, f"more than {MAX_ALIASES} aliases (refused)", event.start_mark
                 )
+            if event.anchor in self.anchors:
+                self._expanded += self._size(self.anchors[event.anchor])
+            if self._expanded > MAX_EXPANDED:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"aliases stand for more than {MAX_EXPANDED} values (refused)",
+                    event.start_mark,
+                )
         return super().compose_node(parent, index)
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None,
+                None,
+                f"more than {MAX_FLOW_DEPTH} nested [ or {{ (refused)",
+                self.get_mark(),
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+    def _size(self, node: yaml.Node) -> int:
+        """How many values `node` stands for once every alias inside it is expanded."""
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        self._sizes[id(node)] = 1  # a node that contains itself counts once
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._size(k) + self._size(v) for k, v in node.value)
+        self._sizes[id(node)] = size
+        return size
 
     def construct_pos_mapping(self, node: yaml.MappingNode) -> PosDict:
         data = PosDict()
