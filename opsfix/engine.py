@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from opsfix import rollout
-from opsfix.binding import Target
+from opsfix.binding import BoundStep, Target
 from opsfix.errors import CommandTimeout, ConnectionFailed
 from opsfix.hostlock import Holder, HostLocked, LockSettings
 from opsfix.hostrun import BecomeRefused, HostRun, Interrupted
@@ -33,6 +33,7 @@ Mode = Literal["apply", "check", "dry-run"]
 Event = Callable[[str, str], None]
 Verifier = Callable[[list[tuple[Target, ConnectionSpec, Connection]]], dict[str, list[Any]]]
 Gate = Callable[[Target, Remediation[Any]], str | None]
+FlapGuard = Callable[[Target, BoundStep], str | None]
 _OK = ("healthy", "repaired")
 
 
@@ -56,6 +57,7 @@ class EngineOptions:
     override_reason: str | None = None  # run deferred steps anyway, recording why
     lock: LockSettings = field(default_factory=LockSettings)
     run_id: str | None = None
+    flap_guard: FlapGuard | None = None  # may refuse to repair a step that keeps breaking
 
 
 class Engine:

@@ -143,6 +143,12 @@ class HostRun:
             return False
         if changed and not self.current_fails(step, step_report):
             return False
+        flapping = self.flapping(step)
+        if flapping:
+            step_report.remediations.append(
+                RemediationOutcome(step.remediations[0].name, "refused", flapping)
+            )
+            return False
         acted = False
         for remediation in step.remediations:
             if self.engine.cancelled:
@@ -183,6 +189,13 @@ class HostRun:
             return False
         self.lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
         return self.lock.acquire()
+
+    def flapping(self, step: BoundStep) -> str | None:
+        """A step repaired too often lately is left for a person (only when it would act)."""
+        guard = self.engine.options.flap_guard
+        if guard is None or not step.remediations or self.engine.mode == "check":
+            return None
+        return guard(self.job.target, step)
 
     def deferral(self, remediation: Remediation[Any]) -> str | None:
         if self.engine.gate is None or not remediation.disruptive:

@@ -54,6 +54,19 @@ class CheckSpec(_Model):
         return items
 
 
+class FlapGuardSpec(_Model):
+    max_repairs: int = Field(default=3, ge=1, description="repairs allowed per period")
+    period: str = Field(default="1h", description="e.g. 30m, 1h, 1d")
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        from opsfix.windows import parse_duration
+
+        parse_duration(value)  # raises ValueError with what was expected
+        return value
+
+
 class PlaybookSpec(_Model):
     name: str | None = None
     hosts: str = Field(default="all", description="inventory pattern")
@@ -68,8 +81,17 @@ class PlaybookSpec(_Model):
     sensitive_files: list[str] = Field(
         default_factory=list, description="globs of host paths whose diffs are never shown"
     )
+    flap_guard: FlapGuardSpec | None = Field(
+        default_factory=lambda: FlapGuardSpec(),
+        description="at most max_repairs repairs of one step on one host per period",
+    )
     windows: list[Any] | None = Field(default=None, description="maintenance windows")
     freezes: list[Any] | None = Field(default=None, description="freeze periods")
+
+    @field_validator("flap_guard", mode="before")
+    @classmethod
+    def _flap_guard_off(cls, value: Any) -> Any:
+        return None if value is False else value
 
     @field_validator("serial")
     @classmethod
@@ -108,6 +130,7 @@ class Playbook:
     max_fail_percentage: float | None = None
     sensitive_files: tuple[str, ...] = ()
     policy: Any = None  # opsfix.windows.Policy: when disruptive steps may run
+    flap_guard: FlapGuardSpec | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -142,6 +165,7 @@ def load_playbook(path: Path, registry: Registry) -> Playbook:
         max_fail_percentage=spec.max_fail_percentage,
         sensitive_files=tuple(spec.sensitive_files),
         policy=_policy(data, source),
+        flap_guard=spec.flap_guard,
     )
 
 

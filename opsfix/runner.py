@@ -5,6 +5,7 @@ Everything that can be wrong with the input is found here, before any host is co
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,9 +13,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from opsfix.binding import Target, bind
-from opsfix.engine import Engine, EngineOptions, Event, Gate, Job, Mode
-from opsfix.errors import InventoryError, Location
+from opsfix.binding import BoundStep, Target, bind
+from opsfix.engine import Engine, EngineOptions, Event, FlapGuard, Gate, Job, Mode
+from opsfix.errors import InventoryError, Location, OptionsError
 from opsfix.hostlock import LockSettings
 from opsfix.hosts import ConnectionSpec, Host, Secret
 from opsfix.playbook import load_playbook
@@ -48,6 +49,8 @@ class RunRequest:
     override_reason: str | None = None
     lock_wait: float = 60.0
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # window clock
+    flap_guard: bool = True  # False: a person decided to repair again anyway
+    retry_failed: bool = False  # only the hosts the previous run of this playbook left bad
 
 
 def builtin_templates() -> Path:
@@ -65,6 +68,8 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     playbook = load_playbook(playbook_path, registry)
     inventory = load_inventory(request.inventory)
     hosts, warnings = _select(inventory, playbook.hosts, request.limit, playbook.hosts_location)
+    if request.retry_failed:
+        hosts = _previous_failures(playbook.path, hosts, warnings)
     extra = parse_extra_vars(request.extra_vars)
     templates = TemplateEngine([playbook.base_dir / "templates", builtin_templates()])
     targets = bind(playbook, hosts, registry, extra, templates, state=lazy_store())
@@ -150,6 +155,7 @@ def run_playbook(
         sensitive_files=playbook.sensitive_files,
         override_reason=request.override_reason,
         gate=gate,
+        flap_guard=flap_guard(playbook, request),
         lock=LockSettings(wait=request.lock_wait),
     )
     engine = Engine(
@@ -161,6 +167,56 @@ def run_playbook(
             + (f" with --limit {request.limit!r}" if request.limit else "")
         )
     return engine.run(playbook.name, jobs), warnings, secret_values(playbook, jobs, request)
+
+
+RETRIED = ("failed", "unreachable", "not_attempted")
+
+
+def _previous_failures(path: Path, hosts: list[Host], warnings: list[str]) -> list[Host]:
+    """--retry-failed: the hosts that failed, were unreachable or were never attempted in
+    the last recorded run of this playbook (deferred ones wait for their window)."""
+    from opsfix.state import StateError, open_store
+
+    try:
+        previous = open_store().last_run(str(path))
+    except StateError as exc:
+        raise OptionsError(f"--retry-failed: cannot read run history: {exc}") from None
+    if previous is None:
+        raise OptionsError(f"--retry-failed: no recorded run of {path}")
+    wanted = {host for host, status in previous if status in RETRIED}
+    if not wanted:
+        warnings.append(f"--retry-failed: the last run of {path} left no failed host")
+    return [h for h in hosts if h.name in wanted]
+
+
+def flap_guard(playbook: Any, request: RunRequest) -> FlapGuard | None:
+    """Refuses to repair a step on a host that was repaired max_repairs times within the
+    period (from the run history): something keeps breaking it, a person should look."""
+    spec = playbook.flap_guard
+    if spec is None or not request.flap_guard or request.mode == "check":
+        return None
+    from opsfix.state import StateError, lazy_store
+    from opsfix.windows import format_duration, parse_duration
+
+    period = parse_duration(spec.period)
+    store = lazy_store()
+
+    def guard(target: Target, step: BoundStep) -> str | None:
+        host = target.host.name
+        try:
+            since = time.time() - period.total_seconds()
+            count = store().remediation_count(host, step.label, since)
+        except StateError:
+            return None  # no history to judge by: the other safeguards still apply
+        if count < spec.max_repairs:
+            return None
+        return (
+            f"flap guard: '{step.label}' was repaired {count} time(s) on {host} in the last "
+            f"{format_duration(period)}; not repairing again — escalate to a person "
+            f"(see `opsfix history --host {host}`; --no-flap-guard to repair anyway)"
+        )
+
+    return guard
 
 
 def _select(

@@ -60,12 +60,25 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="how long to wait for another run that holds a host",
     )
+    apply.add_argument(
+        "--no-flap-guard",
+        dest="flap_guard",
+        action="store_false",
+        help="repair even a step that was repaired too often lately (a person decided)",
+    )
     evidence_options(apply)
     apply.set_defaults(func=_cmd_run, mode="apply")
 
     check = sub.add_parser("check", help="run the checks only; never changes a host")
     run_options(check)
     evidence_options(check)
+    for parser in (apply, check):
+        parser.add_argument(
+            "--retry-failed",
+            action="store_true",
+            help="only the hosts the last recorded run of this playbook left failed, "
+            "unreachable or not attempted",
+        )
     check.set_defaults(
         func=_cmd_run,
         mode="check",
@@ -77,6 +90,7 @@ def register(sub: Any) -> None:
         override_window=False,
         reason=None,
         lock_wait=60.0,
+        flap_guard=False,
     )
 
 
@@ -134,6 +148,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_diff=args.diff,
         override_reason=args.reason if args.override_window else None,
         lock_wait=args.lock_wait,
+        flap_guard=args.flap_guard,
+        retry_failed=args.retry_failed,
     )
     live = _live_progress(args, mode)
     on_event = _progress if args.verbose and args.format == "text" else None
@@ -223,7 +239,8 @@ def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
     plain = [
         *("limit", "forks", "serial", "max_fail_percentage", "diff", "defer_ok", "dry_run"),
         *("override_window", "reason", "lock_wait", "format", "verbose", "timeout"),
-        *("command_timeout", "trust_new_host_keys", "ask_become_pass"),
+        *("command_timeout", "trust_new_host_keys", "ask_become_pass", "flap_guard"),
+        "retry_failed",
     ]
     options: dict[str, Any] = {key: getattr(args, key, None) for key in plain}
     options["command"] = args.mode

@@ -163,3 +163,80 @@ def test_override_window_runs_it_and_records_why(hosts):
     hosts.exec("web1", f"rm -f {GENTLE}")
     missing = opsfix_cli("apply", WINDOWS, "-i", hosts.inventory_path, "--override-window")
     assert missing.returncode == 5 and "--reason" in missing.stderr
+
+
+FLAP = DATA / "flap.yml"
+
+
+def test_flap_guard_stops_repairing_a_step_that_keeps_breaking(hosts, tmp_path):
+    def broken_then_apply(*extra):
+        hosts.exec("web1", f"rm -f {GENTLE}")
+        return run_playbook(
+            hosts, "apply", ["web1"], "--plugins", PLUGINS, *extra, playbook=FLAP, home=tmp_path
+        )
+
+    for _ in range(2):
+        run = broken_then_apply()
+        assert run.returncode == 0 and run.host("web1")["status"] == "repaired", run
+    third = broken_then_apply()
+    assert third.returncode == 2, third
+    [refused] = third.host("web1")["steps"][1]["remediations"]
+    assert refused["status"] == "refused"
+    assert "flap guard: 'gentle fix needed' was repaired 2 time(s) on web1" in refused["reason"]
+    assert "escalate to a person" in refused["reason"]
+    assert not exists(hosts, "web1", GENTLE)
+    override = run_playbook(
+        hosts,
+        "apply",
+        ["web1"],
+        "--plugins",
+        PLUGINS,
+        "--no-flap-guard",
+        playbook=FLAP,
+        home=tmp_path,
+    )
+    assert override.returncode == 0 and exists(hosts, "web1", GENTLE), override
+    hosts.exec("web1", f"rm -f {GENTLE}")
+
+
+def test_retry_failed_targets_exactly_the_previous_failures(hosts, tmp_path):
+    for name in ("web1", "web2", "web3"):
+        hosts.exec(name, f"touch {GENTLE}")
+    hosts.exec("web2", "touch /tmp/opsfix-test-broken")
+    fresh = run_playbook(
+        hosts,
+        "apply",
+        ["web1", "web2", "web3"],
+        "--plugins",
+        PLUGINS,
+        "--retry-failed",
+        playbook=FLAP,
+        home=tmp_path,
+    )
+    assert fresh.returncode == 5 and "no recorded run" in fresh.stderr, fresh
+    first = run_playbook(
+        hosts,
+        "apply",
+        ["web1", "web2", "web3"],
+        "--plugins",
+        PLUGINS,
+        playbook=FLAP,
+        home=tmp_path,
+    )
+    assert first.returncode == 2
+    assert {h["host"]: h["status"] for h in first.report["hosts"]}["web2"] == "failed"
+    hosts.exec("web2", "rm -f /tmp/opsfix-test-broken")
+    retry = run_playbook(
+        hosts,
+        "apply",
+        ["web1", "web2", "web3"],
+        "--plugins",
+        PLUGINS,
+        "--retry-failed",
+        playbook=FLAP,
+        home=tmp_path,
+    )
+    assert retry.returncode == 0, retry
+    assert [h["host"] for h in retry.report["hosts"]] == ["web2"]
+    for name in ("web1", "web2", "web3"):
+        hosts.exec(name, f"rm -f {GENTLE}")
