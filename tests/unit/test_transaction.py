@@ -151,3 +151,11 @@ def test_large_and_binary_files_are_summarised_not_transferred(tmp_path):
     current = current_contents(LocalShell(), [str(big), str(binary)], None)
     assert current[str(big)] == "(150000 bytes, binary or too large to show)\n"
     assert current[str(binary)] == "(4 bytes, binary or too large to show)\n"
+
+
+def test_sensitive_files_are_named_never_shown(tmp_path, tree):
+    plan = Plan("x", changes=(WriteFile(str(tree / "main.conf"), b"password=hunter2\n"),))
+    current = current_contents(LocalShell(), [str(tree / "main.conf")], None)
+    text = diff(plan, current, hide=lambda path: path.endswith(".conf"))
+    assert "sensitive file, diff not shown" in text and "hunter2" not in text
+    assert "main ok" not in text
