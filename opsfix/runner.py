@@ -15,7 +15,7 @@ from typing import Any
 
 from opsfix.binding import BoundStep, Target, bind
 from opsfix.engine import Engine, EngineOptions, Event, FlapGuard, Gate, Job, Mode
-from opsfix.errors import InventoryError, Location, OptionsError
+from opsfix.errors import OptionsError
 from opsfix.hostlock import LockSettings
 from opsfix.hosts import ConnectionSpec, Host, Secret
 from opsfix.playbook import load_playbook
@@ -60,14 +60,16 @@ def builtin_templates() -> Path:
 def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     """Load plugins, playbook, inventory and variables; bind every host. Contacts no host."""
     from opsfix.inventory import load_inventory
-    from opsfix.transport.settings import resolve_spec
+    from opsfix.inventory.targeting import target_hosts
 
     playbook_path = request.playbook
     plugin_dirs = [playbook_path.parent, *request.plugin_dirs]
     registry = load_registry(plugin_dirs)
     playbook = load_playbook(playbook_path, registry)
     inventory = load_inventory(request.inventory)
-    hosts, warnings = _select(inventory, playbook.hosts, request.limit, playbook.hosts_location)
+    hosts, warnings = target_hosts(
+        inventory, playbook.hosts, request.limit, playbook.hosts_location
+    )
     if request.retry_failed:
         hosts = _previous_failures(playbook.path, hosts, warnings)
     extra = parse_extra_vars(request.extra_vars)
@@ -76,17 +78,24 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     jobs = []
     for target in targets:
         conn_host = Host(target.host.name, target.host.groups, {**target.host.vars, **extra})
-        spec = resolve_spec(
-            conn_host,
-            ssh_config=request.ssh_config,
-            known_hosts=request.known_hosts,
-            trust_new_host_keys=request.trust_new_host_keys,
-            become_password=request.become_password,
-            connect_timeout=request.connect_timeout,
-            command_timeout=request.command_timeout,
-        )
-        jobs.append(Job(target, spec))
+        jobs.append(Job(target, connection_spec(conn_host, request)))
     return playbook, jobs, warnings
+
+
+def connection_spec(host: Host, options: Any) -> ConnectionSpec:
+    """How to reach `host`, given the connection options every connecting command takes
+    (ssh_config, known_hosts, trust_new_host_keys, become_password, timeouts)."""
+    from opsfix.transport.settings import resolve_spec
+
+    return resolve_spec(
+        host,
+        ssh_config=options.ssh_config,
+        known_hosts=options.known_hosts,
+        trust_new_host_keys=options.trust_new_host_keys,
+        become_password=options.become_password,
+        connect_timeout=options.connect_timeout,
+        command_timeout=options.command_timeout,
+    )
 
 
 def window_gate(playbook: Any, jobs: list[Job], now: Callable[[], datetime]) -> Gate | None:
@@ -217,24 +226,6 @@ def flap_guard(playbook: Any, request: RunRequest) -> FlapGuard | None:
         )
 
     return guard
-
-
-def _select(
-    inventory: Any, pattern: str, limit: str | None, where: Location
-) -> tuple[list[Host], list[str]]:
-    """The playbook's `hosts:` pattern, narrowed by --limit, with warnings for dead terms."""
-    warnings = list(inventory.warnings)
-    try:
-        chosen = inventory.match(pattern, origin=where)
-        warnings += [f"hosts pattern term {t!r} matched nothing" for t in chosen.unmatched]
-        hosts = chosen.hosts
-        if limit:
-            limited = inventory.match(limit, within=hosts)
-            warnings += [f"--limit term {t!r} matched nothing" for t in limited.unmatched]
-            hosts = limited.hosts
-    except InventoryError as exc:
-        raise InventoryError(exc.message, exc.location or where) from None
-    return hosts, warnings
 
 
 def _verifier(suites: Sequence[Path], junit: Path | None) -> Any:

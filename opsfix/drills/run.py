@@ -113,18 +113,10 @@ def run_everywhere(
 
 
 def _run_one(host: Host, script: str, connect: Connect) -> HostOutcome:
+    from opsfix.runner import connection_spec
     from opsfix.transport.connect import open_connection
-    from opsfix.transport.settings import resolve_spec
 
-    spec = resolve_spec(
-        host,
-        ssh_config=connect.ssh_config,
-        known_hosts=connect.known_hosts,
-        trust_new_host_keys=connect.trust_new_host_keys,
-        become_password=connect.become_password,
-        connect_timeout=connect.connect_timeout,
-        command_timeout=connect.command_timeout,
-    )
+    spec = connection_spec(host, connect)
     try:
         conn = open_connection(spec)
     except ConnectionFailed as exc:

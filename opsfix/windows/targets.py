@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from opsfix import yamlpos
-from opsfix.errors import InventoryError, Location, PlaybookError
+from opsfix.errors import Location, PlaybookError
 from opsfix.hosts import Host
+from opsfix.inventory.targeting import target_hosts
 from opsfix.windows.model import Policy
 from opsfix.windows.parse import parse_policy, policy_for_host
 
@@ -58,18 +59,7 @@ def select_hosts(
     inventory: Any, playbook: PlaybookWindows, limit: str | None
 ) -> tuple[list[Host], list[str]]:
     """The playbook's `hosts:` narrowed by --limit, with warnings for terms matching nothing."""
-    warnings = list(inventory.warnings)
-    try:
-        chosen = inventory.match(playbook.hosts, origin=playbook.hosts_location)
-        warnings += [f"hosts pattern term {t!r} matched nothing" for t in chosen.unmatched]
-        hosts = chosen.hosts
-        if limit:
-            limited = inventory.match(limit, within=hosts)
-            warnings += [f"--limit term {t!r} matched nothing" for t in limited.unmatched]
-            hosts = limited.hosts
-    except InventoryError as exc:
-        raise InventoryError(exc.message, exc.location or playbook.hosts_location) from None
-    return hosts, warnings
+    return target_hosts(inventory, playbook.hosts, limit, playbook.hosts_location)
 
 
 def group_by_policy(playbook: PlaybookWindows, hosts: Iterable[Host]) -> list[HostGroup]:
