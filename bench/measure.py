@@ -37,6 +37,29 @@ class Sample:
     output: str = ""
 
 
+def idle_fraction(seconds: float = 0.5) -> float:
+    """How idle the machine's CPUs were over the next `seconds` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet(threshold: float, limit: float) -> float:
+    """Wait (at most `limit` seconds) until the CPUs are at least `threshold` idle."""
+    deadline = time.monotonic() + limit
+    idle = idle_fraction()
+    while idle < threshold and time.monotonic() < deadline:
+        idle = idle_fraction()
+    return idle
+
+
 def become_subreaper() -> None:
     """Orphans of our children are re-parented to us instead of to PID 1."""
     libc = ctypes.CDLL(None, use_errno=True)
