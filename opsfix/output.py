@@ -151,30 +151,10 @@ def _remediation(rem: RemediationOutcome, mode: str, verbose: int) -> list[str]:
     if rem.backup_path and rem.status in ("applied", "rolled_back"):
         lines.append(f"         backup: {rem.backup_path}")
     if rem.diff:  # computed only for dry runs and --diff
-        lines += ["         " + line for line in _readable(rem.diff).rstrip("\n").splitlines()]
+        lines += ["         " + line for line in rem.diff.rstrip("\n").splitlines()]
     if rem.validate_output and (rem.status != "applied" or verbose > 1):
         lines += ["         | " + line for line in rem.validate_output.splitlines()[-15:]]
     return lines
-
-
-def _readable(diff: str) -> str:
-    """A removed binary file (a compressed log) is named, not dumped, as git does."""
-    sections, current = [], ""
-    for line in diff.splitlines(keepends=True):
-        if line.startswith("--- ") and current:
-            sections.append(current)
-            current = ""
-        current += line
-    sections.append(current)
-    return "".join(_binary_note(section) or section for section in sections)
-
-
-def _binary_note(section: str) -> str | None:
-    head = section.splitlines()[:2]
-    removed = len(head) == 2 and head[1].startswith("+++ /dev/null")
-    if removed and ("\ufffd" in section or "\x00" in section):
-        return f"{head[0]}\n+++ /dev/null\nBinary file {head[0][5:]} removed\n"
-    return None
 
 
 def _first_line(text: str, width: int = 200) -> str:

@@ -34,6 +34,7 @@ from opsfix.transport.settings import (
 )
 
 MAX_CHANNELS = 8  # sshd's default MaxSessions is 10; SFTP takes one more
+CHANNEL_RETRIES = 5
 EXIT_GRACE = 0.25  # wait this long for EOF after the exit status (output still in flight)
 _CHUNK = 65536
 
@@ -267,11 +268,20 @@ class SSHConnection:
             raise ConnectionFailed(
                 self.host, "connection lost" if self._client else "not connected"
             )
-        try:
-            return transport.open_session(timeout=self.spec.connect_timeout)
-        except (paramiko.SSHException, EOFError, OSError) as e:
-            reason = "connection lost" if not transport.is_active() else "cannot open a channel"
-            raise ConnectionFailed(self.host, f"{reason}: {e}") from None
+        attempt = 0
+        while True:
+            try:
+                return transport.open_session(timeout=self.spec.connect_timeout)
+            except paramiko.ChannelException as e:
+                # sshd frees a closed session a moment after we see it closed, so a burst
+                # of channels can briefly meet MaxSessions: wait a little and ask again
+                attempt += 1
+                if attempt > CHANNEL_RETRIES or not transport.is_active():
+                    raise ConnectionFailed(self.host, f"cannot open a channel: {e}") from None
+                time.sleep(0.02 * attempt)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                reason = "connection lost" if not transport.is_active() else "cannot open a channel"
+                raise ConnectionFailed(self.host, f"{reason}: {e}") from None
 
     def _is_active(self) -> bool:
         transport = self._client.get_transport() if self._client else None

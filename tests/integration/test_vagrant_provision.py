@@ -10,8 +10,10 @@ playbook then logs in as the `opsfix` user the script made and works through its
 
 from __future__ import annotations
 
-import shlex
+import base64
+import io
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +26,21 @@ from .helpers import EXPECTED, REPO, http_body, inventory_copy, run_playbook
 pytestmark = pytest.mark.integration
 
 HOST = "web4"
-SCRIPT = REPO / "vagrant" / "provision.sh"
+# The checkout is copied into the host, as Vagrant's rsync folder copies it into a VM:
+# the host cannot see the controller's /tmp (where a CI checkout may live).
+SOURCE = "/run/practice-src"
+SCRIPT = f"{SOURCE}/vagrant/provision.sh"
+
+
+def stage_checkout(lab: Lab) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for folder in ("vagrant", "templates"):
+            tar.add(REPO / folder, arcname=folder)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    lab.exec(HOST, f"mkdir -p {SOURCE} && base64 -d | tar -xz -C {SOURCE}", input=data)
+
+
 PACKAGES = ("nginx", "curl", "iproute2", "procps", "sudo", "python3", "python3-jinja2")
 
 
@@ -44,6 +60,7 @@ def provisioned(clean_lab: Lab) -> Iterator[tuple[Lab, subprocess.CompletedProce
     if missing:
         pytest.skip(f"install {' '.join(missing)} first (scripts/setup.sh does)")
     lab = clean_lab
+    stage_checkout(lab)
     lab.exec(HOST, "mount -t tmpfs -o size=8m,mode=0755 practice-home /home")
     try:
         lab.exec(
@@ -51,10 +68,14 @@ def provisioned(clean_lab: Lab) -> Iterator[tuple[Lab, subprocess.CompletedProce
             "install -d -m 0700 /home/vagrant/.ssh && "
             "cp /run/opsfix-lab/authorized_keys /home/vagrant/.ssh/authorized_keys",
         )
-        done = lab.exec(HOST, f"sh {shlex.quote(str(SCRIPT))} {shlex.quote(str(REPO))}", False)
+        done = lab.exec(HOST, f"sh {SCRIPT} {SOURCE}", False)
         yield lab, done
     finally:
-        lab.exec(HOST, "userdel opsfix; rm -f /etc/sudoers.d/opsfix; umount /home", check=False)
+        lab.exec(
+            HOST,
+            f"userdel opsfix; rm -f /etc/sudoers.d/opsfix; umount /home; rm -rf {SOURCE}",
+            check=False,
+        )
         lab.reset(HOST)
 
 
@@ -73,7 +94,7 @@ def test_provisioning_installs_nothing_present_and_starts_the_site(provisioned) 
 def test_a_second_run_changes_nothing_and_reloads(provisioned) -> None:
     lab, first = provisioned
     assert first.returncode == 0, first.stderr
-    again = lab.exec(HOST, f"sh {shlex.quote(str(SCRIPT))} {shlex.quote(str(REPO))}")
+    again = lab.exec(HOST, f"sh {SCRIPT} {SOURCE}")
     assert "user opsfix created" not in again.stdout
     assert "nginx reloaded" in again.stdout
 
