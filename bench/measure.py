@@ -34,6 +34,8 @@ class Sample:
     peak_rss: int  # bytes, largest single process
     exit_status: int
     tree_pss: int | None = None  # bytes, peak sum over the tree (sampled), when asked
+    threads: int | None = None  # peak threads of the process itself (sampled), when asked
+    fds: int | None = None  # peak open file descriptors of the process itself (sampled)
     output: str = ""
 
 
@@ -112,6 +114,8 @@ def run(
         peak,
         proc.returncode,
         tree_pss=sampler.peak if sampler else None,
+        threads=sampler.threads if sampler else None,
+        fds=sampler.fds if sampler else None,
         output=text,
     )
 
@@ -177,11 +181,16 @@ class _TreeSampler(threading.Thread):
     def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
         self.root = root
-        self.peak = 0
+        self.peak = self.threads = self.fds = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            with contextlib.suppress(OSError):
+                self.fds = max(self.fds, len(os.listdir(f"/proc/{self.root}/fd")))
+                status = Path(f"/proc/{self.root}/status").read_text()
+                threads = next(x for x in status.splitlines() if x.startswith("Threads:"))
+                self.threads = max(self.threads, int(threads.split()[1]))
             pids = _descendants(self.root) + [
                 p for p in _children() if p != self.root and _is_ssh_master(p)
             ]

@@ -44,6 +44,8 @@ class Series:
     samples: list[measure.Sample] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)  # round of each sample
     tree_pss: int | None = None
+    threads: int | None = None
+    fds: int | None = None
     failures: list[str] = field(default_factory=list)
 
     def median(self, attr: str = "wall") -> float:
@@ -71,6 +73,8 @@ class Series:
             "cpu_median": self.median("cpu") if self.samples else None,
             "peak_rss_max": max(s.peak_rss for s in self.samples) if self.samples else None,
             "tree_pss": self.tree_pss,
+            "threads": self.threads,
+            "fds": self.fds,
             "walls": [round(s.wall, 4) for s in self.samples],
             "cpus": [round(s.cpu, 4) for s in self.samples],
             "failures": self.failures,
@@ -150,6 +154,7 @@ class Bench:
                 sample = self.measure(C.HEALTH4[name].build, fleet, sample_memory=True)
                 series = self.record("health4", size, name)
                 series.tree_pss = sample.tree_pss
+                series.threads, series.fds = sample.threads, sample.fds
                 if problem := _exit_ok(sample):
                     series.failures.append(f"warm-up: {problem}")
             for r in range(self.args.rounds):
@@ -201,8 +206,8 @@ class Bench:
     def table(self) -> str:
         rows = [
             "| workload | hosts | contender | wall median (s) | min-max (s) | vs floor | "
-            "CPU median (s) | peak RSS (MiB) | tree PSS (MiB) | rounds |",
-            "| --- | --: | --- | --: | --: | --: | --: | --: | --: | --: |",
+            "CPU median (s) | peak RSS (MiB) | tree PSS (MiB) | threads | fds | rounds |",
+            "| --- | --: | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
         ]
         for (workload, size, name), s in self.series.items():
             if not s.samples:
@@ -215,7 +220,8 @@ class Bench:
             rows.append(
                 f"| {workload} | {size} | {name} | {s.median():.3f} | "
                 f"{min(walls):.2f}-{max(walls):.2f} | {ratio} | {s.median('cpu'):.2f} | "
-                f"{max(x.peak_rss for x in s.samples) / MIB:.0f} | {tree} | {len(s.samples)} |"
+                f"{max(x.peak_rss for x in s.samples) / MIB:.0f} | {tree} | {s.threads or ''} | "
+                f"{s.fds or ''} | {len(s.samples)} |"
             )
         return "\n".join(rows)
 

@@ -1,0 +1,72 @@
+"""The benchmark's own pieces, without lab hosts (bench/run.py itself needs root and time)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from opsfix.playbook import load_playbook
+from opsfix.registry import load_registry
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_modules():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(BENCH))
+    try:
+        import contenders
+        import measure
+        import workloads
+
+        yield contenders, measure, workloads
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_the_opsfix_health4_playbook_loads_with_four_checks() -> None:
+    path = BENCH / "playbooks" / "health4.yml"
+    registry = load_registry([path.parent, BENCH / "plugins"])
+    playbook = load_playbook(path, registry)
+    assert len(playbook.steps) == 4
+
+
+def test_ansible_and_pyinfra_do_the_same_four_commands(bench_modules) -> None:  # type: ignore[no-untyped-def]
+    contenders, _, _ = bench_modules
+    play = yaml.safe_load((BENCH / "playbooks" / "health4-ansible.yml").read_text())[0]
+    assert play["gather_facts"] is False
+    commands = [next(v for k, v in t.items() if k.startswith("ansible.")) for t in play["tasks"]]
+    assert tuple(commands) == contenders.HEALTH4_COMMANDS
+    pyinfra = (BENCH / "playbooks" / "health4_pyinfra.py").read_text()
+    assert all(repr(c).strip("'") in pyinfra for c in contenders.HEALTH4_COMMANDS)
+
+
+def test_every_contender_builds_a_command(bench_modules, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    contenders, _, _ = bench_modules
+    fleet = contenders.write_fleet_files(
+        tmp_path, 2, ["10.0.0.1", "10.0.0.2"], tmp_path / "key", tmp_path / "known_hosts"
+    )
+    assert "web2: {ansible_host: 10.0.0.2}" in fleet.inventory.read_text()
+    compile(fleet.pyinfra_inventory.read_text(), "pyinfra", "exec")
+    for contender in contenders.HEALTH4.values():
+        command = contender.build(fleet, tmp_path)
+        assert command.argv and command.env["HOME"] == str(tmp_path)
+
+
+def test_the_recovery_copies_differ_only_in_verify(bench_modules, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, _, workloads = bench_modules
+    with_verify, without = workloads.recovery_copies(tmp_path)
+    a, b = yaml.safe_load(with_verify.read_text()), yaml.safe_load(without.read_text())
+    assert a.pop("verify") and a == b
+    assert all(Path(p).is_file() for p in yaml.safe_load(with_verify.read_text())["verify"])
+
+
+def test_a_measured_run_counts_its_children(bench_modules) -> None:  # type: ignore[no-untyped-def]
+    _, measure, _ = bench_modules
+    busy = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'sum(range(10**6))'])"
+    sample = measure.run([sys.executable, "-c", busy], env={"PATH": "/usr/bin:/bin"})
+    assert sample.exit_status == 0
+    assert sample.wall > 0 and sample.cpu > 0 and sample.peak_rss > 1 << 20
