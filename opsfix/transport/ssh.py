@@ -8,8 +8,10 @@ on every hop. One connection serves many threads; each command gets its own chan
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import math
+import resource
 import secrets
 import select
 import socket
@@ -40,6 +42,24 @@ _CHUNK = 65536
 
 _keys: dict[str, paramiko.PKey] = {}
 _keys_lock = threading.Lock()
+
+
+def raise_open_file_limit() -> int:
+    """Lift the soft limit on open files to the hard one; returns the limit now in force.
+
+    Each open connection holds about three descriptors (its socket, and a pipe per channel
+    being read), so the usual soft limit of 1024 stops a run near 300 hosts at once.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return wanted
+    return soft
+
+
+_raise_open_file_limit_once = functools.cache(raise_open_file_limit)
 
 
 def load_private_key(path: str) -> paramiko.PKey:
@@ -84,6 +104,7 @@ class SSHConnection:
     # --- connecting ---------------------------------------------------------------------
 
     def open(self) -> None:
+        _raise_open_file_limit_once()
         with self._lock:
             if self._client is not None:
                 return

@@ -42,3 +42,17 @@ def test_fabric_still_gets_the_real_invoke():
     code = "import opsfix.transport.ssh, fabric, invoke; print(invoke.Context.__module__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "invoke.context"
+
+
+def test_the_ssh_transport_lifts_the_open_file_limit():
+    code = (
+        "import resource\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "from opsfix.transport.ssh import raise_open_file_limit\n"
+        "now = raise_open_file_limit()\n"
+        "print(now, resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    now, soft = map(int, done.stdout.split())
+    assert now == soft > 256
