@@ -73,6 +73,8 @@ class Http(Check[HttpParams]):
             no_answer = code in _NO_ANSWER[client] and "resolve" not in error
             verdict = CheckResult.failed if no_answer else CheckResult.error
             return verdict(f"no HTTP answer from {self.url}", url=self.url, error=error)
+        if client == "curl" and code == 23:  # could not write the body (say, /tmp is full)
+            return CheckResult.error("could not keep the answer's body on the host", error=error)
         facts = {"url": self.url, "status": status, "expected": p.status, "size": size}
         facts["body"] = "".join(c if c.isprintable() or c in "\n\t" else "." for c in body[:200])
         if status != p.status:

@@ -64,9 +64,10 @@ class HostRun:
         steps = self.job.target.steps
         before, (scan,) = self.check_all([s.check for s in steps], extra=[self.scan_command()])
         unfinished = recovery.parse_scan(scan)
+        recovered = True
         if unfinished and self.engine.mode == "apply":
             self.take_lock()
-            self.recover()
+            recovered = self.recover()
             before = self.check_all([s.check for s in steps])[0]
         elif unfinished:
             self.report.notes += [
@@ -77,7 +78,7 @@ class HostRun:
             StepReport(s.label, before=b) for s, b in zip(steps, before, strict=True)
         ]
         try:
-            if self.engine.mode != "check":
+            if self.engine.mode != "check" and recovered:
                 changed = False
                 for step, step_report in zip(steps, self.report.steps, strict=True):
                     changed |= self.repair(step, step_report, changed)
@@ -88,6 +89,12 @@ class HostRun:
             for step_report in self.report.steps:
                 step_report.after = step_report.after or step_report.before
             self.report.status = self.status()
+            if not recovered:
+                self.report.status = "failed"
+                self.report.reason = (
+                    "an unfinished transaction could not be restored: nothing else was done "
+                    "here; a person should look (see the notes)"
+                )
         finally:
             self.release_lock()
 
@@ -114,15 +121,20 @@ class HostRun:
     def scan_command(self) -> str:
         return recovery.scan_command(self.state_dir)
 
-    def recover(self) -> None:
-        """Under the lock, restore every transaction a dead run left unfinished."""
+    def recover(self) -> bool:
+        """Under the lock, restore every transaction a dead run left unfinished.
+
+        False when one could not be restored: then this host is left to a person.
+        """
         result = self.conn.run(self.scan_command())
+        all_ok = True
         for item in recovery.parse_scan(result):
-            self.report.notes.append(
-                recovery.recover(
-                    self.conn, item, state_dir=self.state_dir, backup_dir=self.backup_dir
-                )
+            ok, note = recovery.recover(
+                self.conn, item, state_dir=self.state_dir, backup_dir=self.backup_dir
             )
+            self.report.notes.append(note)
+            all_ok &= ok
+        return all_ok
 
     def status(self) -> HostStatus:
         failing = [s for s in self.report.steps if s.after is None or not s.after.ok]

@@ -75,8 +75,10 @@ def parse_scan(result: CommandResult) -> list[Unfinished]:
     return found
 
 
-def recover(conn: Connection, item: Unfinished, *, state_dir: str, backup_dir: str) -> str:
-    """Restore one unfinished transaction; returns a line for the report."""
+def recover(
+    conn: Connection, item: Unfinished, *, state_dir: str, backup_dir: str
+) -> tuple[bool, str]:
+    """Restore one unfinished transaction; returns whether it worked and a report line."""
     plan = Plan(
         f"recover {item.txid}",
         changes=tuple(Remove(p) for p in item.paths),
@@ -85,16 +87,16 @@ def recover(conn: Connection, item: Unfinished, *, state_dir: str, backup_dir: s
     tx = Transaction(conn, plan, item.txid, state_dir=state_dir, backup_dir=backup_dir)
     if not item.touched_live:
         tx.finish("abandoned")
-        return f"closed unfinished transaction {item.txid} (it had changed nothing live)"
+        return True, f"closed unfinished transaction {item.txid} (it had changed nothing live)"
     restored = tx.restore()
     if not restored.ok:
         tx.finish("restore-failed")
-        return (
+        return False, (
             f"could NOT restore unfinished transaction {item.txid} ({item.state}): "
             f"{restored.failed_phase}; backups are in {tx.backup}"
         )
     tx.finish("recovered")
-    return (
+    return True, (
         f"restored {len(item.paths)} path(s) of unfinished transaction {item.txid} "
         f"(a previous run stopped while {item.state}); backups kept in {tx.backup}"
     )

@@ -76,7 +76,9 @@ def test_a_cleanups_file_list_is_indented_under_it():
         "clean_logs",
         "would_change",
         "remove 2 rotated log(s)\n  /var/log/a.1.gz (1.0 MiB, 9 days old)\n  /var/log/b.2",
-        diff="--- a/var/log/a.1.gz\n+++ /dev/null\n@@ -1 +0,0 @@\n-\ufffd\ufffdx\n"
+        # as opsfix.transaction.diff writes them: binary files summarised at the source
+        diff="--- a/var/log/a.1.gz\n+++ /dev/null\n@@ -1 +0,0 @@\n"
+        "-(4096 bytes, binary or too large to show)\n"
         "--- a/var/log/b.2\n+++ /dev/null\n@@ -1 +0,0 @@\n-text line\n",
     )
     bad = host("web2", "failed", "ok", "FAIL")
@@ -84,7 +86,7 @@ def test_a_cleanups_file_list_is_indented_under_it():
     text = to_text(RunReport("disk_pressure", "dry-run", [bad]))
     assert "      -> clean_logs: would change: remove 2 rotated log(s)\n" in text
     assert "\n           /var/log/a.1.gz (1.0 MiB, 9 days old)\n" in text
-    assert "Binary file /var/log/a.1.gz removed" in text and "\ufffd" not in text
+    assert "-(4096 bytes, binary or too large to show)" in text
     assert "-text line" in text  # text files keep their diff
 
 
