@@ -19,7 +19,7 @@ opsfix apply playbooks/nginx_recovery.yml
 step "Breaking web2: a syntax error in a new conf.d file, an empty index.html, nginx stopped"
 addr=$(opsfix inventory --list | python3 -c 'import json,sys; print(json.load(sys.stdin)["_meta"]["hostvars"]["web2"]["ansible_host"])')
 ssh -q -i "$lab/id_ed25519" -o UserKnownHostsFile="$lab/known_hosts" -o StrictHostKeyChecking=yes \
-  "root@$addr" 'echo "server { listen 80" > /etc/nginx/conf.d/oops.conf; : > /var/www/html/index.html; nginx -s stop'
+  "root@$addr" 'nginx -s stop; echo "server { listen 80" > /etc/nginx/conf.d/oops.conf; : > /var/www/html/index.html'
 
 step "opsfix check: what is broken (changes nothing)"
 opsfix check playbooks/nginx_recovery.yml || echo "(exit $?: some host is failing)"

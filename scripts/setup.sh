@@ -25,6 +25,12 @@ done
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+log=$(mktemp)
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "setup.sh: installing opsfix into .venv failed (output above)" >&2
+  exit 1
+fi
+rm -f "$log"
 echo "opsfix installed: $(.venv/bin/opsfix --version)"
