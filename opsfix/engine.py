@@ -136,16 +136,25 @@ class Engine:
         report.finished = time.time()
         return report
 
-    def _baseline(self, reports: list[HostReport], connections: dict[str, Connection]) -> None:
+    def _baseline(
+        self,
+        pool: ThreadPoolExecutor,
+        reports: list[HostReport],
+        connections: dict[str, Connection],
+    ) -> None:
         """Healthy and verified hosts let remediations remember their state as known-good."""
-        for report in reports:
+
+        def one(report: HostReport) -> None:
             conn = connections.get(report.host)
             host_run = self._open.get(conn) if conn is not None else None
-            if host_run is not None and report.status in _OK:
-                try:
-                    host_run.baseline()
-                except Exception as exc:  # never turn a good run bad over a snapshot
-                    report.notes.append(f"could not record a known-good baseline: {exc}")
+            if host_run is None or report.status not in _OK:
+                return
+            try:
+                host_run.baseline()
+            except Exception as exc:  # never turn a good run bad over a snapshot
+                report.notes.append(f"could not record a known-good baseline: {exc}")
+
+        list(pool.map(one, reports))
 
     def _stop_reason(self, number: int, failed: int, size: int) -> str:
         limit = self.options.max_fail_percentage
@@ -165,7 +174,7 @@ class Engine:
             if self.mode == "apply" and self.verifier is not None:
                 self._verify(batch, reports, connections)
             if self.mode == "apply":
-                self._baseline(reports, connections)
+                self._baseline(pool, reports, connections)
         finally:
             for conn in connections.values():
                 _close(conn)

@@ -14,7 +14,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, Undefined
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+    Undefined,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -67,6 +74,7 @@ class TemplateEngine:
 
     def __init__(self, search_path: Sequence[Path] = ()) -> None:
         self.search_path = [p for p in search_path if p.is_dir()]
+        self._cache: dict[str, Template] = {}
         self.env = _Sandbox(
             loader=FileSystemLoader([str(p) for p in self.search_path]),
             undefined=StrictUndefined,
@@ -115,7 +123,7 @@ class TemplateEngine:
         try:
             single = _SINGLE_EXPR.match(text)
             if single:
-                template = self.env.from_string(f"{{% set result = ({single.group('expr')}) %}}")
+                template = self._compiled(f"{{% set result = ({single.group('expr')}) %}}")
                 context = template.new_context(_scope(variables), shared=True)
                 for _ in template.root_render_func(context):
                     pass
@@ -123,7 +131,7 @@ class TemplateEngine:
                 if isinstance(result, Undefined):
                     result._fail_with_undefined_error()
                 return result
-            template = self.env.from_string(text)
+            template = self._compiled(text)
             return self.env.concat(
                 template.root_render_func(template.new_context(_scope(variables), shared=True))
             )
@@ -131,6 +139,13 @@ class TemplateEngine:
             raise
         except _RENDER_ERRORS as exc:
             raise VariableError(_describe(exc)) from None
+
+    def _compiled(self, source: str) -> Template:
+        """Each distinct template text is compiled once per run, not once per host."""
+        template = self._cache.get(source)
+        if template is None:
+            template = self._cache[source] = self.env.from_string(source)
+        return template
 
     def describe_path(self) -> str:
         return self._where()
