@@ -115,6 +115,24 @@ def opsfix(*args: str | Path, home: str | Path | None = None, timeout: float = 1
     return Run(argv, process.returncode, stdout, stderr, time.monotonic() - began)
 
 
+def opsfix_with_state(*args: str | Path, state: Path) -> Run:
+    """The real CLI with HOME and its state database in `state`, as a pipe (no terminal),
+    so runs that share `state` share their history."""
+    env = {**clean_env(str(state)), "OPSFIX_STATE_DIR": str(state)}
+    began = time.monotonic()
+    done = subprocess.run(
+        [opsfix_command(), *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    argv = ["opsfix", *map(str, args)]
+    return Run(argv, done.returncode, done.stdout, done.stderr, time.monotonic() - began)
+
+
 def run_playbook(
     lab: Lab,
     command: str,

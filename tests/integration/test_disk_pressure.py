@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from opsfix.lab import Lab
 from opsfix.state import open_store
 
-from .helpers import REPO, Run, clean_env, opsfix_command, tree
+from .helpers import REPO, opsfix_with_state, tree
 
 pytestmark = pytest.mark.integration
 
@@ -46,26 +44,7 @@ HOLD = (
 )
 
 
-def run(*args: str | Path, state: Path) -> Run:
-    """The real CLI with its state database in `state`."""
-    env = {**clean_env(str(state)), "OPSFIX_STATE_DIR": str(state)}
-    began = time.monotonic()
-    done = subprocess.run(
-        [opsfix_command(), *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    return Run(
-        [opsfix_command(), *map(str, args)],
-        done.returncode,
-        done.stdout,
-        done.stderr,
-        time.monotonic() - began,
-    )
+run = opsfix_with_state
 
 
 def used_percent(lab: Lab, host: str) -> float:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import subprocess
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,8 @@ from .helpers import (
     REPO,
     Run,
     break_host,
-    clean_env,
     inventory_copy,
-    opsfix_command,
+    opsfix_with_state,
     reset_hosts,
 )
 
@@ -46,21 +43,7 @@ HOSTS = "web1:web2"
 SCHEMA = json.loads((REPO / "docs" / "schema" / "run.schema.json").read_text())
 
 
-def run(*args: str | Path, state: Path) -> Run:
-    """The real CLI, its state database in `state`, as a pipe (no terminal)."""
-    env = {**clean_env(str(state)), "OPSFIX_STATE_DIR": str(state)}
-    began = time.monotonic()
-    done = subprocess.run(
-        [opsfix_command(), *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    argv = ["opsfix", *map(str, args)]
-    return Run(argv, done.returncode, done.stdout, done.stderr, time.monotonic() - began)
+run = opsfix_with_state
 
 
 def playbook(folder: Path) -> Path:
