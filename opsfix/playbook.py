@@ -20,6 +20,7 @@ what was expected.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,7 @@ def _use(
     raw: Any,
     where: str,
     kind: str,
-    table: dict[str, Any],
+    table: Mapping[str, Any],
     source: str,
 ) -> PluginUse:
     line, col = yamlpos.position(raw, kind)
@@ -236,7 +237,7 @@ def _use(
 
 def _known(
     name: str,
-    table: dict[str, Any],
+    table: Mapping[str, Any],
     kind: str,
     source: str,
     line: int | None,

@@ -3,7 +3,11 @@
 A user folder (beside the playbook, or given with --plugins) holds `checks/` and/or
 `remediations/`, one module per plugin, exactly like the built-ins. Modules whose name
 starts with `_` are private helpers and are not plugins. Every plugin is validated when
-it loads, so a malformed one fails with its file and what is wrong before anything runs.
+it loads, so a malformed one fails with its file and what is wrong before it is used.
+
+A user plugin loads with the registry. A built-in is only listed then (its module name is
+its plugin name); it is imported the first time it is looked up, since a playbook uses a
+few of the dozens shipped and each import builds pydantic models.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -25,15 +30,52 @@ _KINDS: dict[str, Any] = {"checks": Check, "remediations": Remediation}
 _REQUIRED = {"checks": ("commands", "evaluate"), "remediations": ("plan",)}
 
 
+class PluginTable(MutableMapping[str, type[Any]]):
+    """Plugin classes by name. A built-in is held as its module's name until first looked up.
+
+    Membership, iteration and len need no import; looking a built-in up imports and
+    validates it, so listing every class (`values()`, `items()`) imports them all.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, type[Any] | str] = {}
+
+    def add_builtin(self, name: str, module: str) -> None:
+        self._entries[name] = module
+
+    def __getitem__(self, name: str) -> type[Any]:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            entry = _load_builtin(self.kind, name, entry)
+            self._entries[name] = entry
+        return entry
+
+    def __setitem__(self, name: str, cls: type[Any]) -> None:
+        self._entries[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 @dataclass
 class Registry:
     """Plugin classes by name, and where each came from (for messages)."""
 
-    checks: dict[str, type[Check[Any]]] = field(default_factory=dict)
-    remediations: dict[str, type[Remediation[Any]]] = field(default_factory=dict)
+    checks: PluginTable = field(default_factory=lambda: PluginTable("checks"))
+    remediations: PluginTable = field(default_factory=lambda: PluginTable("remediations"))
     origins: dict[str, str] = field(default_factory=dict)
 
-    def table(self, kind: str) -> dict[str, type[Any]]:
+    def table(self, kind: str) -> PluginTable:
         return self.checks if kind == "checks" else self.remediations
 
 
@@ -44,8 +86,8 @@ def load_registry(plugin_dirs: list[Path] | tuple[Path, ...] = ()) -> Registry:
         package = importlib.import_module(f"opsfix.{kind}")
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
-                module = importlib.import_module(f"opsfix.{kind}.{info.name}")
-                _register(registry, kind, module, f"built-in {kind}/{info.name}.py")
+                registry.table(kind).add_builtin(info.name, f"opsfix.{kind}.{info.name}")
+                registry.origins[f"{kind}:{info.name}"] = _builtin_origin(kind, info.name)
     for folder in plugin_dirs:
         for kind in _KINDS:
             sub = folder / kind
@@ -54,6 +96,20 @@ def load_registry(plugin_dirs: list[Path] | tuple[Path, ...] = ()) -> Registry:
                     if not path.name.startswith("_"):
                         _register(registry, kind, _import_file(kind, path), str(path))
     return registry
+
+
+def _builtin_origin(kind: str, name: str) -> str:
+    return f"built-in {kind}/{name}.py"
+
+
+def _load_builtin(kind: str, name: str, module: str) -> type[Any]:
+    origin = _builtin_origin(kind, name)
+    cls = _plugin_class(kind, importlib.import_module(module), origin)
+    if cls.name != name:
+        raise PluginError(
+            f"{origin}: {cls.__name__}.name is {cls.name!r}; a built-in is named after its module"
+        )
+    return cls
 
 
 def _import_file(kind: str, path: Path) -> ModuleType:
@@ -71,6 +127,13 @@ def _import_file(kind: str, path: Path) -> ModuleType:
 
 
 def _register(registry: Registry, kind: str, module: ModuleType, origin: str) -> None:
+    cls = _plugin_class(kind, module, origin)
+    registry.table(kind)[cls.name] = cls
+    registry.origins[f"{kind}:{cls.name}"] = origin
+
+
+def _plugin_class(kind: str, module: ModuleType, origin: str) -> Any:
+    """The module's one plugin class, checked; PluginError naming `origin` otherwise."""
     base = _KINDS[kind]
     found: list[Any] = [
         obj
@@ -86,5 +149,4 @@ def _register(registry: Registry, kind: str, module: ModuleType, origin: str) ->
     for method in _REQUIRED[kind]:
         if getattr(cls, method) is getattr(base, method):
             raise PluginError(f"{origin}: {cls.__name__} does not implement {method}()")
-    registry.table(kind)[cls.name] = cls
-    registry.origins[f"{kind}:{cls.name}"] = origin
+    return cls
