@@ -15,19 +15,24 @@ from opsfix.plugin import Check, CheckResult, Params
 from opsfix.shell import cmd
 from opsfix.transport.base import CommandResult
 
-_HEADER = re.compile(r"client=(\w+) exit=(\d+) status=(\d{3}) size=(\d+)$")
+_REPORT = re.compile(r"^opsfix-http (.*)$", re.MULTILINE)
 _NO_ANSWER = {"curl": {7, 28, 35, 52, 56, 60}, "wget": {4, 5}}  # refused, timeout, TLS, reset
-_SCRIPT = r"""f=$(mktemp) || exit 1
-if command -v curl >/dev/null 2>&1; then
-  s=$({curl} -o "$f"); r=$? c=curl
+_WRITE_OUT = r"opsfix-http client=curl status=%{http_code} size=%{size_download}\n"
+_CURL_WRITE_ERROR = 23  # head has the bytes it keeps and closed the pipe: the body is cut
+# curl writes the body straight into `head` (fd 3) and its report to stderr: two processes.
+# wget cannot report the status apart from its log, so it keeps the body in a file.
+_SCRIPT = r"""if command -v curl >/dev/null 2>&1; then
+  {{ {curl} 3>&1 >&2; echo "opsfix-http exit=$?" >&2; }} | head -c {max}
 elif command -v wget >/dev/null 2>&1; then
-  s=$({wget} -O "$f" 2>&1); r=$? c=wget
+  f=$(mktemp) || exit 1
+  s=$({wget} -O "$f" 2>&1); r=$?
   printf '%s\n' "$s" | grep -v '^  ' >&2
   s=$(printf '%s\n' "$s" | sed -n 's/^  HTTP\/[0-9.]* \([0-9]*\).*/\1/p' | tail -n 1)
+  echo "opsfix-http client=wget status=${{s:-000}} size=$(wc -c <"$f")" >&2
+  echo "opsfix-http exit=$r" >&2; head -c {max} "$f"; rm -f "$f"
 else
-  rm -f "$f"; echo 'no HTTP client on the host (curl or wget)' >&2; exit 127
+  echo 'no HTTP client on the host (curl or wget)' >&2; exit 127
 fi
-echo "client=$c exit=$r status=${{s:-000}} size=$(wc -c <"$f")"; head -c {max} "$f"; rm -f "$f"
 """
 
 
@@ -52,7 +57,7 @@ class Http(Check[HttpParams]):
 
     def commands(self) -> list[str]:
         p, t = self.params, f"{self.params.timeout:g}"
-        curl = ["curl", "-sS", "-g", "--noproxy", "*", "-m", t, "-w", "%{http_code}"]
+        curl = ["curl", "-sS", "-g", "--noproxy", "*", "-m", t, "-o", "/dev/fd/3", "-w", _WRITE_OUT]
         wget = ["wget", "-nv", "-S", "-t", "1", "-T", t, "--max-redirect=0", "--no-proxy"]
         wget.append("--content-on-error")  # keep a 404's body too
         if p.host_header:
@@ -63,24 +68,36 @@ class Http(Check[HttpParams]):
 
     def evaluate(self, results: Sequence[CommandResult]) -> CheckResult:
         result, p = results[0], self.params
-        header, _, body = result.stdout.partition("\n")
-        found = _HEADER.match(header)
-        error = result.stderr.strip()[-300:]
-        if not found:
-            return CheckResult.error(error or "no answer from the HTTP client", url=self.url)
-        client, code, status, size = found[1], int(found[2]), int(found[3]), int(found[4])
-        if status == 0:
-            no_answer = code in _NO_ANSWER[client] and "resolve" not in error
+        report = dict(
+            field.partition("=")[::2]
+            for line in _REPORT.findall(result.stderr)
+            for field in line.split()
+        )
+        error = _REPORT.sub("", result.stderr).strip()
+        client, code, status = (
+            report.get("client"),
+            report.get("exit", ""),
+            report.get("status", ""),
+        )
+        if client not in _NO_ANSWER or not code.isdigit() or not status.isdigit():
+            return CheckResult.error(error[-300:] or "no answer from the HTTP client", url=self.url)
+        body, truncated = result.stdout, client == "curl" and int(code) == _CURL_WRITE_ERROR
+        if truncated:  # not an error: only the first max_body bytes were wanted
+            error = "\n".join(line for line in error.splitlines() if "(23)" not in line).strip()
+        error = error[-300:]
+        if int(status) == 0:
+            no_answer = int(code) in _NO_ANSWER[client] and "resolve" not in error
             verdict = CheckResult.failed if no_answer else CheckResult.error
             return verdict(f"no HTTP answer from {self.url}", url=self.url, error=error)
-        if client == "curl" and code == 23:  # could not write the body (say, /tmp is full)
-            return CheckResult.error("could not keep the answer's body on the host", error=error)
-        facts = {"url": self.url, "status": status, "expected": p.status, "size": size}
+        facts: dict[str, object] = {"url": self.url, "status": int(status), "expected": p.status}
+        facts["size"] = int(report.get("size", "0") or 0)
+        if truncated:
+            facts["truncated"] = True  # size: what came before the rest was let go
         facts["body"] = "".join(c if c.isprintable() or c in "\n\t" else "." for c in body[:200])
-        if status != p.status:
+        if int(status) != p.status:
             return CheckResult.failed(f"{self.url} answered {status}, not {p.status}", **facts)
         if p.contains is not None and p.contains not in body:
             return CheckResult.failed(f"body lacks {p.contains!r}", **facts)
         if p.regex is not None and not p.regex.search(body):
             return CheckResult.failed(f"body does not match {p.regex.pattern!r}", **facts)
-        return CheckResult.passed(f"{self.url} answered {status}", url=self.url, status=status)
+        return CheckResult.passed(f"{self.url} answered {status}", url=self.url, status=int(status))

@@ -43,9 +43,12 @@ class ServiceRunning(Check[ServiceRunningParams]):
         commands = [f"if {HAS_SYSTEMD}; then {show}; fi", cmd("pgrep", "-x", "--", self.process)]
         if self.pid_file:
             f = quote(self.pid_file)
+            # shell builtins only: no `head` or `grep` process for two lines
             status = '"/proc/$p/status"'
-            read = f'p=$(head -n 1 {f}); echo "Pid: $p"; grep -s -e ^Name: -e ^State: {status}'
-            commands.append(f"if [ -f {f} ]; then {read}; fi")
+            lines = 'case "$l" in Name:*|State:*) echo "$l" ;; esac'
+            show = f"[ -r {status} ] && while IFS= read -r l; do {lines}; done < {status}"
+            read = f'p=; read -r p < {f}; echo "Pid: $p"; [ -n "$p" ] && {show}'
+            commands.append(f"if [ -f {f} ]; then {read}; fi; true")
         return commands
 
     def evaluate(self, results: Sequence[CommandResult]) -> CheckResult:

@@ -70,12 +70,20 @@ class HostKeyError(ConnectionFailed):
 
 
 class CommandTimeout(OpsfixError):
-    """A remote command ran past its deadline; its channel was closed."""
+    """A remote command ran past its deadline; its channel was closed.
 
-    def __init__(self, host: str, command: str, timeout: float) -> None:
+    `stdout` and `stderr` hold what it wrote before that, so a batch of commands can keep
+    the results of those that finished.
+    """
+
+    def __init__(
+        self, host: str, command: str, timeout: float, stdout: str = "", stderr: str = ""
+    ) -> None:
         self.host = host
         self.command = command
         self.timeout = timeout
+        self.stdout = stdout
+        self.stderr = stderr
         super().__init__(f"{host}: command timed out after {timeout:g}s")
 
 

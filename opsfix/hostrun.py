@@ -321,14 +321,7 @@ class HostRun:
         # one after another: a check's own probe (say `nginx -t`) must not show up in
         # another check's view of the host (say `pgrep nginx`)
         commands.extend(extra)
-        # no longer than the host's own limit on the whole script: a `timeout` inside the
-        # script runs in a process group of its own, which that outer limit does not reach
-        limit = min(self.engine.check_timeout, self.job.spec.command_timeout + 1)
-        script = batch(commands, parallel=False, timeout=limit)
-        result = self.conn.run(script)
-        if result.exit_status == 1 and result.stderr in (SUDO_WRONG_PASSWORD, SUDO_NEEDS_PASSWORD):
-            raise BecomeRefused(result.stderr)
-        results = unbatch(commands, result) if commands else []
+        results = self._run_checks(commands) if commands else []
         outcomes = []
         for check, (start, count) in zip(checks, spans, strict=True):
             try:
@@ -339,6 +332,40 @@ class HostRun:
                 CheckOutcome(check.name, verdict.status, verdict.summary, verdict.evidence)
             )
         return outcomes, results[len(commands) - len(extra) :]
+
+    def _run_checks(self, commands: list[str]) -> list[CommandResult]:
+        """The check script, first without a `timeout` process per command.
+
+        The host pays for every process: a `timeout` per command was a third of a typical
+        check script's CPU. So the whole script first gets one check's limit; in the rare
+        case it runs out (a probe hangs), the commands that had not finished run again,
+        each bounded on its own, so a hung probe fails alone and the others still judge.
+        """
+        command_limit = self.job.spec.command_timeout
+        check_limit = self.engine.check_timeout
+        script = batch(commands, parallel=False)
+        if check_limit >= command_limit:  # no command could get longer than the script
+            return self._unbatched(commands, self.conn.run(script))
+        try:
+            return self._unbatched(commands, self.conn.run(script, timeout=check_limit))
+        except CommandTimeout as cut:
+            cut_short = CommandResult(script, -1, cut.stdout, cut.stderr)
+            results = unbatch(commands, cut_short)
+        rest = [i for i, r in enumerate(results) if r.exit_status == -1]
+        again = [commands[i] for i in rest]
+        # a `timeout` inside the script runs in a process group of its own, which the
+        # host's limit on the whole script does not reach: keep it within that limit
+        limit = min(check_limit, command_limit + 1)
+        redone = self._unbatched(again, self.conn.run(batch(again, parallel=False, timeout=limit)))
+        for i, result in zip(rest, redone, strict=True):
+            results[i] = result
+        return results
+
+    @staticmethod
+    def _unbatched(commands: list[str], result: CommandResult) -> list[CommandResult]:
+        if result.exit_status == 1 and result.stderr in (SUDO_WRONG_PASSWORD, SUDO_NEEDS_PASSWORD):
+            raise BecomeRefused(result.stderr)
+        return unbatch(commands, result)
 
     def baseline(self) -> None:
         """Let remediations remember this healthy state (e.g. a known-good config).

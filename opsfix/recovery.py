@@ -46,7 +46,7 @@ def scan_command(state_dir: str) -> str:
     finals = "|".join(FINAL_STATES)
     return (
         f'for d in {quote(state_dir)}/*/; do [ -f "$d/state" ] || continue; '
-        's=$(head -n 1 "$d/state"); '
+        's=; read -r s < "$d/state"; '
         f'case "$s" in {finals}) continue ;; esac; '
         'printf "%s %s %s\\n" "$(basename "$d")" "$s" '
         '"$(base64 < "$d/journal.json" 2>/dev/null | tr -d "\\n")"; done; true'

@@ -71,8 +71,8 @@ class LocalConnection:
         try:
             out, err = proc.communicate(how.password_line or None, timeout=limit)
         except subprocess.TimeoutExpired:
-            _stop(proc)
-            raise CommandTimeout(self.host, script, limit) from None
+            out, err = _stop(proc)
+            raise CommandTimeout(self.host, script, limit, _text(out), _text(err)) from None
         return command_result(
             script, proc.returncode, _text(out), _text(err), spec=self.spec, used_sudo=how.uses_sudo
         )
@@ -92,16 +92,17 @@ class LocalConnection:
         return None
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """TERM the command's process group, then KILL what is left."""
+def _stop(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """TERM the command's process group, then KILL what is left; what it wrote till then."""
     for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
         try:
-            proc.communicate(timeout=wait)
-            return
+            out, err = proc.communicate(timeout=wait)
+            return out or b"", err or b""
         except subprocess.TimeoutExpired:
             continue
+    return b"", b""
 
 
 def _text(data: bytes) -> str:

@@ -273,8 +273,8 @@ class SSHConnection:
                 channel.sendall(how.password_line)
             channel.shutdown_write()
             status, out, err = _collect(channel, deadline)
-        except _DeadlinePassed:
-            raise CommandTimeout(self.host, script, limit) from None
+        except _DeadlinePassed as passed:
+            raise CommandTimeout(self.host, script, limit, *passed.args) from None
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise ConnectionFailed(self.host, f"connection lost during command: {e}") from None
         finally:
@@ -376,7 +376,7 @@ class SSHConnection:
 
 
 class _DeadlinePassed(Exception):
-    pass
+    """Carries the stdout and stderr read so far."""
 
 
 def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, str, str]:
@@ -392,7 +392,7 @@ def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, str, str]
             if channel.eof_received or channel.closed or now - exited_at > EXIT_GRACE:
                 break
         if now >= deadline:
-            raise _DeadlinePassed
+            raise _DeadlinePassed(_text(out), _text(err))
         wait = min(deadline - now, 0.05 if exited_at else 0.5)
         if channel.eof_received and not exited_at:
             channel.status_event.wait(wait)  # the pipe stays readable after EOF

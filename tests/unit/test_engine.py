@@ -1,15 +1,17 @@
 """The engine's decisions, run for real in a local shell with the test plugins."""
 
+import time
 from pathlib import Path
 
 import pytest
 
 from opsfix.binding import bind
-from opsfix.engine import Engine, Job
+from opsfix.engine import Engine, EngineOptions, Job
 from opsfix.hosts import ConnectionSpec, Host
 from opsfix.playbook import load_playbook
 from opsfix.registry import load_registry
 from opsfix.templating import TemplateEngine
+from opsfix.transport.local import LocalConnection
 
 from .localsh import LocalShell
 
@@ -118,3 +120,33 @@ def test_partial_help_is_kept_and_the_host_still_fails(tmp_path, conf):
     [rem] = host.steps[0].remediations
     assert rem.status == "partial" and "re-check still fails" in rem.reason
     assert conf.read_text() == "good\n"
+
+
+SLOW = """
+hosts: all
+checks:
+  - {name: before, check: slow_probe, with: {seconds: 0, log: "{{ d }}/before"}}
+  - {name: hung, check: slow_probe, with: {seconds: 60, log: "{{ d }}/hung"}}
+  - {name: after, check: slow_probe, with: {seconds: 0, log: "{{ d }}/after"}}
+"""
+
+
+def test_a_hung_probe_fails_alone_and_finished_probes_are_not_run_again(tmp_path):
+    """No `timeout` per command at first; past the check limit, only the unfinished rerun."""
+    registry = load_registry([DATA / "plugins"])
+    book = tmp_path / "book.yml"
+    book.write_text(SLOW)
+    playbook = load_playbook(book, registry)
+    [target] = bind(
+        playbook, [Host("h1", (), {"d": str(tmp_path)})], registry, {}, TemplateEngine()
+    )
+    engine = Engine("check", LocalConnection, options=EngineOptions(check_timeout=1.0))
+    began = time.monotonic()
+    host = engine.run("book", [Job(target, ConnectionSpec("h1", "local", command_timeout=20))])
+    took = time.monotonic() - began
+
+    statuses = {s.name: s.before.status for s in host.hosts[0].steps}
+    assert statuses == {"before": "passed", "hung": "error", "after": "passed"}
+    assert took < 6, took  # two limits of 1 s and the kill grace, not the probe's 60 s
+    runs = {name: (tmp_path / name).read_text().count("start") for name in statuses}
+    assert runs == {"before": 1, "hung": 2, "after": 1}

@@ -132,7 +132,7 @@ def file_present_cases(site: Nginx) -> None:
         file_present,
         "no_sha256sum",
         {"root": root, "manifest": str(release)},
-        path=tools_dir(TOOLS, ["wc"]),
+        path=tools_dir(TOOLS, ["stat"]),
     )
     (site.www / "index.html").chmod(0o600)
     save(file_present, "not_readable", {"root": root, "manifest": str(release)}, as_user="nobody")
