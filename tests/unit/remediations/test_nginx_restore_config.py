@@ -213,6 +213,20 @@ def test_baseline_keeps_a_snapshot_only_while_nginx_t_passes(
         nginx_tree / "sites-available/default"
     )
 
+    assert run_sh(baseline).ok  # nothing changed: the same copy stays, none is made
+    assert snapshot.resolve() == first
+    (nginx_tree / "sites-enabled/default").unlink()  # a symlink retargeted is a change
+    (nginx_tree / "sites-enabled/default").symlink_to(nginx_tree / "sites-available/other")
+    (nginx_tree / "sites-available/other").write_text("server { listen 81; }\n")
+    assert run_sh(baseline).ok
+    assert snapshot.resolve() != first
+    first = snapshot.resolve()
+    assert os.readlink(first / "sites-enabled/default").endswith("sites-available/other")
+    (nginx_tree / "sites-enabled/default").unlink()
+    (nginx_tree / "sites-enabled/default").symlink_to(nginx_tree / "sites-available/default")
+    assert run_sh(baseline).ok
+    first = snapshot.resolve()
+
     (nginx_tree / "conf.d/gzip.conf").write_text("gzip off;\n")
     assert run_sh(baseline).ok
     assert (snapshot / "conf.d/gzip.conf").read_text() == "gzip off;\n"
