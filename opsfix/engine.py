@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from opsfix import rollout
 from opsfix.binding import BoundStep, Target
@@ -31,7 +31,20 @@ from opsfix.transport.base import Connection
 
 Mode = Literal["apply", "check", "dry-run"]
 Event = Callable[[str, str], None]
-Verifier = Callable[[list[tuple[Target, ConnectionSpec, Connection]]], dict[str, list[Any]]]
+VerifyItem = tuple[Target, ConnectionSpec, Connection]
+
+
+class Verifier(Protocol):
+    """Asserts the state of hosts after their run (testinfra suites, see opsfix.verify)."""
+
+    def ahead(self, item: VerifyItem) -> None:
+        """One host's run is done: verify may start its work there while others still run."""
+
+    def __call__(self, items: list[VerifyItem]) -> dict[str, list[Any]]:
+        """Each host's outcomes, once every host of the batch is done."""
+        ...
+
+
 Gate = Callable[[Target, Remediation[Any]], str | None]
 FlapGuard = Callable[[Target, BoundStep], str | None]
 _OK = ("healthy", "repaired")
@@ -209,6 +222,8 @@ class Engine:
             with self._lock:
                 self._open[conn] = host_run
             host_run.run()
+            if self.mode == "apply" and self.verifier is not None and report.steps:
+                self.verifier.ahead((job.target, job.spec, conn))
         except (Interrupted, ConnectionFailed) as exc:
             if self.cancelled:
                 report.status, report.reason = "failed", f"interrupted: {exc}"

@@ -5,6 +5,8 @@ Everything that can be wrong with the input is found here, before any host is co
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -149,9 +151,10 @@ def run_playbook(
 
     playbook, jobs, warnings = prepare(request)
     gate = window_gate(playbook, jobs, request.now)
+    secrets = secret_values(playbook, jobs, request)
     verifier = None
     if playbook.verify and request.mode == "apply":
-        verifier = _verifier(playbook.verify, request.junit_xml)
+        verifier = _SuiteVerifier(playbook.verify, request.junit_xml, secrets)
     options = EngineOptions(
         forks=request.forks,
         serial=request.serial or playbook.serial,
@@ -175,7 +178,7 @@ def run_playbook(
             f"no hosts matched {playbook.hosts!r}"
             + (f" with --limit {request.limit!r}" if request.limit else "")
         )
-    return engine.run(playbook.name, jobs), warnings, secret_values(playbook, jobs, request)
+    return engine.run(playbook.name, jobs), warnings, secrets
 
 
 RETRIED = ("failed", "unreachable", "not_attempted")
@@ -228,19 +231,58 @@ def flap_guard(playbook: Any, request: RunRequest) -> FlapGuard | None:
     return guard
 
 
-def _verifier(suites: Sequence[Path], junit: Path | None) -> Any:
-    """The testinfra suites, run over the connections the engine already verified."""
+class _SuiteVerifier:
+    """The playbook's testinfra suites, over the run's own connections (opsfix.verify).
 
-    def run(items: list[tuple[Target, ConnectionSpec, Connection]]) -> dict[str, list[Any]]:
-        from opsfix.verify import VerifyTarget, run_suites
+    The commands their tests ran last time (remembered in the state folder) start on each
+    host as soon as its run is done, while other hosts are still being checked and before
+    pytest has started; the tests then find their results waiting.
+    """
 
-        targets = [
-            VerifyTarget(name=t.host.name, connection=c, spec=s, vars=_plain_vars(t))
-            for t, s, c in items
-        ]
-        return run_suites(list(suites), targets, junit_xml=junit)
+    def __init__(self, suites: Sequence[Path], junit: Path | None, secrets: list[str]) -> None:
+        from opsfix.lookahead import CommandMemo
+        from opsfix.state import state_dir
 
-    return run
+        self.suites, self.junit, self.secrets = list(suites), junit, secrets
+        self.memo = CommandMemo(state_dir() / "verify-ahead.json", self.suites)
+        self.remembered = self.memo.load()
+        self._lookahead: Any = None  # one per batch of hosts
+        self._lock = threading.Lock()
+
+    def ahead(self, item: tuple[Target, ConnectionSpec, Connection]) -> None:
+        if not self.remembered:
+            return
+        with contextlib.suppress(Exception):  # only an early start: verify runs what it needs
+            self._current().add(_verify_target(item))
+
+    def __call__(
+        self, items: list[tuple[Target, ConnectionSpec, Connection]]
+    ) -> dict[str, list[Any]]:
+        from opsfix.verify import run_suites
+
+        lookahead = self._current()
+        with self._lock:
+            self._lookahead = None
+        try:
+            targets = [_verify_target(item) for item in items]
+            return run_suites(self.suites, targets, junit_xml=self.junit, lookahead=lookahead)
+        finally:
+            self.memo.save(lookahead.noted, unless=self.secrets)
+
+    def _current(self) -> Any:
+        from opsfix.lookahead import Lookahead
+
+        with self._lock:
+            if self._lookahead is None:
+                self._lookahead = Lookahead(ahead=self.remembered)
+            return self._lookahead
+
+
+def _verify_target(item: tuple[Target, ConnectionSpec, Connection]) -> Any:
+    from opsfix.lookahead import VerifyTarget
+
+    target, spec, conn = item
+    return VerifyTarget(name=target.host.name, connection=conn, spec=spec, vars=_plain_vars(target))
 
 
 def _plain_vars(target: Target) -> dict[str, Any]:

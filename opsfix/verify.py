@@ -6,12 +6,9 @@ Connection, so there is one login per host, one set of timeouts and sudo with a 
 on stdin. pytest runs in-process once for all hosts, its output captured: opsfix prints
 its own report, and each failure's text travels in its VerifyOutcome.
 
-pytest runs one host's tests after another, one command at a time: with a round trip per
-command, 20 hosts would wait for each other. So each command the first host's tests run
-is also started, in the same order, on every other host (`_Lookahead`), and when their
-tests get to it the result is there. Verify suites assert state and change nothing, so a
-command that runs a little early, or runs where a diverging test would not have run it,
-changes no verdict.
+pytest runs one host's tests after another, one command at a time; the commands run on
+every host ahead of the tests that ask for them (`opsfix.lookahead`), so hosts do not
+wait for each other.
 """
 
 from __future__ import annotations
@@ -21,11 +18,7 @@ import io
 import os
 import re
 import sys
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +26,9 @@ import pytest
 
 from opsfix.errors import InputError
 from opsfix.hosts import ConnectionSpec, Secret
+from opsfix.lookahead import Lookahead, VerifyTarget
 from opsfix.results import VerifyOutcome
-from opsfix.shell import batch, cmd, unbatch
-from opsfix.transport.base import Connection
+from opsfix.shell import cmd
 
 SECRET_VARS = frozenset(
     {
@@ -51,26 +44,27 @@ _BECOME = ": opsfix-become; "  # marks a command for our become; a no-op if it l
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
-@dataclass
-class VerifyTarget:
-    """One inventory host to verify, with the connection opsfix opened (and checked) for it."""
-
-    name: str
-    connection: Connection
-    spec: ConnectionSpec
-    vars: dict[str, Any] = field(default_factory=dict)
-
-
 def run_suites(
-    suites: Sequence[Path], targets: Sequence[VerifyTarget], junit_xml: Path | None = None
+    suites: Sequence[Path],
+    targets: Sequence[VerifyTarget],
+    junit_xml: Path | None = None,
+    lookahead: Lookahead | None = None,
 ) -> dict[str, list[VerifyOutcome]]:
-    """Each target's test outcomes, in the order pytest ran them."""
+    """Each target's test outcomes, in the order pytest ran them.
+
+    `lookahead` may already be running commands on some of the targets; it is closed here.
+    """
+    lookahead = lookahead or Lookahead()
     missing = [str(s) for s in suites if not Path(s).exists()]
     if missing:
+        lookahead.close()
         raise InputError(f"verify suite not found: {', '.join(missing)}")
     if not targets or not suites:
+        lookahead.close()
         return {t.name: [] for t in targets}
-    lookahead = _Lookahead(targets)
+    for target in targets:
+        if target.name not in lookahead.targets:
+            lookahead.add(target)
     plugin = _OpsfixVerifyPlugin(targets, lookahead)
     output = io.StringIO()
     args = _pytest_args(suites, plugin.hostspecs, junit_xml)
@@ -163,7 +157,7 @@ def _fresh_testinfra_hosts() -> Iterator[None]:
 class _OpsfixVerifyPlugin:
     """Hooks opsfix into pytest: our clients in, per-host outcomes out, `opsfix_vars` fixture."""
 
-    def __init__(self, targets: Sequence[VerifyTarget], lookahead: _Lookahead) -> None:
+    def __init__(self, targets: Sequence[VerifyTarget], lookahead: Lookahead) -> None:
         self.lookahead = lookahead
         self.by_id: dict[str, VerifyTarget] = {}
         self.hostspecs: list[str] = []
@@ -242,7 +236,7 @@ def _hostspec(target: VerifyTarget, taken: set[str]) -> tuple[str, str]:
     return f"paramiko://{candidate}", f"paramiko://{candidate}{query}"
 
 
-def _attach(backend: Any, target: VerifyTarget, lookahead: _Lookahead) -> None:
+def _attach(backend: Any, target: VerifyTarget, lookahead: Lookahead) -> None:
     """Give testinfra our verified client and route its commands through our connection."""
     client = target.connection.native_client
     if client is not None:
@@ -262,7 +256,7 @@ def _sudo_command(spec: ConnectionSpec) -> Callable[[str, str | None], str]:
     return get_sudo_command
 
 
-def _routed_run(backend: Any, host: str, lookahead: _Lookahead) -> Callable[..., Any]:
+def _routed_run(backend: Any, host: str, lookahead: Lookahead) -> Callable[..., Any]:
     def run(command: str, *args: str, **kwargs: Any) -> Any:
         script = backend.get_command(command, *args)
         become = script.startswith(_BECOME)
@@ -272,119 +266,6 @@ def _routed_run(backend: Any, host: str, lookahead: _Lookahead) -> Callable[...,
         return backend.result(result.exit_status, script.encode(), result.stdout, result.stderr)
 
     return run
-
-
-Key = tuple[str, bool]  # (script, become)
-_RERUN = (124, -1)  # killed by its timeout, or no report: ask the host again, live
-
-
-class _Lookahead:
-    """Runs the commands of the first host's tests on the other hosts ahead of time.
-
-    While the first host's tests run, their commands are noted. When the next host's
-    tests start, every other host gets all of them in one batch (one round trip, in the
-    same order), all hosts at once; commands the first host runs after that follow one at
-    a time. When a host's tests ask for a command waiting in its queue, they get that
-    result (or its exception) and whatever was queued before it is let go; a command not
-    in the queue (one naming the host, say) runs live, and so does one that timed out or
-    whose batch failed: running ahead never changes what a test sees, only when.
-    """
-
-    def __init__(self, targets: Sequence[VerifyTarget]) -> None:
-        self.targets = {t.name: t for t in targets}
-        self.leader: str | None = None
-        self.noted: list[Key] = []
-        self.sent = False
-        self.queues: dict[str, deque[tuple[Key, Future[Any]]]] = {}
-        self._workers: dict[str, ThreadPoolExecutor] = {}
-        self._lock = threading.Lock()
-
-    def run(self, host: str, script: str, become: bool) -> Any:
-        key = (script, become)
-        with self._lock:
-            if self.leader is None:
-                self.leader = host
-                self.queues = {h: deque() for h in self.targets if h != host}
-            if host != self.leader and not self.sent:
-                self._send(self.noted)
-                self.sent = True
-            ahead = self._take(host, key)
-            if host == self.leader:
-                if self.sent:
-                    self._send([key])
-                else:
-                    self.noted.append(key)
-        if ahead is not None:
-            with contextlib.suppress(Exception):  # a failed batch: each command again, live
-                result = ahead.result()
-                if result.exit_status not in _RERUN:
-                    return result
-        return self.targets[host].connection.run(script, become=become)
-
-    def _take(self, host: str, key: Key) -> Future[Any] | None:
-        queue = self.queues.get(host, deque())
-        if all(queued != key for queued, _ in queue):
-            return None
-        while True:
-            queued, future = queue.popleft()
-            if queued == key:
-                return future
-            future.cancel()  # not needed by this host's tests
-
-    def _send(self, keys: list[Key]) -> None:
-        if not keys:
-            return
-        for host, queue in self.queues.items():
-            slots: list[tuple[Key, Future[Any]]] = [(key, Future()) for key in keys]
-            queue.extend(slots)
-            worker = self._workers.get(host)
-            if worker is None:
-                worker = self._workers[host] = ThreadPoolExecutor(1, f"verify-{host}")
-            worker.submit(self._fill, self.targets[host], slots)
-
-    def _fill(self, target: VerifyTarget, slots: list[tuple[Key, Future[Any]]]) -> None:
-        """Run the slots' commands on one host, a run of equal `become` per round trip."""
-        same_user = target.spec.user is not None and target.spec.user == target.spec.become_user
-        start = 0
-        while start < len(slots):
-            become = slots[start][0][1]
-            end = start + 1
-            while end < len(slots) and (same_user or slots[end][0][1] == become):
-                end += 1
-            part = [f for _, f in slots[start:end] if f.set_running_or_notify_cancel()]
-            scripts = [k[0] for k, f in slots[start:end] if f in part]
-            try:
-                results = _run_many(target, scripts, become)
-            except Exception as exc:
-                for future in part:
-                    future.set_exception(exc)
-            else:
-                for future, result in zip(part, results, strict=True):
-                    future.set_result(result)
-            start = end
-
-    def close(self) -> None:
-        """Drop what no test asked for; wait for commands already running."""
-        with self._lock:
-            for queue in self.queues.values():
-                for _, future in queue:
-                    future.cancel()
-            self.queues = {}
-        for worker in self._workers.values():
-            worker.shutdown(wait=True, cancel_futures=True)
-
-
-def _run_many(target: VerifyTarget, scripts: list[str], become: bool) -> list[Any]:
-    """One round trip for all, bounded by the sum of what each would get on its own.
-
-    No `timeout` process per command (the host pays for each): if one hangs, the batch
-    times out as a whole, and each command then runs again live, with its own limit.
-    """
-    if len(scripts) <= 1:
-        return [target.connection.run(s, become=become) for s in scripts]
-    limit = target.spec.command_timeout * len(scripts)
-    done = target.connection.run(batch(scripts, parallel=False), become=become, timeout=limit)
-    return unbatch(scripts, done)
 
 
 def _without_id(nodeid: str, host_id: str) -> str:

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from opsfix.hosts import ConnectionSpec
+from opsfix.lookahead import Lookahead
 from opsfix.transport.base import CommandResult
 from opsfix.transport.local import LocalConnection
-from opsfix.verify import VerifyTarget, _Lookahead, run_suites
+from opsfix.verify import VerifyTarget, run_suites
 
 SUITE = """
 def test_first(host):
@@ -100,7 +101,7 @@ def test_errors_come_back_and_a_failed_batch_runs_again_live() -> None:
 
     a, b = Fake("a"), Fake("b")
     spec = ConnectionSpec(host="x", hostname="x")
-    lookahead = _Lookahead([VerifyTarget("a", a, spec), VerifyTarget("b", b, spec)])  # type: ignore[arg-type]
+    lookahead = Lookahead([VerifyTarget("a", a, spec), VerifyTarget("b", b, spec)])  # type: ignore[arg-type]
     try:
         assert lookahead.run("a", "one", False).stdout == "a:one"
         with contextlib.suppress(TimeoutError):
