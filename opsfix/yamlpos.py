@@ -6,6 +6,8 @@ and of each key/item, so an error can say `file:line:col` for the exact bad valu
 Only safe tags are constructed, and aliases are capped, in number and in how many values
 they stand for, so a "billion laughs" document (a few dozen aliases of aliases) fails
 fast instead of eating memory or time in whatever walks the data later.
+libyaml parses when PyYAML has it; the pure-Python loader reads what libyaml would read
+differently, and words every error.
 """
 
 from __future__ import annotations
@@ -47,25 +49,25 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that builds PosDict/PosList and counts alias expansions."""
+class _Guarded:
+    """Composer hooks that count alias expansions (mixed into both loaders below)."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+    def _start_counting(self) -> None:
         self._aliases = 0
         self._expanded = 0
         self._sizes: dict[int, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
+        loader: Any = self
+        if loader.check_event(yaml.AliasEvent):
             self._aliases += 1
-            event = self.peek_event()
+            event = loader.peek_event()
             if self._aliases > MAX_ALIASES:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"more than {MAX_ALIASES} aliases (refused)", event.start_mark
                 )
-            if event.anchor in self.anchors:
-                self._expanded += self._size(self.anchors[event.anchor])
+            if event.anchor in loader.anchors:
+                self._expanded += self._size(loader.anchors[event.anchor])
             if self._expanded > MAX_EXPANDED:
                 raise yaml.constructor.ConstructorError(
                     None,
@@ -73,17 +75,8 @@ class _Loader(yaml.SafeLoader):
                     f"aliases stand for more than {MAX_EXPANDED} values (refused)",
                     event.start_mark,
                 )
-        return super().compose_node(parent, index)
-
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
-        if self.flow_level >= MAX_FLOW_DEPTH:
-            raise yaml.scanner.ScannerError(
-                None,
-                None,
-                f"more than {MAX_FLOW_DEPTH} nested [ or {{ (refused)",
-                self.get_mark(),
-            )
-        super().fetch_flow_collection_start(TokenClass)
+        node: yaml.Node | None = super().compose_node(parent, index)  # type: ignore[misc]
+        return node
 
     def _size(self, node: yaml.Node) -> int:
         """How many values `node` stands for once every alias inside it is expanded."""
@@ -98,6 +91,10 @@ class _Loader(yaml.SafeLoader):
             size += sum(self._size(k) + self._size(v) for k, v in node.value)
         self._sizes[id(node)] = size
         return size
+
+
+class _PosConstruction(yaml.constructor.SafeConstructor):
+    """Builds PosDict/PosList (mixed into both loaders below)."""
 
     def construct_pos_mapping(self, node: yaml.MappingNode) -> PosDict:
         data = PosDict()
@@ -127,14 +124,115 @@ class _Loader(yaml.SafeLoader):
         return data
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_pos_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_pos_sequence)
+class _Loader(_Guarded, _PosConstruction, yaml.SafeLoader):
+    """The pure-Python loader, with a limit on flow nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._start_counting()
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None,
+                None,
+                f"more than {MAX_FLOW_DEPTH} nested [ or {{ (refused)",
+                self.get_mark(),
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+
+def _positional(loader: Any) -> Any:
+    """`loader`, made to build PosDict/PosList for mappings and sequences."""
+    loader.add_constructor("tag:yaml.org,2002:map", loader.construct_pos_mapping)
+    loader.add_constructor("tag:yaml.org,2002:seq", loader.construct_pos_sequence)
+    return loader
+
+
+_positional(_Loader)
+_FAST: Any = None  # the libyaml loader, when PyYAML was built with libyaml
+
+
+class _Unlike(yaml.YAMLError):
+    """libyaml reads this document differently from the pure loader, which must read it."""
+
+
+if yaml.__with_libyaml__:
+
+    class _CLoader(_Guarded, _PosConstruction, yaml.composer.Composer, yaml.CSafeLoader):
+        """libyaml scans and parses (about 8 times faster); composing stays in Python, so
+        the guards apply and every node's position is the pure loader's.
+
+        libyaml's own composer is recursive C, which a deep document crashes; here depth
+        is a Python RecursionError, and flow nesting past the limit stops early, as
+        libyaml's scanner is quadratic in it too. A scalar libyaml reads differently
+        (`_is_unlike`) stops it, and the pure loader reads the whole document.
+        """
+
+        def __init__(self, stream: str) -> None:
+            yaml.CSafeLoader.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            self._text = stream  # libyaml's marks index its characters
+            self._start_counting()
+            self._flow_depth = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+            event: Any = self.peek_event()
+            if not getattr(event, "flow_style", False):
+                return super().compose_node(parent, index)
+            if self._flow_depth >= MAX_FLOW_DEPTH:
+                raise _Unlike("nested too deeply")
+            self._flow_depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._flow_depth -= 1
+
+        def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
+            if self._is_unlike(self.peek_event()):
+                raise _Unlike("read differently by libyaml")
+            return super().compose_scalar_node(anchor)
+
+        def _is_unlike(self, event: Any) -> bool:
+            """A plain `?` in a flow collection (PyYAML refuses it), an empty tagged value,
+            or an empty value not right after its `:` (libyaml puts it at the next token;
+            PyYAML just after the indicator)."""
+            if event.tag is not None and not event.value:
+                return True
+            if event.style:  # quoted or block scalar
+                return False
+            if not event.value:
+                index = event.start_mark.index
+                return index == 0 or self._text[index - 1] != ":"
+            return bool(self._flow_depth) and "?" in event.value
+
+    _FAST = _positional(_CLoader)
+
+
+def _parse(text: str) -> Any:
+    """The document's data, by libyaml when it can (much faster), else by the pure loader,
+    which also reports every error, so that errors read exactly as they always have.
+    A tab goes to the pure loader (PyYAML refuses tabs where libyaml accepts them), and so
+    does U+FEFF, the byte order mark (libyaml's columns do not count it)."""
+    if _FAST is not None and "\t" not in text and "\ufeff" not in text:
+        try:
+            return _construct(_FAST(text))
+        except (yaml.YAMLError, RecursionError):
+            pass
+    return _construct(_Loader(text))
+
+
+def _construct(loader: Any) -> Any:
+    try:
+        return loader.get_single_data()  # both loaders construct safe tags only
+    finally:
+        loader.dispose()
 
 
 def loads(text: str, source: str, *, error: type[InputError] = InputError) -> Any:
     """Parse YAML text; a syntax error becomes `error` naming the source, line and column."""
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+        return _parse(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
