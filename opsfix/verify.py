@@ -18,6 +18,7 @@ import io
 import os
 import re
 import sys
+import types
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,9 @@ def run_suites(
         contextlib.redirect_stdout(output),
         contextlib.redirect_stderr(output),
         contextlib.closing(lookahead),
+        _no_plugin_autoload(),
     ):
-        exit_code = pytest.main(args, [plugin])
+        exit_code = pytest.main(args, [plugin, _fixtures(plugin.by_id)])
     return plugin.results(int(exit_code), output.getvalue())
 
 
@@ -107,10 +109,17 @@ def _pytest_args(suites: Sequence[Path], hostspecs: list[str], junit_xml: Path |
         f"--rootdir={_common_dir(paths)}",
         "-c", os.devnull,
         "-p", "no:cacheprovider",
+        # Only testinfra: a plugin that happens to be installed (xdist, cov, hypothesis's
+        # import of ~0.3 s of CPU at the end) must not change or slow the run.
+        "-p", "testinfra.plugin",
         # Less work per test: plugins a verify run has no use for (unraisableexception
-        # runs gc.collect() at the end, ~40 ms each), and capture without dup2 per phase.
+        # runs gc.collect() at the end, ~40 ms each; logging and warnings wrap every phase
+        # of every test), and capture without dup2 per phase.
         *("-p", "no:doctest", "-p", "no:pastebin", "-p", "no:stepwise"),
         *("-p", "no:unraisableexception", "-p", "no:threadexception", "--capture=sys"),
+        *("-p", "no:logging", "-p", "no:warnings", "-p", "no:recwarn", "-p", "no:debugging"),
+        *("-p", "no:faulthandler", "-p", "no:setuponly", "-p", "no:setupplan"),
+        *("-p", "no:python_path", *(() if junit_xml else ("-p", "no:junitxml"))),
         "--import-mode=importlib",
         "-q",
     ]  # fmt: skip
@@ -140,6 +149,21 @@ def _fresh_imports(suites: Sequence[Path]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _no_plugin_autoload() -> Iterator[None]:
+    """pytest loads no plugin by its entry point; `_pytest_args` names the ones we need."""
+    name = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+    before = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+@contextlib.contextmanager
 def _fresh_testinfra_hosts() -> Iterator[None]:
     """testinfra caches hosts per --hosts value; a cached one would hold an old client."""
     import testinfra.host
@@ -152,6 +176,23 @@ def _fresh_testinfra_hosts() -> Iterator[None]:
         for cache, keys in zip(caches, before, strict=True):
             for key in set(cache) - keys:
                 del cache[key]
+
+
+def _fixtures(by_id: dict[str, VerifyTarget]) -> object:
+    """`opsfix_vars`, as a plugin module of its own.
+
+    A fixture method on a plugin object is deprecated, and pytest reads fixtures off an
+    object's class, not the object; off a module it reads the module's own attributes.
+    """
+
+    @pytest.fixture(scope="module")
+    def opsfix_vars(host: Any) -> dict[str, Any]:
+        """The current host's inventory vars, passwords left out (module scope, like `host`)."""
+        return public_vars(by_id[host.backend.get_pytest_id()].vars)
+
+    fixtures = types.ModuleType("opsfix_verify_fixtures")
+    fixtures.opsfix_vars = opsfix_vars  # type: ignore[attr-defined]
+    return fixtures
 
 
 class _OpsfixVerifyPlugin:
@@ -168,11 +209,6 @@ class _OpsfixVerifyPlugin:
         self.names = [t.name for t in targets]
         self.items: dict[str, tuple[list[str], str]] = {}
         self.outcomes: dict[str, dict[str, VerifyOutcome]] = {n: {} for n in self.names}
-
-    @pytest.fixture(scope="module")
-    def opsfix_vars(self, host: Any) -> dict[str, Any]:
-        """The current host's inventory vars, passwords left out (module scope, like `host`)."""
-        return public_vars(self.by_id[host.backend.get_pytest_id()].vars)
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
