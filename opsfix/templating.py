@@ -8,49 +8,55 @@ refer to another var, and a broken var that nothing uses does no harm.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
-
-from jinja2 import (
-    FileSystemLoader,
-    StrictUndefined,
-    Template,
-    TemplateError,
-    TemplateNotFound,
-    Undefined,
-)
-from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any, cast
 
 from opsfix.errors import VariableError
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
 _MAX_DEPTH = 20
 MAX_VALUE_SIZE = 1_000_000  # items or characters a `*` may make, digits a `**` may make
-# What a template's own arithmetic or method calls may raise on bad data: a user error.
-_RENDER_ERRORS = (TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
+def _render_errors() -> tuple[type[Exception], ...]:
+    """What a template's own arithmetic or method calls may raise on bad data: a user error."""
+    from jinja2 import TemplateError
+
+    return (TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
+
+
+@functools.cache
+def _sandbox_class() -> type[ImmutableSandboxedEnvironment]:
     """Jinja2's sandbox, with `*` and `**` bounded: no template makes a huge value.
 
     The sandbox already bounds `range()`; `'x' * 10**9` or `9 ** 9 ** 9` would still take
-    gigabytes or minutes before anything could stop them.
+    gigabytes or minutes before anything could stop them. Built on first use, so a run
+    whose values hold no template never imports Jinja2.
     """
+    from jinja2.exceptions import SecurityError
+    from jinja2.runtime import Context
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    intercepted_binops = frozenset({"*", "**"})
+    class Sandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
 
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            _check_repeat(left, right)
-            _check_repeat(right, left)
-        elif operator == "**" and _too_many_digits(left, right):
-            raise SecurityError(f"{left} ** {right} would have too many digits")
-        return super().call_binop(context, operator, left, right)
+        def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                _check_repeat(left, right)
+                _check_repeat(right, left)
+            elif operator == "**" and _too_many_digits(left, right):
+                raise SecurityError(f"{left} ** {right} would have too many digits")
+            return super().call_binop(context, operator, left, right)
+
+    return Sandbox
 
 
 def _is_int(value: Any) -> bool:
@@ -66,6 +72,8 @@ def _too_many_digits(base: Any, exponent: Any) -> bool:
 def _check_repeat(sequence: Any, times: Any) -> None:
     sized = isinstance(sequence, str | list | tuple) and _is_int(times)
     if sized and len(sequence) * times > MAX_VALUE_SIZE:
+        from jinja2.exceptions import SecurityError
+
         raise SecurityError(f"repeating {len(sequence)} item(s) {times} times is too big")
 
 
@@ -75,7 +83,12 @@ class TemplateEngine:
     def __init__(self, search_path: Sequence[Path] = ()) -> None:
         self.search_path = [p for p in search_path if p.is_dir()]
         self._cache: dict[str, Template] = {}
-        self.env = _Sandbox(
+
+    @functools.cached_property
+    def env(self) -> ImmutableSandboxedEnvironment:
+        from jinja2 import FileSystemLoader, StrictUndefined
+
+        return _sandbox_class()(
             loader=FileSystemLoader([str(p) for p in self.search_path]),
             undefined=StrictUndefined,
             # block tags leave no blank lines behind, as in Ansible's template module; the
@@ -87,6 +100,8 @@ class TemplateEngine:
         )
 
     def has_template(self, name: str) -> bool:
+        from jinja2 import TemplateNotFound
+
         try:
             self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
         except TemplateNotFound:
@@ -105,6 +120,8 @@ class TemplateEngine:
 
     def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
         """Render a template file from the search path."""
+        from jinja2 import TemplateNotFound
+
         try:
             template = self.env.get_template(name)
             return self.env.concat(
@@ -114,7 +131,7 @@ class TemplateEngine:
             raise VariableError(f"template {name!r} not found in {self._where()}") from None
         except VariableError:
             raise
-        except _RENDER_ERRORS as exc:
+        except _render_errors() as exc:
             raise VariableError(f"template {name!r}: {_describe(exc)}") from None
 
     def _render_string(self, text: str, variables: Mapping[str, Any]) -> Any:
@@ -123,6 +140,8 @@ class TemplateEngine:
         try:
             single = _SINGLE_EXPR.match(text)
             if single:
+                from jinja2 import Undefined
+
                 template = self._compiled(f"{{% set result = ({single.group('expr')}) %}}")
                 context = template.new_context(_scope(variables), shared=True)
                 for _ in template.root_render_func(context):
@@ -137,7 +156,7 @@ class TemplateEngine:
             )
         except VariableError:
             raise
-        except _RENDER_ERRORS as exc:
+        except _render_errors() as exc:
             raise VariableError(_describe(exc)) from None
 
     def _compiled(self, source: str) -> Template:
@@ -216,6 +235,8 @@ def _scope(variables: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _describe(exc: Exception) -> str:
+    from jinja2 import TemplateError
+
     if not isinstance(exc, TemplateError):
         return f"template error: {type(exc).__name__}: {exc}"
     message = str(exc.message or exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,22 @@ from opsfix.commands.common import (
 from opsfix.errors import OptionsError
 
 
-def register(sub: Any) -> None:
-    from opsfix.drills import DRILLS
+class _DrillNames(Sequence[str]):
+    """The drills' names for argparse's `choices`, read when argparse first needs them:
+    importing opsfix.drills loads the transport, which other commands should not pay for."""
 
+    def __getitem__(self, index: Any) -> Any:
+        from opsfix.drills import DRILLS
+
+        return [d.name for d in DRILLS][index]
+
+    def __len__(self) -> int:
+        from opsfix.drills import DRILLS
+
+        return len(DRILLS)
+
+
+def register(sub: Any) -> None:
     drill = sub.add_parser(
         "drill",
         help="practice faults: break a practice host on purpose, then repair it",
@@ -40,9 +54,7 @@ def register(sub: Any) -> None:
         func=_cmd_list
     )
     brk = actions.add_parser("break", help="inject a fault into practice hosts (--limit needed)")
-    brk.add_argument(
-        "name", choices=[d.name for d in DRILLS], metavar="NAME", help="see `opsfix drill list`"
-    )
+    brk.add_argument("name", choices=_DrillNames(), metavar="NAME", help="see `opsfix drill list`")
     reset = actions.add_parser("reset", help="undo every drill recorded on the hosts")
     status = actions.add_parser("status", help="which drills are in place where")
     for p, func in ((brk, _cmd_break), (reset, _cmd_reset), (status, _cmd_status)):
