@@ -6,6 +6,7 @@ Everything that can be wrong with the input is found here, before any host is co
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -100,12 +101,19 @@ def connection_spec(host: Host, options: Any) -> ConnectionSpec:
     )
 
 
+WINDOW_VARS = ("opsfix_windows", "opsfix_freezes")  # opsfix.windows.parse's names
+
+
 def window_gate(playbook: Any, jobs: list[Job], now: Callable[[], datetime]) -> Gate | None:
     """Defers disruptive remediations outside a host's maintenance windows or in a freeze.
 
     Each host's policy comes from the playbook, overridden by its inventory vars
     (`opsfix_windows`, `opsfix_freezes`); a bad value stops the run before it starts.
     """
+    if playbook.policy is None and not any(
+        key in job.target.host.vars for job in jobs for key in WINDOW_VARS
+    ):
+        return None  # nothing declared anywhere: no need to import the cron parser
     from opsfix.windows import policy_for_host
 
     policies = {
@@ -155,6 +163,7 @@ def run_playbook(
     verifier = None
     if playbook.verify and request.mode == "apply":
         verifier = _SuiteVerifier(playbook.verify, request.junit_xml, secrets)
+        import_soon("opsfix.verify")  # pytest and testinfra load while hosts are checked
     options = EngineOptions(
         forks=request.forks,
         serial=request.serial or playbook.serial,
@@ -229,6 +238,21 @@ def flap_guard(playbook: Any, request: RunRequest) -> FlapGuard | None:
         )
 
     return guard
+
+
+def import_soon(module: str) -> threading.Thread:
+    """Start importing `module` on a daemon thread, so a slow import overlaps with waiting
+    for hosts. The real `import` later takes the module from sys.modules, or waits for the
+    import still under way (Python's per-module import lock). An import that fails here
+    leaves nothing in sys.modules, so the real one runs again and raises as usual."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    thread = threading.Thread(target=load, name=f"import {module}", daemon=True)
+    thread.start()
+    return thread
 
 
 class _SuiteVerifier:

@@ -1,0 +1,70 @@
+"""Start-up imports only what the command needs; a background import behaves like a real one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from opsfix import runner
+
+HEAVY = ("jinja2", "croniter", "pytest", "testinfra", "opsfix.drills.run", "opsfix.verify")
+
+
+def _imported_after(code: str, cwd: Path) -> set[str]:
+    """Modules loaded by `code` in a fresh interpreter."""
+    probe = code + "\nimport sys; print('\\n'.join(sys.modules))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.split())
+
+
+def test_building_the_command_line_imports_no_command_body(tmp_path: Path) -> None:
+    loaded = _imported_after("from opsfix.cli import _build_parser; _build_parser()", tmp_path)
+    assert not loaded & {*HEAVY, "paramiko", "opsfix.transport", "pydantic"}
+
+
+def test_preparing_a_run_imports_the_plugins_it_uses_and_no_template_engine(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "book.yml").write_text(
+        "hosts: all\nchecks:\n  - check: port_listening\n    with: {port: 80}\n"
+    )
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n")
+    code = textwrap.dedent("""
+        from pathlib import Path
+        from opsfix.runner import RunRequest, prepare
+        prepare(RunRequest(Path("book.yml"), [Path("hosts.yml")], mode="check"))
+    """)
+    loaded = _imported_after(code, tmp_path)
+    assert "opsfix.checks.port_listening" in loaded
+    assert not loaded & set(HEAVY)
+    assert [m for m in loaded if m.startswith("opsfix.checks.")] == ["opsfix.checks.port_listening"]
+
+
+def test_a_background_import_is_the_one_the_real_import_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow_mod.py").write_text("import time\ntime.sleep(0.2)\nLOADS = [1]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runner.import_soon("slow_mod")
+    import slow_mod  # type: ignore[import-not-found]
+
+    assert slow_mod.LOADS == [1]
+    assert sys.modules["slow_mod"] is slow_mod
+    monkeypatch.delitem(sys.modules, "slow_mod")
+
+
+def test_a_failed_background_import_fails_again_at_the_real_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_mod.py").write_text("raise ValueError('broken on import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runner.import_soon("broken_mod").join()
+    assert "broken_mod" not in sys.modules
+    with pytest.raises(ValueError, match="broken on import"):
+        import broken_mod  # type: ignore[import-not-found]  # noqa: F401
