@@ -7,6 +7,7 @@ The same test decides whether a `--limit` word is one pattern or a `:`-separated
 
 from __future__ import annotations
 
+import functools
 import re
 
 _NUMERIC_RANGE = r"\[(?:[0-9]+:[0-9]+)(?::[0-9]+)?\]"
@@ -17,44 +18,53 @@ _V4 = rf"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{_NUMERIC_RANGE})"
 _V6 = rf"(?:[0-9a-f]{{1,4}}|{_HEX_RANGE})"
 _LABEL = rf"(?:\w|{_ALNUM_RANGE})(?:[\w-]|{_ALNUM_RANGE})*(?<![_-])"
 
-_BRACKETED_HOSTPORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
-_HOSTPORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
-_IPV4 = re.compile(rf"^(?:{_V4}\.){{3}}{_V4}$", re.I)
-_IPV6 = re.compile(
-    rf"""^(
-        (?:{_V6}:){{7}}{_V6}|
-        (?:{_V6}:){{1,6}}:|
-        (?:{_V6}:)(?::{_V6}){{1,6}}|
-        (?:{_V6}:){{2}}(?::{_V6}){{1,5}}|
-        (?:{_V6}:){{3}}(?::{_V6}){{1,4}}|
-        (?:{_V6}:){{4}}(?::{_V6}){{1,3}}|
-        (?:{_V6}:){{5}}(?::{_V6}){{1,2}}|
-        (?:{_V6}:){{6}}(?::{_V6})|
-        :(?::{_V6}){{1,6}}|
-        {_V6}?::|
-        (?:0:){{6}}(?:{_V6}\.){{3}}{_V6}|
-        ::(?:ffff:)?(?:{_V6}\.){{3}}{_V6}|
-        (?:0:){{5}}ffff:(?:{_V6}\.){{3}}{_V6}
-    )$""",
-    re.X | re.I,
-)
-_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.I)
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """The address patterns, compiled on first use (a few ms, and most runs need none)."""
+    return (
+        re.compile(r"^\[(.+)\]:([0-9]+)$"),  # [host]:port
+        re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$"),  # host:port
+        re.compile(rf"^(?:{_V4}\.){{3}}{_V4}$", re.I),
+        re.compile(
+            rf"""^(
+                (?:{_V6}:){{7}}{_V6}|
+                (?:{_V6}:){{1,6}}:|
+                (?:{_V6}:)(?::{_V6}){{1,6}}|
+                (?:{_V6}:){{2}}(?::{_V6}){{1,5}}|
+                (?:{_V6}:){{3}}(?::{_V6}){{1,4}}|
+                (?:{_V6}:){{4}}(?::{_V6}){{1,3}}|
+                (?:{_V6}:){{5}}(?::{_V6}){{1,2}}|
+                (?:{_V6}:){{6}}(?::{_V6})|
+                :(?::{_V6}){{1,6}}|
+                {_V6}?::|
+                (?:0:){{6}}(?:{_V6}\.){{3}}{_V6}|
+                ::(?:ffff:)?(?:{_V6}\.){{3}}{_V6}|
+                (?:0:){{5}}ffff:(?:{_V6}\.){{3}}{_V6}
+            )$""",
+            re.X | re.I,
+        ),
+        re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.I),
+    )
 
 
 def parse_address(text: str) -> tuple[str, int | None]:
     """Return (host, port) for `text`; raise ValueError if it is not a host identifier."""
+    bracketed_hostport, hostport, *addresses = _patterns()
     host, port = text, None
-    for pattern in (_BRACKETED_HOSTPORT, _HOSTPORT):
+    for pattern in (bracketed_hostport, hostport):
         match = pattern.match(host)
         if match:
             host, port = match.group(1), int(match.group(2))
-    if not any(p.match(host) for p in (_IPV4, _IPV6, _HOSTNAME)):
+    if not any(p.match(host) for p in addresses):
         raise ValueError(f"not a valid host name or address: {text!r}")
     return host, port
 
 
 def split_port(text: str) -> tuple[str, int | None]:
     """(name, port) of an inventory host entry; a name Ansible cannot parse stays whole."""
+    if ":" not in text:
+        return text, None  # no port, whatever the name: no need to parse it
     try:
         return parse_address(text)
     except ValueError:

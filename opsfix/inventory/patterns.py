@@ -29,6 +29,8 @@ def split_pattern(pattern: str) -> list[str]:
     """`'web:&prod,!db'` -> `['web:&prod', '!db']`; `'web:&prod'` -> `['web', '&prod']`."""
     if "," in pattern:
         parts = pattern.split(",")
+    elif ":" not in pattern:  # one name or address, or words: the terms are the same
+        parts = _TERMS.findall(pattern)
     else:
         try:
             parse_address(pattern)
