@@ -7,6 +7,7 @@ so a lab left behind by a crashed session is taken down at the start of the next
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,6 +21,13 @@ from opsfix.lab import Lab, down, up
 # different names and subnets: set OPSFIX_TEST_LAB=name:subnet, e.g. oft2:10.236.0.0/24.
 LAB_NAME, _, LAB_SUBNET = os.environ.get("OPSFIX_TEST_LAB", "oft:10.232.0.0/24").partition(":")
 LAB_SIZE = 4
+
+
+def side_lab(suffix: str, offset: int) -> tuple[str, str]:
+    """Name and subnet for a test's own extra lab: `offset` subnets past this session's."""
+    net = ipaddress.ip_network(LAB_SUBNET)
+    first = int(net.network_address) + offset * net.num_addresses
+    return LAB_NAME + suffix, str(ipaddress.ip_network((first, net.prefixlen)))
 
 
 def lab_unavailable() -> str | None:

@@ -28,7 +28,7 @@ import yaml
 from opsfix.lab import Lab, down, up
 from opsfix.lab.state import LabPaths, LabRecord
 
-from .conftest import lab_unavailable
+from .conftest import lab_unavailable, side_lab
 from .helpers import (
     DATA,
     Run,
@@ -80,9 +80,10 @@ def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     reason = lab_unavailable()
     if reason:
         pytest.skip(reason)
-    state_dir = tmp_path_factory.getbasetemp().parent / "opsfix-lab-ofault"
+    name, subnet = side_lab("flt", 9)
+    state_dir = tmp_path_factory.getbasetemp().parent / f"opsfix-lab-{name}"
     down(state_dir)  # left behind by a crashed session
-    lab = up(2, state_dir=state_dir, name="ofault", subnet="10.241.0.0/24")
+    lab = up(2, state_dir=state_dir, name=name, subnet=subnet)
     try:
         for host in lab.hosts:
             lab.exec(host, f"mkdir -p {FAULT_DIR} && echo old > {TARGET}")

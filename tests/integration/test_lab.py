@@ -18,7 +18,7 @@ import opsfix.lab.lab as lab_module
 from opsfix.errors import LabError
 from opsfix.lab import Lab, down, status, up
 
-from .conftest import LAB_NAME, LAB_SUBNET
+from .conftest import LAB_NAME, LAB_SUBNET, side_lab
 
 pytestmark = pytest.mark.integration
 
@@ -181,12 +181,13 @@ def test_status_and_load_work_from_another_process(clean_lab: Lab) -> None:
 def test_up_refuses_a_second_lab_in_the_same_dir_or_with_the_same_name(
     lab: Lab, tmp_path: Path
 ) -> None:
+    name, subnet = side_lab("x", 2)
     with pytest.raises(LabError, match="a lab already exists here"):
-        up(1, state_dir=lab.state_dir, name="oftx", subnet="10.234.0.0/24")
+        up(1, state_dir=lab.state_dir, name=name, subnet=subnet)
     with pytest.raises(LabError, match=f"lab name '{LAB_NAME}' is in use"):
-        up(1, state_dir=tmp_path / "other", name=LAB_NAME, subnet="10.234.0.0/24")
+        up(1, state_dir=tmp_path / "other", name=LAB_NAME, subnet=subnet)
     with pytest.raises(LabError, match="overlaps"):
-        up(1, state_dir=tmp_path / "other", name="oftx", subnet=LAB_SUBNET)
+        up(1, state_dir=tmp_path / "other", name=name, subnet=LAB_SUBNET)
     assert not (tmp_path / "other" / "lab.json").exists()
 
 
@@ -202,7 +203,8 @@ def lab_leftovers(name: str, state_dir: Path, pids: list[int]) -> list[str]:
 
 def test_down_leaves_nothing_behind_and_can_repeat(clean_lab: Lab, tmp_path: Path) -> None:
     state_dir = tmp_path / "lab"
-    small = up(2, state_dir=state_dir, name="oftd", subnet="10.233.0.0/24")
+    name, subnet = side_lab("d", 1)
+    small = up(2, state_dir=state_dir, name=name, subnet=subnet)
     inits = list(small._record.pids.values())
     parents = [int(Path(f"/proc/{pid}/stat").read_text().split()[3]) for pid in inits]
     children = [child for pid in inits for child in lab_module.system.child_pids(pid)]
@@ -211,7 +213,7 @@ def test_down_leaves_nothing_behind_and_can_repeat(clean_lab: Lab, tmp_path: Pat
     assert all(s.is_healthy for s in status(state_dir))
 
     down(state_dir)
-    assert lab_leftovers("oftd", state_dir, pids) == []
+    assert lab_leftovers(name, state_dir, pids) == []
     down(state_dir)  # again: nothing to do, no error
     assert status(state_dir) == []
     with pytest.raises(LabError, match="no lab here"):
@@ -227,6 +229,7 @@ def test_a_failed_up_removes_what_it_made(
 
     monkeypatch.setattr(lab_module, "_wait_ready", hosts_never_ready)
     state_dir = tmp_path / "lab"
+    name, subnet = side_lab("f", 1)
     with pytest.raises(LabError, match="simulated"):
-        up(2, state_dir=state_dir, name="oftf", subnet="10.233.0.0/24")
-    assert lab_leftovers("oftf", state_dir, []) == []
+        up(2, state_dir=state_dir, name=name, subnet=subnet)
+    assert lab_leftovers(name, state_dir, []) == []
