@@ -117,12 +117,19 @@ HEALTH4: dict[str, Contender] = {
 }
 
 
-def opsfix_run(mode: str, playbook: Path, *extra: str) -> Callable[[Fleet, Path], Command]:
-    """`opsfix check|apply PLAYBOOK` on the fleet (recover-1 and verify)."""
+def opsfix_run(
+    mode: str, playbook: Path, *extra: str, home: Path | None = None
+) -> Callable[[Fleet, Path], Command]:
+    """`opsfix check|apply PLAYBOOK` on the fleet (recover-1 and verify).
+
+    With `home`, every run shares that home and so opsfix's state folder (run history,
+    verify's remembered commands), as runs from one on-call controller do; without, each
+    run starts from an empty one.
+    """
 
     def build(fleet: Fleet, scratch: Path) -> Command:
         argv = [str(OPSFIX), mode, str(playbook), "-i", str(fleet.inventory)]
-        return Command([*argv, "-f", str(fleet.size), *extra], base_env(scratch))
+        return Command([*argv, "-f", str(fleet.size), *extra], base_env(home or scratch))
 
     return build
 

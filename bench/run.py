@@ -95,6 +95,10 @@ class Bench:
     def fresh(self) -> Path:
         return Path(tempfile.mkdtemp(dir=self.scratch / "runs"))
 
+    def controller_home(self) -> Path:
+        """One home for opsfix's runs of a workload: the state folder of one controller."""
+        return Path(tempfile.mkdtemp(prefix="controller-", dir=self.scratch))
+
     def record(self, workload: str, size: int, name: str) -> Series:
         key = (workload, size, name)
         if key not in self.series:
@@ -171,25 +175,29 @@ class Bench:
     def recover1(self) -> None:
         fleet = self.fleets[20]
         with_verify, _ = W.recovery_copies(self.scratch / "playbooks")
-        apply = C.opsfix_run("apply", with_verify)
+        apply = C.opsfix_run("apply", with_verify, home=self.controller_home())
+        cold = C.opsfix_run("apply", with_verify)
         print("recover-1 on 20 hosts: warm-up (records the known-good configs)", flush=True)
         warm = self.measure(apply, fleet)
         series = self.record("recover1", 20, "opsfix apply")
+        first = self.record("recover1", 20, "opsfix apply, empty state folder")
         if problem := _exit_ok(warm):
             series.failures.append(f"warm-up: {problem}")
         for r in range(self.args.rounds):
-            host = f"web{r % 20 + 1}"
-            self.lab.exec(host, W.BREAK_CONFIG)  # type: ignore[attr-defined]
-            self.quiet(f"  round {r + 1}/{self.args.rounds}: {host} broken")
-            self.timed(series, apply, fleet, _repaired(self.lab, host))
+            runs = [(series, apply, f"web{r % 10 + 1}"), (first, cold, f"web{r % 10 + 11}")]
+            for which, build, host in runs[r % 2 :] + runs[: r % 2]:
+                self.lab.exec(host, W.BREAK_CONFIG)  # type: ignore[attr-defined]
+                self.quiet(f"  round {r + 1}/{self.args.rounds}: {host} broken")
+                self.timed(which, build, fleet, _repaired(self.lab, host))
 
     def verify(self) -> None:
         fleet = self.fleets[20]
         with_verify, without = W.recovery_copies(self.scratch / "playbooks")
+        home = self.controller_home()
         runs = {
-            "apply (verify)": C.opsfix_run("apply", with_verify),
-            "apply (no verify)": C.opsfix_run("apply", without),
-            "check": C.opsfix_run("check", with_verify),
+            "apply (verify)": C.opsfix_run("apply", with_verify, home=home),
+            "apply (no verify)": C.opsfix_run("apply", without, home=home),
+            "check": C.opsfix_run("check", with_verify, home=home),
         }
         print("verify on 20 hosts: warm-up", flush=True)
         for name, build in runs.items():
