@@ -24,12 +24,24 @@ from opsfix.commands.common import (
 )
 from opsfix.errors import InputError, LabError, OptionsError, PluginError
 
-# One module per command under opsfix/commands, each registering its own parser.
-COMMANDS = ("run", "inventory", "lab", "windows", "schedule", "drill", "history", "show", "report")
+# One module per command under opsfix/commands, each registering its own parser(s).
+COMMANDS = {
+    "apply": "run",
+    "check": "run",
+    "inventory": "inventory",
+    "lab": "lab",
+    "windows": "windows",
+    "schedule": "schedule",
+    "drill": "drill",
+    "history": "history",
+    "show": "show",
+    "report": "report",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _build_parser(argv)
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -59,12 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNEXPECTED
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: only its command's when it names one (building all of them
+    costs more than a fast command's own work); every command's for help and mistakes."""
     parser = Parser(prog="opsfix", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(parser_class=Parser, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"opsfix.commands.{name}").register(sub)
+    named = next((a for a in argv or () if not a.startswith("-")), None)
+    modules = [COMMANDS[named]] if named in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for module in modules:
+        importlib.import_module(f"opsfix.commands.{module}").register(sub)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from opsfix import runner
+from opsfix.cli import _build_parser
 
 HEAVY = ("jinja2", "croniter", "pytest", "testinfra", "opsfix.drills.run", "opsfix.verify")
 
@@ -68,3 +70,13 @@ def test_a_failed_background_import_fails_again_at_the_real_import(
     assert "broken_mod" not in sys.modules
     with pytest.raises(ValueError, match="broken on import"):
         import broken_mod  # type: ignore[import-not-found]  # noqa: F401
+
+
+def test_a_command_builds_only_its_own_parser() -> None:
+    def commands(argv: list[str] | None) -> list[str]:
+        sub = next(a for a in _build_parser(argv)._actions if a.dest == argparse.SUPPRESS)
+        return sorted(getattr(sub, "choices", {}))
+
+    assert commands(["check", "book.yml"]) == ["apply", "check"]
+    assert commands(["-h"]) == commands(["chekc"]) == commands([]) == commands(None)
+    assert len(commands(None)) == 10
