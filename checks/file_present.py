@@ -6,6 +6,7 @@ file with a known sha256 is judged by it alone, so an empty file in a release is
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from hashlib import sha256
@@ -104,6 +105,16 @@ def _state(fields: list[str], want: str | None, non_empty: bool) -> str:
 
 
 def _manifest(folder: Path) -> dict[str, str]:
-    """Every regular file under the release folder -> its sha256."""
+    """Every regular file under the release folder -> its sha256.
+
+    Hashed once per run, not once per host: kept while no file's size or mtime changes.
+    """
     files = sorted(f for f in folder.rglob("*") if f.is_file())
+    stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return dict(_hashed(folder, stamp))
+
+
+@functools.lru_cache(maxsize=16)
+def _hashed(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> dict[str, str]:
+    files = [Path(name) for name, _, _ in stamp]
     return {f.relative_to(folder).as_posix(): sha256(f.read_bytes()).hexdigest() for f in files}

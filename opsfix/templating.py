@@ -83,6 +83,7 @@ class TemplateEngine:
     def __init__(self, search_path: Sequence[Path] = ()) -> None:
         self.search_path = [p for p in search_path if p.is_dir()]
         self._cache: dict[str, Template] = {}
+        self._found: set[str] = set()  # templates known to exist (asked once per host)
 
     @functools.cached_property
     def env(self) -> ImmutableSandboxedEnvironment:
@@ -102,10 +103,13 @@ class TemplateEngine:
     def has_template(self, name: str) -> bool:
         from jinja2 import TemplateNotFound
 
+        if name in self._found:
+            return True
         try:
             self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
         except TemplateNotFound:
             return False
+        self._found.add(name)
         return True
 
     def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any:
