@@ -54,6 +54,7 @@ class HostRun:
         self.name = job.target.host.name
         self.lock: HostLock | None = None
         self.would_change = False  # dry run: a previous step would already change the host
+        self.baseline_is_current = False  # see run() and baseline()
 
     @property
     def may_be_cut(self) -> bool:
@@ -62,12 +63,19 @@ class HostRun:
 
     def run(self) -> None:
         steps = self.job.target.steps
-        before, (scan,) = self.check_all([s.check for s in steps], extra=[self.scan_command()])
+        probes = self.baseline_probes() if self.engine.mode == "apply" else []
+        before, (scan, *current) = self.check_all(
+            [s.check for s in steps], extra=[self.scan_command(), *probes]
+        )
+        # the known-good baselines already match this host: unless this run changes it,
+        # recording them again (a round trip) can be skipped
+        self.baseline_is_current = bool(probes) and all(r.ok for r in current)
         unfinished = recovery.parse_scan(scan)
         recovered = True
         if unfinished and self.engine.mode == "apply":
             self.take_lock()
             recovered = self.recover()
+            self.baseline_is_current = False
             before = self.check_all([s.check for s in steps])[0]
         elif unfinished:
             self.report.notes += [
@@ -83,6 +91,7 @@ class HostRun:
                 for step, step_report in zip(steps, self.report.steps, strict=True):
                     changed |= self.repair(step, step_report, changed)
                 if changed:
+                    self.baseline_is_current = False
                     after = self.check_all([s.check for s in steps])[0]
                     for step_report, outcome in zip(self.report.steps, after, strict=True):
                         step_report.after = outcome
@@ -200,7 +209,10 @@ class HostRun:
         if self.lock is not None:
             return False
         self.lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
-        return self.lock.acquire()
+        waited = self.lock.acquire()
+        if waited:  # another run may have changed the host meanwhile
+            self.baseline_is_current = False
+        return waited
 
     def flapping(self, step: BoundStep) -> str | None:
         """A step repaired too often lately is left for a person (only when it would act)."""
@@ -370,14 +382,25 @@ class HostRun:
     def baseline(self) -> None:
         """Let remediations remember this healthy state (e.g. a known-good config).
 
-        The engine calls it only after the host also passed verify.
+        The engine calls it only after the host also passed verify. Nothing to do when the
+        run changed nothing and the baselines matched the host when it was checked.
         """
+        if self.baseline_is_current:
+            return
         steps = self.job.target.steps
         commands = list(
             dict.fromkeys(c for s in steps for r in s.remediations for c in r.baseline())
         )
         if commands:
             self.conn.run(batch(commands, parallel=False))
+
+    def baseline_probes(self) -> list[str]:
+        """Each remediation's check that its baseline is current; [] if one has none."""
+        remediations = [r for s in self.job.target.steps for r in s.remediations]
+        probes = [r.baseline_current() for r in remediations if r.baseline()]
+        if not probes or not all(probes):
+            return []
+        return list(dict.fromkeys(c for commands in probes for c in commands))
 
 
 def _cause(exc: ConnectionFailed | CommandTimeout) -> str:

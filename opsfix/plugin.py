@@ -227,3 +227,11 @@ class Remediation(Generic[P]):
     def baseline(self) -> list[str]:
         """Commands run after a real run when the host is healthy (e.g. keep a known-good copy)."""
         return []
+
+    def baseline_current(self) -> list[str]:
+        """Read-only commands that all succeed when `baseline()` would change nothing.
+
+        They run with the first checks; a host that nothing changed then skips the round
+        trip of `baseline()`. None (the default): the baseline always runs.
+        """
+        return []

@@ -238,8 +238,7 @@ def baseline_command(binary: str, root: str, snapshot: str) -> str:
     base, name = posixpath.split(snapshot)
     return (
         f"root={quote(root)} base={quote(base)} name={quote(name)}\n"
-        'if [ -d "$base/$name/" ] && diff -rq --no-dereference "$root/" "$base/$name/" '
-        ">/dev/null 2>&1; then exit 0; fi\n"
+        f"if {snapshot_matches_command(root, snapshot)}; then exit 0; fi\n"
         f"{cmd(binary, '-t', '-q', '-c', root + '/nginx.conf')} || "
         '{ echo "nginx -t fails: known-good copy of $root not refreshed" >&2; exit 1; }\n'
         'mkdir -p "$base" && chmod 700 "$base" || exit 1\n'
@@ -250,6 +249,12 @@ def baseline_command(binary: str, root: str, snapshot: str) -> str:
         ' { rm -rf "$new" "$new.link"; exit 1; }\n'
         'for old in "$base/.$name".*; do [ "$old" = "$new" ] || rm -rf "$old"; done'
     )
+
+
+def snapshot_matches_command(root: str, snapshot: str) -> str:
+    """Exits 0 when the snapshot holds what `root` holds (content, symlinks, names)."""
+    copy = quote(snapshot + "/")
+    return f"[ -d {copy} ] && diff -rq --no-dereference {quote(root + '/')} {copy} >/dev/null 2>&1"
 
 
 def snapshot_command(snapshot: str, limit: int = SNAPSHOT_LIMIT) -> str:

@@ -93,3 +93,6 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
 
     def baseline(self) -> list[str]:
         return [_nginx.baseline_command(self.params.binary, self.params.root, self.snapshot)]
+
+    def baseline_current(self) -> list[str]:
+        return [_nginx.snapshot_matches_command(self.params.root, self.snapshot)]

@@ -150,3 +150,41 @@ def test_a_hung_probe_fails_alone_and_finished_probes_are_not_run_again(tmp_path
     assert took < 6, took  # two limits of 1 s and the kill grace, not the probe's 60 s
     runs = {name: (tmp_path / name).read_text().count("start") for name in statuses}
     assert runs == {"before": 1, "hung": 2, "after": 1}
+
+
+KEEP = """
+hosts: all
+checks:
+  - check: file_contains
+    with: {path: "{{ d }}/conf/f", line: good}
+    remediate:
+      - remediation: write_line
+        with: {path: "{{ d }}/conf/f", line: good, root: "{{ d }}/conf", keep: "{{ d }}/kept"}
+"""
+
+
+def test_a_baseline_that_still_matches_is_not_recorded_again(tmp_path, conf):
+    """Its probe rides along with the checks; only a run that changed the host records it."""
+    registry = load_registry([DATA / "plugins"])
+    book = tmp_path / "book.yml"
+    book.write_text(KEEP)
+    playbook = load_playbook(book, registry)
+    host_vars = {
+        "d": str(tmp_path),
+        "opsfix_state_dir": str(tmp_path / "state"),
+        "opsfix_backup_dir": str(tmp_path / "backups"),
+    }
+    [target] = bind(playbook, [Host("h1", (), host_vars)], registry, {}, TemplateEngine())
+
+    def apply() -> list[str]:
+        shell = LocalShell()
+        engine = Engine("apply", lambda spec: shell)
+        host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
+        assert host.status in ("healthy", "repaired"), host
+        return [s for s in shell.scripts if "cp " in s and "kept" in s]
+
+    kept = tmp_path / "kept"
+    assert apply() and kept.read_text() == "good\n"  # repaired: recorded
+    assert apply() == []  # healthy, unchanged, copy matches: no round trip for it
+    kept.write_text("stale\n")
+    assert apply() and kept.read_text() == "good\n"  # the copy differs: recorded again

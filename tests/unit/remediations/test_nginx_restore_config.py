@@ -213,11 +213,14 @@ def test_baseline_keeps_a_snapshot_only_while_nginx_t_passes(
         nginx_tree / "sites-available/default"
     )
 
+    (current,) = nginx_restore.baseline_current()
+    assert run_sh(current).ok  # the probe that rides along with the checks agrees
     assert run_sh(baseline).ok  # nothing changed: the same copy stays, none is made
     assert snapshot.resolve() == first
     (nginx_tree / "sites-enabled/default").unlink()  # a symlink retargeted is a change
     (nginx_tree / "sites-enabled/default").symlink_to(nginx_tree / "sites-available/other")
     (nginx_tree / "sites-available/other").write_text("server { listen 81; }\n")
+    assert not run_sh(current).ok
     assert run_sh(baseline).ok
     assert snapshot.resolve() != first
     first = snapshot.resolve()

@@ -16,6 +16,7 @@ class WriteLineParams(Params):
     forbid: str = Field(default="FORBIDDEN", description="validation rejects this text")
     act: str | None = Field(default=None, description="command run after the swap")
     partial: bool = Field(default=False, description="keep the change if the check still fails")
+    keep: str | None = Field(default=None, description="baseline: a copy of the healthy file")
 
 
 class WriteLine(Remediation[WriteLineParams]):
@@ -40,3 +41,11 @@ class WriteLine(Remediation[WriteLineParams]):
             act=(self.params.act,) if self.params.act else (),
             partial_ok=self.params.partial,
         )
+
+    def baseline(self) -> list[str]:
+        keep = self.params.keep
+        return [cmd("cp", self.params.path, keep)] if keep else []
+
+    def baseline_current(self) -> list[str]:
+        keep = self.params.keep
+        return [cmd("cmp", "-s", self.params.path, keep)] if keep else []
