@@ -19,7 +19,7 @@ _REPORT = re.compile(r"^opsfix-http (.*)$", re.MULTILINE)
 _NO_ANSWER = {"curl": {7, 28, 35, 52, 56, 60}, "wget": {4, 5}}  # refused, timeout, TLS, reset
 _WRITE_OUT = r"opsfix-http client=curl status=%{http_code} size=%{size_download}\n"
 _CURL_WRITE_ERROR = 23  # head has the bytes it keeps and closed the pipe: the body is cut
-# curl writes the body straight into `head` (fd 3) and its report to stderr: two processes.
+# curl (-q: no ~/.curlrc) writes the body straight into `head` (fd 3), its report to stderr.
 # wget cannot report the status apart from its log, so it keeps the body in a file.
 _SCRIPT = r"""if command -v curl >/dev/null 2>&1; then
   {{ {curl} 3>&1 >&2; echo "opsfix-http exit=$?" >&2; }} | head -c {max}
@@ -57,7 +57,20 @@ class Http(Check[HttpParams]):
 
     def commands(self) -> list[str]:
         p, t = self.params, f"{self.params.timeout:g}"
-        curl = ["curl", "-sS", "-g", "--noproxy", "*", "-m", t, "-o", "/dev/fd/3", "-w", _WRITE_OUT]
+        curl = [
+            "curl",
+            "-q",
+            "-sS",
+            "-g",
+            "--noproxy",
+            "*",
+            "-m",
+            t,
+            "-o",
+            "/dev/fd/3",
+            "-w",
+            _WRITE_OUT,
+        ]
         wget = ["wget", "-nv", "-S", "-t", "1", "-T", t, "--max-redirect=0", "--no-proxy"]
         wget.append("--content-on-error")  # keep a 404's body too
         if p.host_header:

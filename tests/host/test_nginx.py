@@ -21,7 +21,9 @@ def http_get(host: Any, *urls: str) -> list[tuple[int, str]]:
     costs the host), so no firewall is in the way."""
     mark = "opsfix-status:"
     write_out = "\\n" + mark + "%{http_code}\\n"
-    result = host.run(f"curl -sS --max-time 5 -w '{write_out}' " + " ".join(map(shlex.quote, urls)))
+    result = host.run(
+        f"curl -q -sS --max-time 5 -w '{write_out}' " + " ".join(map(shlex.quote, urls))
+    )
     assert result.rc == 0, f"curl {' '.join(urls)} failed: {result.stderr.strip()}"
     pages, rest = [], result.stdout
     for _ in urls:
