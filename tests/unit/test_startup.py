@@ -80,3 +80,9 @@ def test_a_command_builds_only_its_own_parser() -> None:
     assert commands(["check", "book.yml"]) == ["apply", "check"]
     assert commands(["-h"]) == commands(["chekc"]) == commands([]) == commands(None)
     assert len(commands(None)) == 10
+
+
+def test_the_window_gate_looks_for_the_variables_the_windows_read() -> None:
+    from opsfix.windows.parse import FREEZES_VAR, WINDOWS_VAR
+
+    assert set(runner.WINDOW_VARS) == {WINDOWS_VAR, FREEZES_VAR}
