@@ -104,18 +104,25 @@ def port_listening_cases() -> None:
 def http_cases(site: Nginx) -> None:
     (site.www / "assets/big.bin").write_bytes(bytes(range(256)) * 400)
     url = site.url
-    for client, path in (("curl", None), ("wget", tools_dir(TOOLS, [*_HTTP_TOOLS, "wget"]))):
-        how = {"path": path} if path else {}
+    curl = {"path": tools_dir(TOOLS, [*_HTTP_TOOLS, "curl"])}
+    wget = {"path": tools_dir(TOOLS, [*_HTTP_TOOLS, "wget"])}
+    for client, how in (("curl", curl), ("wget", wget)):
         save(http, f"{client}_200", {"url": url, "contains": "Welcome"}, **how)
         save(http, f"{client}_404", {"url": url, "path": "/assets/missing.js"}, **how)
         save(http, f"{client}_refused", {"url": f"http://127.0.0.1:{CLOSED_PORT}/"}, **how)
-    save(http, "curl_deep_link", {"url": url, "path": "shop/cart", "regex": 'id="app"'})
-    save(http, "curl_big_binary", {"url": url, "path": "/assets/big.bin", "max_body": 64})
-    save(http, "curl_unresolvable", {"url": "http://no-such-host.invalid/"})
+        save(
+            http,
+            f"{client}_big_binary",
+            {"url": url, "path": "/assets/big.bin", "max_body": 64},
+            **how,
+        )
+        save(http, f"{client}_unresolvable", {"url": "http://no-such-host.invalid/"}, **how)
+    save(http, "curl_deep_link", {"url": url, "path": "shop/cart", "regex": 'id="app"'}, **curl)
+    save(http, "wget_deep_link", {"url": url, "path": "shop/cart", "regex": 'id="app"'}, **wget)
     save(http, "no_client", {"url": url}, path=tools_dir(TOOLS, _HTTP_TOOLS))
 
 
-_HTTP_TOOLS = ["grep", "sed", "tail", "wc", "head"]
+_HTTP_TOOLS = ["head", "timeout"]
 
 
 def file_present_cases(site: Nginx) -> None:
