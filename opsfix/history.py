@@ -59,6 +59,8 @@ def who() -> str:
 
 def mask(value: Any, secrets: Sequence[str]) -> Any:
     """`value` with every secret masked in every string (keys too), at any depth."""
+    if not secrets:
+        return value
     if isinstance(value, str):
         return output.redact(value, list(secrets))
     if isinstance(value, Mapping):
@@ -97,7 +99,7 @@ def bundle_doc(
         "playbook_path": str(playbook_path.resolve()),
         "options": dict(options),
         "exit_code": exit_code,
-        "report": json.loads(output.to_json(report)),
+        "report": output.to_data(report),
     }
     return dict(mask(doc, secrets))
 
@@ -176,7 +178,7 @@ def load(store: Store, ref: str) -> tuple[str, dict[str, Any]]:
 
 def masked(report: RunReport, secrets: Sequence[str]) -> RunReport:
     """A copy of the report with every secret masked, for the outputs built from it."""
-    return report_from_dict(mask(json.loads(output.to_json(report)), secrets))
+    return report_from_dict(mask(output.to_data(report), secrets))
 
 
 def report_from_dict(data: Mapping[str, Any]) -> RunReport:

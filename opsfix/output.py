@@ -33,9 +33,14 @@ def redact(text: str, secrets: list[str]) -> str:
 
 
 def to_json(report: RunReport) -> str:
+    return json.dumps(to_data(report), indent=2)
+
+
+def to_data(report: RunReport) -> Any:
+    """The report as plain JSON data (what `to_json` prints), made by the C encoder."""
     data = dataclasses.asdict(report)
     data["summary"] = summary_counts(report)
-    return json.dumps(data, indent=2, default=_json_default)
+    return json.loads(json.dumps(data, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:
