@@ -37,6 +37,9 @@ VerifyItem = tuple[Target, ConnectionSpec, Connection]
 class Verifier(Protocol):
     """Asserts the state of hosts after their run (testinfra suites, see opsfix.verify)."""
 
+    def begin(self, hosts: list[tuple[Target, ConnectionSpec]]) -> None:
+        """A batch of hosts starts; `__call__` ends it (with the hosts to verify, or none)."""
+
     def ahead(self, item: VerifyItem) -> None:
         """One host's run is done: verify may start its work there while others still run."""
 
@@ -175,8 +178,19 @@ class Engine:
         return f"not attempted: batch {number} had {failed} of {size} host(s) failing ({rule})"
 
     def _run_batch(self, pool: ThreadPoolExecutor, batch: list[Job]) -> list[HostReport]:
+        verifying = self.mode == "apply" and self.verifier is not None
+        if verifying:
+            assert self.verifier is not None
+            self.verifier.begin([(job.target, job.spec) for job in batch])
         futures = [pool.submit(self._run_host, job) for job in batch]
-        results = [future.result() for future in futures]
+        try:
+            results = [future.result() for future in futures]
+        except BaseException:
+            if verifying:
+                assert self.verifier is not None
+                with contextlib.suppress(Exception):
+                    self.verifier([])  # ends the batch's verify: no host to wait for
+            raise
         connections = {
             job.target.host.name: conn
             for job, (_, conn) in zip(batch, results, strict=True)
@@ -257,10 +271,8 @@ class Engine:
             and by_name[job.target.host.name].status != "unreachable"
             and by_name[job.target.host.name].steps
         ]
-        if not targets:
-            return
         assert self.verifier is not None
-        outcomes = self.verifier(targets)
+        outcomes = self.verifier(targets)  # also when empty: it ends the batch's verify
         for host, results in outcomes.items():
             host_report = by_name[host]
             host_report.verify = list(results)

@@ -67,6 +67,7 @@ class Lookahead:
         self.queues: dict[str, deque[tuple[Key, Future[Any]]]] = {}
         self._workers: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
+        self._closed = False
         for target in targets:
             self.add(target)
 
@@ -75,7 +76,7 @@ class Lookahead:
         with self._lock:
             self.targets[target.name] = target
             self.queues[target.name] = deque()
-            if self.ahead:
+            if self.ahead and not self._closed:
                 self._send_to(target.name, self.ahead)
 
     def run(self, host: str, script: str, become: bool) -> Any:
@@ -114,7 +115,7 @@ class Lookahead:
                 self._send_to(host, keys)
 
     def _send_to(self, host: str, keys: list[Key]) -> None:
-        if not keys:
+        if not keys or self._closed:
             return
         slots: list[tuple[Key, Future[Any]]] = [(key, Future()) for key in keys]
         self.queues[host].extend(slots)
@@ -147,6 +148,7 @@ class Lookahead:
     def close(self) -> None:
         """Drop what no test asked for; wait for commands already running."""
         with self._lock:
+            self._closed = True
             for queue in self.queues.values():
                 for _, future in queue:
                     future.cancel()

@@ -10,6 +10,7 @@ imported only when something is drawn.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -67,7 +68,8 @@ class LiveProgress:
         from rich.console import Console
         from rich.live import Live
 
-        console = Console(file=self.stream, stderr=self.stream is None)
+        # the stream of this moment: verify's pytest redirects sys.stderr while hosts run
+        console = Console(file=self.stream if self.stream is not None else sys.stderr)
         self._live = Live(
             get_renderable=self.render,
             console=console,

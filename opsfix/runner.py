@@ -258,9 +258,10 @@ def import_soon(module: str) -> threading.Thread:
 class _SuiteVerifier:
     """The playbook's testinfra suites, over the run's own connections (opsfix.verify).
 
-    The commands their tests ran last time (remembered in the state folder) start on each
-    host as soon as its run is done, while other hosts are still being checked and before
-    pytest has started; the tests then find their results waiting.
+    pytest starts with the first host whose run is done, and each host's tests run as soon
+    as that host is done. The commands the tests ran last time (remembered in the state
+    folder) start on each host at that moment too, in one round trip; the tests then find
+    their results waiting.
     """
 
     def __init__(self, suites: Sequence[Path], junit: Path | None, secrets: list[str]) -> None:
@@ -270,36 +271,45 @@ class _SuiteVerifier:
         self.suites, self.junit, self.secrets = list(suites), junit, secrets
         self.memo = CommandMemo(state_dir() / "verify-ahead.json", self.suites)
         self.remembered = self.memo.load()
-        self._lookahead: Any = None  # one per batch of hosts
+        self._hosts: list[tuple[Target, ConnectionSpec]] = []
+        self._run: Any = None  # opsfix.verify.SuiteRun of the current batch, once started
         self._lock = threading.Lock()
 
+    def begin(self, hosts: list[tuple[Target, ConnectionSpec]]) -> None:
+        with self._lock:
+            self._hosts, self._run = list(hosts), None
+
     def ahead(self, item: tuple[Target, ConnectionSpec, Connection]) -> None:
-        if not self.remembered:
-            return
-        with contextlib.suppress(Exception):  # only an early start: verify runs what it needs
-            self._current().add(_verify_target(item))
+        with contextlib.suppress(Exception):  # only an early start: the call runs what it needs
+            self._current().ready(_verify_target(item))
 
     def __call__(
         self, items: list[tuple[Target, ConnectionSpec, Connection]]
     ) -> dict[str, list[Any]]:
-        from opsfix.verify import run_suites
-
-        lookahead = self._current()
+        if not items and self._run is None:
+            return {}
+        run = self._current()
         with self._lock:
-            self._lookahead = None
+            self._run = None
         try:
-            targets = [_verify_target(item) for item in items]
-            return run_suites(self.suites, targets, junit_xml=self.junit, lookahead=lookahead)
+            for item in items:
+                run.ready(_verify_target(item))  # a host already ready is not run twice
+            results = run.finish()
         finally:
-            self.memo.save(lookahead.noted, unless=self.secrets)
+            self.memo.save(run.lookahead.noted, unless=self.secrets)
+        wanted = {target.host.name for target, _, _ in items}
+        return {name: outcomes for name, outcomes in results.items() if name in wanted}
 
     def _current(self) -> Any:
         from opsfix.lookahead import Lookahead
+        from opsfix.verify import HostInfo, SuiteRun
 
         with self._lock:
-            if self._lookahead is None:
-                self._lookahead = Lookahead(ahead=self.remembered)
-            return self._lookahead
+            if self._run is None:
+                hosts = [HostInfo(t.host.name, spec, _plain_vars(t)) for t, spec in self._hosts]
+                lookahead = Lookahead(ahead=self.remembered)
+                self._run = SuiteRun(self.suites, hosts, self.junit, lookahead)
+            return self._run
 
 
 def _verify_target(item: tuple[Target, ConnectionSpec, Connection]) -> Any:

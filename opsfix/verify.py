@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
+import queue
 import re
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,30 +59,95 @@ def run_suites(
 
     `lookahead` may already be running commands on some of the targets; it is closed here.
     """
-    lookahead = lookahead or Lookahead()
-    missing = [str(s) for s in suites if not Path(s).exists()]
-    if missing:
-        lookahead.close()
-        raise InputError(f"verify suite not found: {', '.join(missing)}")
-    if not targets or not suites:
-        lookahead.close()
-        return {t.name: [] for t in targets}
+    hosts = [HostInfo(t.name, t.spec, t.vars) for t in targets]
+    run = SuiteRun(suites, hosts, junit_xml, lookahead)
     for target in targets:
-        if target.name not in lookahead.targets:
-            lookahead.add(target)
-    plugin = _OpsfixVerifyPlugin(targets, lookahead)
-    output = io.StringIO()
-    args = _pytest_args(suites, plugin.hostspecs, junit_xml)
-    with (
-        _fresh_imports(suites),
-        _fresh_testinfra_hosts(),
-        contextlib.redirect_stdout(output),
-        contextlib.redirect_stderr(output),
-        contextlib.closing(lookahead),
-        _no_plugin_autoload(),
-    ):
-        exit_code = pytest.main(args, [plugin, _fixtures(plugin.by_id)])
-    return plugin.results(int(exit_code), output.getvalue())
+        run.ready(target)
+    return run.finish()
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """A host to verify, before it is connected: what its test ids and vars come from."""
+
+    name: str
+    spec: ConnectionSpec
+    vars: dict[str, Any]
+
+
+class SuiteRun:
+    """One pytest run over a batch of hosts, started when the first host is `ready`.
+
+    Each host's tests run as soon as that host's own run is done, while the others are
+    still being checked or repaired: pytest's work overlaps with waiting for hosts instead
+    of following it. `finish` says no more hosts will come and returns the outcomes of
+    those that came. pytest runs on a thread of its own, its output captured.
+    """
+
+    def __init__(
+        self,
+        suites: Sequence[Path],
+        hosts: Sequence[HostInfo],
+        junit_xml: Path | None = None,
+        lookahead: Lookahead | None = None,
+    ) -> None:
+        self.suites = list(suites)
+        self.lookahead = lookahead or Lookahead()
+        missing = [str(s) for s in self.suites if not Path(s).exists()]
+        if missing:
+            self.lookahead.close()
+            raise InputError(f"verify suite not found: {', '.join(missing)}")
+        self.plugin = _OpsfixVerifyPlugin(hosts, self.lookahead)
+        self.junit_xml = junit_xml
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._exit_code = 0
+        self._output = ""
+        self._error: BaseException | None = None
+
+    def ready(self, target: VerifyTarget) -> None:
+        """`target`'s run is done: its tests may run (over its connection) from now on."""
+        if target.name not in self.lookahead.targets:
+            self.lookahead.add(target)
+        self.plugin.ready.put(target)
+        self._start()
+
+    def finish(self) -> dict[str, list[VerifyOutcome]]:
+        """Wait for the tests of every host that was ready; their outcomes."""
+        self.plugin.ready.put(None)
+        self._start()
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.plugin.results(self._exit_code, self._output)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._main, name="verify", daemon=True)
+                self._thread.start()
+
+    def _main(self) -> None:
+        output = io.StringIO()
+        try:
+            if not self.plugin.names or not self.suites:
+                return
+            args = _pytest_args(self.suites, self.plugin.hostspecs, self.junit_xml)
+            with (
+                _fresh_imports(self.suites),
+                _fresh_testinfra_hosts(),
+                contextlib.redirect_stdout(output),
+                contextlib.redirect_stderr(output),
+                _no_plugin_autoload(),
+            ):
+                plugins = [self.plugin, _fixtures(self.plugin.vars_by_id)]
+                self._exit_code = int(pytest.main(args, plugins))
+        except BaseException as exc:  # surfaces in finish(), on the caller's thread
+            self._error = exc
+        finally:
+            self._output = output.getvalue()
+            self.lookahead.close()
 
 
 def public_vars(variables: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +190,9 @@ def _pytest_args(suites: Sequence[Path], hostspecs: list[str], junit_xml: Path |
         *("-p", "no:faulthandler", "-p", "no:setuponly", "-p", "no:setupplan"),
         *("-p", "no:python_path", *(() if junit_xml else ("-p", "no:junitxml"))),
         "--import-mode=importlib",
-        "-q",
+        # no terminal report: opsfix prints its own (a fifth of pytest's work per test);
+        # what pytest itself says on a usage or internal error still reaches its stderr
+        "-p", "no:terminal",
     ]  # fmt: skip
     if junit_xml:
         args.append(f"--junitxml={junit_xml}")
@@ -178,7 +249,7 @@ def _fresh_testinfra_hosts() -> Iterator[None]:
                 del cache[key]
 
 
-def _fixtures(by_id: dict[str, VerifyTarget]) -> object:
+def _fixtures(vars_by_id: dict[str, dict[str, Any]]) -> object:
     """`opsfix_vars`, as a plugin module of its own.
 
     A fixture method on a plugin object is deprecated, and pytest reads fixtures off an
@@ -188,7 +259,7 @@ def _fixtures(by_id: dict[str, VerifyTarget]) -> object:
     @pytest.fixture(scope="module")
     def opsfix_vars(host: Any) -> dict[str, Any]:
         """The current host's inventory vars, passwords left out (module scope, like `host`)."""
-        return public_vars(by_id[host.backend.get_pytest_id()].vars)
+        return public_vars(vars_by_id[host.backend.get_pytest_id()])
 
     fixtures = types.ModuleType("opsfix_verify_fixtures")
     fixtures.opsfix_vars = opsfix_vars  # type: ignore[attr-defined]
@@ -196,21 +267,29 @@ def _fixtures(by_id: dict[str, VerifyTarget]) -> object:
 
 
 class _OpsfixVerifyPlugin:
-    """Hooks opsfix into pytest: our clients in, per-host outcomes out, `opsfix_vars` fixture."""
+    """Hooks opsfix into pytest: our clients in, per-host outcomes out, `opsfix_vars` fixture,
+    and a test loop that takes the hosts as they become ready."""
 
-    def __init__(self, targets: Sequence[VerifyTarget], lookahead: Lookahead) -> None:
+    def __init__(self, hosts: Sequence[HostInfo], lookahead: Lookahead) -> None:
         self.lookahead = lookahead
-        self.by_id: dict[str, VerifyTarget] = {}
+        self.ready: queue.Queue[VerifyTarget | None] = queue.Queue()
+        self.vars_by_id: dict[str, dict[str, Any]] = {}
+        self.id_by_name: dict[str, str] = {}
         self.hostspecs: list[str] = []
-        for target in targets:
-            host_id, spec = _hostspec(target, set(self.by_id))
-            self.by_id[host_id] = target
+        for host in hosts:
+            host_id, spec = _hostspec(host.name, host.spec, set(self.vars_by_id))
+            self.vars_by_id[host_id] = host.vars
+            self.id_by_name[host.name] = host_id
             self.hostspecs.append(spec)
-        self.names = [t.name for t in targets]
+        self.names = [h.name for h in hosts]
+        self.verified: list[str] = []  # the hosts that were ready, in that order
         self.items: dict[str, tuple[list[str], str]] = {}
+        self.host_of: dict[str, str] = {}  # nodeid -> host id
+        self.backends: dict[str, Any] = {}  # host id -> testinfra backend
         self.outcomes: dict[str, dict[str, VerifyOutcome]] = {n: {} for n in self.names}
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        name_of = {host_id: name for name, host_id in self.id_by_name.items()}
         for item in items:
             callspec = getattr(item, "callspec", None)
             host = callspec.params.get("_testinfra_host") if callspec else None
@@ -218,9 +297,48 @@ class _OpsfixVerifyPlugin:
                 self.items[item.nodeid] = (self.names, item.nodeid)
                 continue
             host_id = host.backend.get_pytest_id()
-            target = self.by_id[host_id]
-            _attach(host.backend, target, self.lookahead)
-            self.items[item.nodeid] = ([target.name], _without_id(item.nodeid, host_id))
+            self.host_of[item.nodeid] = host_id
+            self.backends[host_id] = host.backend
+            self.items[item.nodeid] = ([name_of[host_id]], _without_id(item.nodeid, host_id))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """pytest's own loop, but host by host as each becomes ready (see SuiteRun).
+
+        The last test of a host waits for the next ready host, so that pytest knows which
+        test comes next and tears down only the fixtures that one does not share.
+        """
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+        if session.config.option.collectonly:
+            return True
+        groups: dict[str | None, list[pytest.Item]] = {}
+        for item in session.items:
+            groups.setdefault(self.host_of.get(item.nodeid), []).append(item)
+        held: list[pytest.Item] = []
+
+        def run(items: list[pytest.Item]) -> None:
+            todo = held + items
+            for item, nextitem in itertools.pairwise(todo):
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                if session.shouldstop:
+                    raise session.Interrupted(session.shouldstop)
+            held[:] = todo[-1:]
+
+        run(groups.pop(None, []))  # tests that need no host
+        while (target := self.ready.get()) is not None:
+            host_id = self.id_by_name.get(target.name)
+            if host_id is None or target.name in self.verified:
+                continue
+            self.verified.append(target.name)
+            if host_id in self.backends:
+                _attach(self.backends[host_id], target, self.lookahead)
+            run(groups.pop(host_id, []))
+        if held:
+            held[0].config.hook.pytest_runtest_protocol(item=held[0], nextitem=None)
+        return True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         outcome = _outcome(report)
@@ -244,27 +362,29 @@ class _OpsfixVerifyPlugin:
             self.outcomes[name][new.test] = VerifyOutcome(new.test, new.outcome, message)
 
     def results(self, exit_code: int, output: str) -> dict[str, list[VerifyOutcome]]:
-        """Outcomes per host; if pytest itself failed and ran nothing, say so for every host."""
+        """Outcomes of the hosts that were ready; if pytest itself failed and ran nothing,
+        say so for each of them."""
         if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not any(
             self.outcomes.values()
         ):
-            for name in self.names:
+            for name in self.verified or self.names:
                 self._record(name, VerifyOutcome("pytest", "error", output.strip()))
-        return {name: list(self.outcomes[name].values()) for name in self.names}
+        names = self.verified or ([] if self.host_of else self.names)
+        return {name: list(self.outcomes[name].values()) for name in names}
 
 
-def _hostspec(target: VerifyTarget, taken: set[str]) -> tuple[str, str]:
+def _hostspec(name: str, spec: ConnectionSpec, taken: set[str]) -> tuple[str, str]:
     """testinfra's host spec and the test id it yields.
 
     An SSH host is named by its inventory name, not its address: ids would collide for
     hosts that differ only by port, and the name is never used to connect (our client is).
     """
-    query = f"?sudo=true&sudo_user={target.spec.become_user}" if target.spec.become else ""
-    if target.spec.connection == "local":
+    query = f"?sudo=true&sudo_user={spec.become_user}" if spec.become else ""
+    if spec.connection == "local":
         if "local" in taken:
-            raise InputError(f"verify: only one local host per run ({target.name} is the second)")
+            raise InputError(f"verify: only one local host per run ({name} is the second)")
         return "local", f"local://{query}"
-    token = re.sub(r"[^A-Za-z0-9._-]+", "-", target.name).strip("-") or "host"
+    token = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "host"
     candidate, n = token, 1
     while f"paramiko://{candidate}" in taken:
         n += 1

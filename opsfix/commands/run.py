@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
     )
     live = _live_progress(args, mode)
-    on_event = _progress if args.verbose and args.format == "text" else None
+    on_event = _progress(sys.stderr) if args.verbose and args.format == "text" else None
     with live or contextlib.nullcontext():
         report, warnings, secrets = run_playbook(request, on_event=live.event if live else on_event)
     for warning in warnings:
@@ -179,8 +180,14 @@ def exit_code(report: Any, defer_ok: bool = False) -> int:
     return EXIT_OK
 
 
-def _progress(host: str, event: str) -> None:
-    print(f"  {host}: {event}", file=sys.stderr, flush=True)
+def _progress(stream: Any) -> Callable[[str, str], None]:
+    """Host events as lines on `stream`, the one of this moment: verify's pytest redirects
+    sys.stderr while hosts still run."""
+
+    def event(host: str, what: str) -> None:
+        print(f"  {host}: {what}", file=stream, flush=True)
+
+    return event
 
 
 # -- evidence: history, JUnit, metrics, live progress (docs/observability.md) -------------

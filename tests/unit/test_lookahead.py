@@ -73,7 +73,7 @@ def test_remembered_commands_run_on_each_host_as_it_is_added(tmp_path: Path) -> 
         [(script, thread)] = calls(host)
         assert thread.startswith("verify-") and "echo one" in script and "echo same" in script
     batch, live = calls(hosts[2])
-    assert batch[1].startswith("verify-") and live == ("echo other", "MainThread")
+    assert batch[1].startswith("verify-") and live == ("echo other", "verify")  # its tests
     assert ahead.noted == memo.load()
 
 
@@ -110,3 +110,31 @@ def test_the_memo_keeps_only_the_latest_suites(tmp_path: Path) -> None:
         CommandMemo(path, [suite]).save([(f"echo {n}", False)])
     assert CommandMemo(path, [tmp_path / "test_0.py"]).load() == []
     assert CommandMemo(path, [suite]).load() == [(f"echo {n}", False)]
+
+
+def test_each_hosts_tests_run_as_soon_as_it_is_ready(tmp_path: Path) -> None:
+    """pytest starts with the first ready host; a host not ready yet holds nobody else up."""
+    import time
+
+    from opsfix.verify import HostInfo, SuiteRun
+
+    suite = tmp_path / "test_suite.py"
+    suite.write_text(SUITE)
+    web1, web2, web3 = target("web1", "one"), target("web2", "two"), target("web3", "three")
+    hosts = [HostInfo(t.name, t.spec, t.vars) for t in (web1, web2, web3)]
+    run = SuiteRun([suite], hosts)
+
+    run.ready(web2)
+    deadline = time.monotonic() + 20
+    # web2's first test runs (its last waits to learn which test comes next); web1, sorted
+    # first, is not ready
+    while not calls(web2):
+        assert time.monotonic() < deadline, calls(web2)
+        time.sleep(0.01)
+    assert calls(web1) == []
+    run.ready(web1)
+    results = run.finish()  # web3 never became ready: not verified, no outcomes
+
+    assert sorted(results) == ["web1", "web2"]
+    assert all(o.outcome == "passed" for outs in results.values() for o in outs), results
+    assert calls(web3) == []

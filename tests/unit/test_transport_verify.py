@@ -33,11 +33,15 @@ def test_public_vars_drop_passwords_and_mask_nested_secrets() -> None:
     }
 
 
+def named(t: VerifyTarget) -> tuple[str, ConnectionSpec]:
+    return t.name, t.spec
+
+
 def test_hosts_get_distinct_ids_from_their_inventory_names() -> None:
     taken: set[str] = set()
     ids = []
     for name in ("web1", "web 1", "web-1", "db/2"):
-        host_id, spec = _hostspec(target(name), taken)
+        host_id, spec = _hostspec(*named(target(name)), taken)
         taken.add(host_id)
         ids.append(host_id)
         assert spec.startswith(host_id)
@@ -45,14 +49,14 @@ def test_hosts_get_distinct_ids_from_their_inventory_names() -> None:
 
 
 def test_hostspec_carries_become() -> None:
-    _, spec = _hostspec(target("web1", become=True, become_user="www-data"), set())
+    _, spec = _hostspec(*named(target("web1", become=True, become_user="www-data")), set())
     assert spec == "paramiko://web1?sudo=true&sudo_user=www-data"
-    assert _hostspec(target("ctl", "local"), set()) == ("local", "local://")
+    assert _hostspec(*named(target("ctl", "local")), set()) == ("local", "local://")
 
 
 def test_only_one_local_host_per_run() -> None:
     with pytest.raises(InputError, match="only one local host"):
-        _hostspec(target("ctl2", "local"), {"local"})
+        _hostspec(*named(target("ctl2", "local")), {"local"})
 
 
 @pytest.mark.parametrize(
