@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from opsfix.errors import OpsfixError
 from opsfix.shell import quote
-from opsfix.transport.base import Connection
+from opsfix.transport.base import CommandResult, Connection
 
 LOCK_PATH = "/run/lock/opsfix.lock"
 
@@ -114,8 +114,18 @@ class HostLock:
     def release(self) -> None:
         if not self.held:
             return
-        self.conn.run(self._guarded(f'[ "$cur" = {quote(self.me.line())} ] && rm -f "$L"; true'))
+        self.conn.run(self.release_script())
         self.held = False
+
+    def release_script(self) -> str:
+        """Gives the lease back if it is still ours: for `release`, or to run as the last
+        command of another script (then call `released` with its result)."""
+        return self._guarded(f'[ "$cur" = {quote(self.me.line())} ] && rm -f "$L"; true')
+
+    def released(self, result: CommandResult) -> None:
+        """`release_script` ran elsewhere: the lease is given back if it succeeded."""
+        if result.ok:
+            self.held = False
 
     def _try(self, replace: str) -> Holder | None:
         take = f'printf "%s\\n" {quote(self.me.line())} > "$L.tmp" && mv -f "$L.tmp" "$L"'

@@ -92,7 +92,12 @@ class HostRun:
                     changed |= self.repair(step, step_report, changed)
                 if changed:
                     self.baseline_is_current = False
-                    after = self.check_all([s.check for s in steps])[0]
+                    # the host is given back in the same round trip: nothing changes after
+                    lock = self.lock if self.lock is not None and self.lock.held else None
+                    release = [lock.release_script()] if lock else []
+                    after, released = self.check_all([s.check for s in steps], extra=release)
+                    if lock is not None:
+                        lock.released(released[0])
                     for step_report, outcome in zip(self.report.steps, after, strict=True):
                         step_report.after = outcome
             for step_report in self.report.steps:

@@ -188,3 +188,28 @@ def test_a_baseline_that_still_matches_is_not_recorded_again(tmp_path, conf):
     assert apply() == []  # healthy, unchanged, copy matches: no round trip for it
     kept.write_text("stale\n")
     assert apply() and kept.read_text() == "good\n"  # the copy differs: recorded again
+
+
+def test_the_host_is_given_back_in_the_round_trip_of_the_last_checks(tmp_path, conf):
+    """No round trip of its own for unlocking: the lease goes with the final re-check."""
+    from opsfix.hostlock import LockSettings
+
+    registry = load_registry([DATA / "plugins"])
+    path = tmp_path / "book.yml"
+    path.write_text(book())
+    playbook = load_playbook(path, registry)
+    host_vars = {
+        "d": str(tmp_path),
+        "opsfix_state_dir": str(tmp_path / "state"),
+        "opsfix_backup_dir": str(tmp_path / "backups"),
+    }
+    [target] = bind(playbook, [Host("h1", (), host_vars)], registry, {}, TemplateEngine())
+    shell = LocalShell()
+    lock = LockSettings(path=str(tmp_path / "lock" / "opsfix.lock"))
+    engine = Engine("apply", lambda spec: shell, options=EngineOptions(lock=lock))
+    host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
+
+    assert host.status == "repaired"
+    unlocking = [s for s in shell.scripts if 'rm -f "$L"' in s]
+    assert len(unlocking) == 1 and "grep -cxF" in unlocking[0]  # with the checks
+    assert not (tmp_path / "lock" / "opsfix.lock").exists()  # and it was given back
