@@ -182,15 +182,16 @@ class Engine:
         if verifying:
             assert self.verifier is not None
             self.verifier.begin([(job.target, job.spec) for job in batch])
-        futures = [pool.submit(self._run_host, job) for job in batch]
         try:
-            results = [future.result() for future in futures]
-        except BaseException:
-            if verifying:
+            return self._run_hosts(pool, batch)
+        finally:
+            if verifying:  # cut short (Ctrl-C): verify ends too, whatever it had started
                 assert self.verifier is not None
-                with contextlib.suppress(Exception):
-                    self.verifier([])  # ends the batch's verify: no host to wait for
-            raise
+                self.verifier([])  # after the batch's own verify, a no-op
+
+    def _run_hosts(self, pool: ThreadPoolExecutor, batch: list[Job]) -> list[HostReport]:
+        futures = [pool.submit(self._run_host, job) for job in batch]
+        results = [future.result() for future in futures]
         connections = {
             job.target.host.name: conn
             for job, (_, conn) in zip(batch, results, strict=True)

@@ -273,43 +273,54 @@ class _SuiteVerifier:
         self.remembered = self.memo.load()
         self._hosts: list[tuple[Target, ConnectionSpec]] = []
         self._run: Any = None  # opsfix.verify.SuiteRun of the current batch, once started
+        self._open = False  # between begin() and the call that ends the batch
         self._lock = threading.Lock()
 
     def begin(self, hosts: list[tuple[Target, ConnectionSpec]]) -> None:
         with self._lock:
-            self._hosts, self._run = list(hosts), None
+            self._hosts, self._run, self._open = list(hosts), None, True
 
     def ahead(self, item: tuple[Target, ConnectionSpec, Connection]) -> None:
         with contextlib.suppress(Exception):  # only an early start: the call runs what it needs
-            self._current().ready(_verify_target(item))
+            with self._lock:
+                run = self._started() if self._open else None
+            if run is not None:
+                run.ready(_verify_target(item))
 
     def __call__(
         self, items: list[tuple[Target, ConnectionSpec, Connection]]
     ) -> dict[str, list[Any]]:
-        if not items and self._run is None:
+        with self._lock:  # the batch ends: a host done after this starts nothing
+            run = self._started() if items else self._run
+            self._run, self._open = None, False
+        if run is None:
             return {}
-        run = self._current()
-        with self._lock:
-            self._run = None
         try:
             for item in items:
                 run.ready(_verify_target(item))  # a host already ready is not run twice
+            if not items:
+                run.stop()  # nobody to verify (the run was cut short): no test to finish
             results = run.finish()
+        except BaseException:  # Ctrl-C: pytest must be done (it holds sys.stdout) first
+            run.stop()
+            with contextlib.suppress(BaseException):
+                run.finish()
+            raise
         finally:
             self.memo.save(run.lookahead.noted, unless=self.secrets)
         wanted = {target.host.name for target, _, _ in items}
         return {name: outcomes for name, outcomes in results.items() if name in wanted}
 
-    def _current(self) -> Any:
+    def _started(self) -> Any:
+        """The batch's SuiteRun, made on first use (call with the lock held)."""
         from opsfix.lookahead import Lookahead
         from opsfix.verify import HostInfo, SuiteRun
 
-        with self._lock:
-            if self._run is None:
-                hosts = [HostInfo(t.host.name, spec, _plain_vars(t)) for t, spec in self._hosts]
-                lookahead = Lookahead(ahead=self.remembered)
-                self._run = SuiteRun(self.suites, hosts, self.junit, lookahead)
-            return self._run
+        if self._run is None:
+            hosts = [HostInfo(t.host.name, spec, _plain_vars(t)) for t, spec in self._hosts]
+            lookahead = Lookahead(ahead=self.remembered)
+            self._run = SuiteRun(self.suites, hosts, self.junit, lookahead)
+        return self._run
 
 
 def _verify_target(item: tuple[Target, ConnectionSpec, Connection]) -> Any:

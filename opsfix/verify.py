@@ -112,12 +112,21 @@ class SuiteRun:
         self.plugin.ready.put(target)
         self._start()
 
+    def stop(self) -> None:
+        """Run no further test (the one under way finishes)."""
+        self.plugin.stop = True
+
     def finish(self) -> dict[str, list[VerifyOutcome]]:
         """Wait for the tests of every host that was ready; their outcomes."""
         self.plugin.ready.put(None)
         self._start()
         assert self._thread is not None
-        self._thread.join()
+        try:
+            self._thread.join()
+        except KeyboardInterrupt:  # stop after the test under way; pytest puts stdout back
+            self.stop()
+            self._thread.join(10)
+            raise
         if self._error is not None:
             raise self._error
         return self.plugin.results(self._exit_code, self._output)
@@ -283,6 +292,7 @@ class _OpsfixVerifyPlugin:
             self.hostspecs.append(spec)
         self.names = [h.name for h in hosts]
         self.verified: list[str] = []  # the hosts that were ready, in that order
+        self.stop = False  # Ctrl-C: no further test
         self.items: dict[str, tuple[list[str], str]] = {}
         self.host_of: dict[str, str] = {}  # nodeid -> host id
         self.backends: dict[str, Any] = {}  # host id -> testinfra backend
@@ -323,8 +333,8 @@ class _OpsfixVerifyPlugin:
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
                 if session.shouldfail:
                     raise session.Failed(session.shouldfail)
-                if session.shouldstop:
-                    raise session.Interrupted(session.shouldstop)
+                if session.shouldstop or self.stop:
+                    raise session.Interrupted(session.shouldstop or "interrupted")
             held[:] = todo[-1:]
 
         run(groups.pop(None, []))  # tests that need no host
