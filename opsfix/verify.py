@@ -100,6 +100,7 @@ class SuiteRun:
         self.plugin = _OpsfixVerifyPlugin(hosts, self.lookahead)
         self.junit_xml = junit_xml
         self._thread: threading.Thread | None = None
+        self._done = threading.Event()
         self._lock = threading.Lock()
         self._exit_code = 0
         self._output = ""
@@ -120,12 +121,13 @@ class SuiteRun:
         """Wait for the tests of every host that was ready; their outcomes."""
         self.plugin.ready.put(None)
         self._start()
-        assert self._thread is not None
+        # not Thread.join: on Python < 3.13 a join cut by Ctrl-C marks a running thread as
+        # stopped (bpo-45274), and a second join returns at once
         try:
-            self._thread.join()
+            self._done.wait()
         except KeyboardInterrupt:  # stop after the test under way; pytest puts stdout back
             self.stop()
-            self._thread.join(10)
+            self._done.wait(10)
             raise
         if self._error is not None:
             raise self._error
@@ -157,6 +159,7 @@ class SuiteRun:
         finally:
             self._output = output.getvalue()
             self.lookahead.close()
+            self._done.set()
 
 
 def public_vars(variables: dict[str, Any]) -> dict[str, Any]:

@@ -493,3 +493,24 @@ def test_ctrl_c_during_a_change_lets_it_finish_releases_the_lock_and_exits_99(
     assert list(journal(hosts, "web3").values()) == ["committed"]
     assert cat(hosts, "web3", LOCK) is None
     assert leftovers(hosts, "web3") == []
+
+
+def test_ctrl_c_during_verify_stops_its_tests_and_exits_99(hosts: Lab, tmp_path: Path) -> None:
+    """pytest runs beside the engine; Ctrl-C stops it after the test under way, and the
+    interruption is still reported (pytest holds sys.stdout and sys.stderr while it runs)."""
+    mark = tmp_path / "marks"
+    mark.mkdir()
+    args = ["apply", str(DATA / "slow_verify.yml"), "-i", str(hosts.inventory_path)]
+    args += ["--limit", "web1:web2", "-e", f"verify_mark={mark}"]
+    process, began = start(args, home=tmp_path), time.monotonic()
+    deadline = began + 30
+    while not any(mark.iterdir()):
+        assert time.monotonic() < deadline and process.poll() is None, "verify never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    run = finish(process, ["opsfix", *args], began, timeout=20)
+
+    assert run.returncode == 99, str(run)
+    assert "Interrupted." in run.stderr, str(run)
+    assert "Traceback" not in run.stderr and "lost sys.stderr" not in run.stderr, str(run)
+    assert len(list(mark.iterdir())) == 1  # the other host's tests never started
