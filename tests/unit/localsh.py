@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
+from opsfix.hosts import ConnectionSpec
 from opsfix.transport.base import CommandResult
+from opsfix.transport.local import LocalConnection
 
 
 class LocalShell:
@@ -36,4 +39,22 @@ class LocalShell:
 
     @property
     def native_client(self) -> Any:
+        return None
+
+
+class Recording:
+    """A local connection that notes each command and the thread that ran it."""
+
+    def __init__(self, name: str) -> None:
+        spec = ConnectionSpec(host=name, hostname="127.0.0.1", connection="ssh")
+        self.inner = LocalConnection(spec)
+        self.host = name
+        self.calls: list[tuple[str, str]] = []
+
+    def run(self, script: str, **kw: Any) -> CommandResult:
+        self.calls.append((script, threading.current_thread().name))
+        return self.inner.run(script, **kw)
+
+    @property
+    def native_client(self) -> None:
         return None

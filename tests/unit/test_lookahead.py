@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
-from typing import Any
 
 from opsfix.hosts import ConnectionSpec
 from opsfix.lookahead import MEMO_SUITES, CommandMemo, Lookahead, VerifyTarget, suite_key
-from opsfix.transport.base import CommandResult
 from opsfix.verify import run_suites
+
+from .localsh import Recording
 
 SUITE = """
 def test_first(host):
@@ -20,25 +19,6 @@ def test_own_word(host, opsfix_vars):
     word = opsfix_vars["word"]
     assert host.run("echo " + word).stdout == word + "\\n"
 """
-
-
-class Recording:
-    """Runs scripts in the local shell and notes each one with the thread that ran it."""
-
-    def __init__(self, name: str) -> None:
-        from opsfix.transport.local import LocalConnection
-
-        self.host = name
-        self.inner = LocalConnection(ConnectionSpec(host=name, hostname="127.0.0.1"))
-        self.calls: list[tuple[str, str]] = []
-
-    def run(self, script: str, **kw: Any) -> CommandResult:
-        self.calls.append((script, threading.current_thread().name))
-        return self.inner.run(script, **kw)
-
-    @property
-    def native_client(self) -> None:
-        return None
 
 
 def target(name: str, word: str) -> VerifyTarget:

@@ -4,17 +4,16 @@ every host still gets the results of its own commands."""
 from __future__ import annotations
 
 import contextlib
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from opsfix.hosts import ConnectionSpec
 from opsfix.lookahead import Lookahead
 from opsfix.transport.base import CommandResult
-from opsfix.transport.local import LocalConnection
 from opsfix.verify import VerifyTarget, run_suites
+
+from .localsh import Recording
 
 SUITE = """
 def test_first(host):
@@ -27,24 +26,6 @@ def test_own_word(host, opsfix_vars):
 def test_last(host):
     assert host.run("echo two").stdout == "two\\n"
 """
-
-
-class Recording:
-    """A local connection that notes each command and the thread that ran it."""
-
-    def __init__(self, name: str) -> None:
-        spec = ConnectionSpec(host=name, hostname="127.0.0.1", connection="ssh")
-        self.inner = LocalConnection(spec)
-        self.host = name
-        self.calls: list[tuple[str, str]] = []
-
-    def run(self, script: str, **kw: Any) -> CommandResult:
-        self.calls.append((script, threading.current_thread().name))
-        return self.inner.run(script, **kw)
-
-    @property
-    def native_client(self) -> None:
-        return None
 
 
 def targets(*names: str, same_word: bool = False) -> list[VerifyTarget]:
