@@ -18,7 +18,8 @@ from .localsh import LocalShell
 DATA = Path(__file__).parent / "data"
 
 
-def run(tmp_path: Path, mode: str, body: str, **host_vars):
+def bound(tmp_path: Path, body: str, **host_vars):
+    """The playbook `body`, with the test plugins, bound to one host h1 (state under tmp)."""
     registry = load_registry([DATA / "plugins"])
     book = tmp_path / "book.yml"
     book.write_text(body)
@@ -29,6 +30,11 @@ def run(tmp_path: Path, mode: str, body: str, **host_vars):
         "opsfix_backup_dir": str(tmp_path / "backups"),
     }
     [target] = bind(playbook, [Host("h1", (), host_vars)], registry, {}, TemplateEngine())
+    return target
+
+
+def run(tmp_path: Path, mode: str, body: str, **host_vars):
+    target = bound(tmp_path, body, **host_vars)
     engine = Engine(mode, lambda spec: LocalShell())
     return engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
 
@@ -133,13 +139,7 @@ checks:
 
 def test_a_hung_probe_fails_alone_and_finished_probes_are_not_run_again(tmp_path):
     """No `timeout` per command at first; past the check limit, only the unfinished rerun."""
-    registry = load_registry([DATA / "plugins"])
-    book = tmp_path / "book.yml"
-    book.write_text(SLOW)
-    playbook = load_playbook(book, registry)
-    [target] = bind(
-        playbook, [Host("h1", (), {"d": str(tmp_path)})], registry, {}, TemplateEngine()
-    )
+    target = bound(tmp_path, SLOW)
     engine = Engine("check", LocalConnection, options=EngineOptions(check_timeout=1.0))
     began = time.monotonic()
     host = engine.run("book", [Job(target, ConnectionSpec("h1", "local", command_timeout=20))])
@@ -165,16 +165,7 @@ checks:
 
 def test_a_baseline_that_still_matches_is_not_recorded_again(tmp_path, conf):
     """Its probe rides along with the checks; only a run that changed the host records it."""
-    registry = load_registry([DATA / "plugins"])
-    book = tmp_path / "book.yml"
-    book.write_text(KEEP)
-    playbook = load_playbook(book, registry)
-    host_vars = {
-        "d": str(tmp_path),
-        "opsfix_state_dir": str(tmp_path / "state"),
-        "opsfix_backup_dir": str(tmp_path / "backups"),
-    }
-    [target] = bind(playbook, [Host("h1", (), host_vars)], registry, {}, TemplateEngine())
+    target = bound(tmp_path, KEEP)
 
     def apply() -> list[str]:
         shell = LocalShell()
@@ -194,16 +185,7 @@ def test_the_host_is_given_back_in_the_round_trip_of_the_last_checks(tmp_path, c
     """No round trip of its own for unlocking: the lease goes with the final re-check."""
     from opsfix.hostlock import LockSettings
 
-    registry = load_registry([DATA / "plugins"])
-    path = tmp_path / "book.yml"
-    path.write_text(book())
-    playbook = load_playbook(path, registry)
-    host_vars = {
-        "d": str(tmp_path),
-        "opsfix_state_dir": str(tmp_path / "state"),
-        "opsfix_backup_dir": str(tmp_path / "backups"),
-    }
-    [target] = bind(playbook, [Host("h1", (), host_vars)], registry, {}, TemplateEngine())
+    target = bound(tmp_path, book())
     shell = LocalShell()
     lock = LockSettings(path=str(tmp_path / "lock" / "opsfix.lock"))
     engine = Engine("apply", lambda spec: shell, options=EngineOptions(lock=lock))
