@@ -9,10 +9,13 @@ failed, 3 some host unreachable (and none failed), 4 playbook/inventory/variable
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from opsfix.commands.common import (
     EXIT_FAILED,
@@ -37,6 +40,22 @@ COMMANDS = {
     "show": "show",
     "report": "report",
 }
+
+
+DESCRIPTION = "Find what is broken on a fleet of Linux hosts and repair it safely, over SSH."
+
+
+def entry() -> NoReturn:
+    """The console script. Once `main` is done and its output flushed, the process leaves
+    without the interpreter's teardown: freeing every module, thread state and object of
+    a run that loaded paramiko, pydantic and pytest costs ~0.2 s of wall and ~0.3 s of CPU,
+    for nothing (connections are closed and the state database committed by then)."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone, a closed stream
+            stream.flush()
+    atexit._run_exitfuncs()  # what other code registered still runs
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `argv`: only its command's when it names one (building all of them
     costs more than a fast command's own work); every command's for help and mistakes."""
-    parser = Parser(prog="opsfix", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = Parser(prog="opsfix", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(parser_class=Parser, metavar="COMMAND")
     named = next((a for a in argv or () if not a.startswith("-")), None)

@@ -86,3 +86,34 @@ def test_the_window_gate_looks_for_the_variables_the_windows_read() -> None:
     from opsfix.windows.parse import FREEZES_VAR, WINDOWS_VAR
 
     assert set(runner.WINDOW_VARS) == {WINDOWS_VAR, FREEZES_VAR}
+
+
+def test_the_console_script_flushes_runs_exit_handlers_and_keeps_the_exit_code(
+    tmp_path: Path,
+) -> None:
+    """`entry` skips the interpreter's teardown, not what a run leaves to be done at exit."""
+    code = textwrap.dedent("""
+        import atexit, sys
+        from opsfix import cli
+        atexit.register(lambda: open("handler-ran", "w").close())
+        def fake_main():
+            sys.stdout.write("buffered, never flushed by hand")
+            sys.stderr.write("and on stderr")
+            return 3
+        cli.main = fake_main
+        cli.entry()
+        print("not reached")
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 3
+    assert done.stdout == "buffered, never flushed by hand"
+    assert done.stderr == "and on stderr"
+    assert (tmp_path / "handler-ran").exists()
+
+
+def test_help_describes_the_tool_in_a_whole_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _build_parser(["--help"]).parse_args(["--help"])
+    assert "repair it safely, over SSH." in capsys.readouterr().out
