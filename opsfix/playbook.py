@@ -62,7 +62,7 @@ class FlapGuardSpec(_Model):
     @field_validator("period")
     @classmethod
     def _period(cls, value: str) -> str:
-        from opsfix.windows import parse_duration
+        from opsfix.durations import parse_duration
 
         parse_duration(value)  # raises ValueError with what was expected
         return value

@@ -216,8 +216,8 @@ def flap_guard(playbook: Any, request: RunRequest) -> FlapGuard | None:
     spec = playbook.flap_guard
     if spec is None or not request.flap_guard or request.mode == "check":
         return None
+    from opsfix.durations import format_duration, parse_duration
     from opsfix.state import StateError, lazy_store
-    from opsfix.windows import format_duration, parse_duration
 
     period = parse_duration(spec.period)
     store = lazy_store()

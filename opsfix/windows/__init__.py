@@ -5,6 +5,7 @@ The engine asks `policy_for_host(...)` for each host's `Policy` and then
 schedule the windows. See docs/windows.md.
 """
 
+from opsfix.durations import format_duration, parse_duration
 from opsfix.windows.model import (
     Freeze,
     Opening,
@@ -12,13 +13,11 @@ from opsfix.windows.model import (
     Verdict,
     Window,
     WindowValueError,
-    format_duration,
     format_instant,
 )
 from opsfix.windows.parse import (
     FREEZES_VAR,
     WINDOWS_VAR,
-    parse_duration,
     parse_policy,
     policy_for_host,
 )

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
+from opsfix.durations import format_duration
 from opsfix.errors import Location
 
 MAX_DURATION = timedelta(days=31)
@@ -405,12 +406,3 @@ def format_instant(at: datetime, tz: tzinfo) -> str:
     local = at.astimezone(tz)
     seconds = f":{local:%S}" if local.second else ""
     return f"{local:%a %Y-%m-%d %H:%M}{seconds} {local:%Z}"
-
-
-def format_duration(span: timedelta) -> str:
-    """`1d2h30m`: the duration syntax windows are written in."""
-    minutes, seconds = divmod(int(span.total_seconds()), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
-    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0m"

@@ -19,20 +19,19 @@ variables (`opsfix_windows`, `opsfix_freezes`), checked with the exact place of 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opsfix import yamlpos
+from opsfix.durations import DurationError, parse_duration
 from opsfix.errors import InputError, InventoryError, Location, PlaybookError
 from opsfix.windows.model import Freeze, Policy, Window, WindowValueError, instant_of, zone
 
 WINDOWS_VAR = "opsfix_windows"
 FREEZES_VAR = "opsfix_freezes"
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*$", re.I)
 
 
 class _Spec(BaseModel):
@@ -87,17 +86,6 @@ def policy_for_host(
     return None if policy.is_empty else policy
 
 
-def parse_duration(text: str) -> timedelta:
-    """`2h`, `90m`, `1h30m`, `1d`, `1d 12h`: days, hours and minutes, each optional."""
-    found = _DURATION.match(str(text))
-    if not found or not any(found.groups()):
-        raise WindowValueError(
-            "duration", f"invalid duration {text!r}; expected e.g. 2h, 90m, 1h30m or 1d"
-        )
-    days, hours, minutes = (int(part or 0) for part in found.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
-
-
 class _Reader:
     def __init__(self, source: str, error: type[InputError]) -> None:
         self.source = source
@@ -121,14 +109,14 @@ class _Reader:
                 spec.name or "",
                 origin=self._location(parent, index, where),
             )
-        except WindowValueError as exc:
+        except (WindowValueError, DurationError) as exc:
             raise self._at(item, exc.field, f"{where}.{exc.field}", exc.message) from None
 
     def freeze(self, item: Any, parent: Any, index: int, where: str) -> Freeze:
         spec = self._validate(FreezeSpec, item, parent, index, where)
         try:
             frz = _freeze(spec)
-        except WindowValueError as exc:
+        except (WindowValueError, DurationError) as exc:
             raise self._at(item, exc.field, f"{where}.{exc.field}", exc.message) from None
         origin = self._location(parent, index, where)
         return Freeze(frz.start, frz.end, frz.reason, frz.timezone, origin=origin)

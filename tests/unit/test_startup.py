@@ -48,6 +48,26 @@ def test_preparing_a_run_imports_the_plugins_it_uses_and_no_template_engine(
     assert [m for m in loaded if m.startswith("opsfix.checks.")] == ["opsfix.checks.port_listening"]
 
 
+def test_a_repairing_run_with_a_flap_guard_loads_no_cron_parser(tmp_path: Path) -> None:
+    """The flap guard reads a duration; the windows' cron and time zone code stays out."""
+    (tmp_path / "book.yml").write_text(
+        "hosts: all\nflap_guard: {max_repairs: 2, period: 1h30m}\n"
+        "checks:\n  - check: port_listening\n    with: {port: 80}\n"
+    )
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n")
+    code = textwrap.dedent("""
+        from pathlib import Path
+        from opsfix.runner import RunRequest, flap_guard, prepare, window_gate
+        request = RunRequest(Path("book.yml"), [Path("hosts.yml")], mode="apply")
+        playbook, jobs, _ = prepare(request)
+        assert flap_guard(playbook, request) is not None
+        assert window_gate(playbook, jobs, request.now) is None
+    """)
+    loaded = _imported_after(code, tmp_path)
+    assert "opsfix.durations" in loaded
+    assert not loaded & {"croniter", "opsfix.windows"}
+
+
 def test_a_background_import_is_the_one_the_real_import_finds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
