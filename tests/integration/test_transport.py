@@ -442,6 +442,12 @@ conf = Path(os.environ["LAB"]) / "conf" / "nginx.conf"
 conf.write_text(conf.read_text().replace("/index.html;", "=404;"))  # SPA routing broken
 subprocess.run(["nginx", "-s", "reload"], check=True)
 report["no_spa_fallback"] = run_suites(suite, [target])["lab"]
+subprocess.run(["nginx", "-s", "stop"], check=True)
+for _ in range(100):  # the master goes once its workers have
+    if subprocess.run(["pgrep", "-x", "nginx"], capture_output=True).returncode == 1:
+        break
+    __import__("time").sleep(0.05)
+report["stopped"] = run_suites(suite, [target])["lab"]
 print(json.dumps({k: {o.test.split("::")[1]: o.outcome for o in v} for k, v in report.items()}))
 PY
 """
@@ -494,6 +500,9 @@ def test_nginx_host_suite_passes_on_a_healthy_spa_and_catches_a_broken_one() -> 
     broken = report["no_spa_fallback"]
     assert broken.pop("test_deep_link_returns_the_app") == "failed"
     assert set(broken.values()) == {"passed"}
+    stopped = report["stopped"]
+    assert stopped["test_nginx_is_running"] == "failed"
+    assert stopped["test_nginx_is_installed"] == "passed"
 
 
 def test_lab_hosts_pass_the_nginx_suite_over_ssh(
