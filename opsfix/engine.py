@@ -27,7 +27,7 @@ from opsfix.hostrun import BecomeRefused, HostRun, Interrupted
 from opsfix.hosts import ConnectionSpec
 from opsfix.plugin import Remediation
 from opsfix.results import HostReport, RunReport
-from opsfix.transport.base import Connection
+from opsfix.transport.base import CommandResult, Connection
 
 Mode = Literal["apply", "check", "dry-run"]
 Event = Callable[[str, str], None]
@@ -40,8 +40,14 @@ class Verifier(Protocol):
     def begin(self, hosts: list[tuple[Target, ConnectionSpec]]) -> None:
         """A batch of hosts starts; `__call__` ends it (with the hosts to verify, or none)."""
 
-    def ahead(self, item: VerifyItem) -> None:
-        """One host's run is done: verify may start its work there while others still run."""
+    def riders(self, target: Target, spec: ConnectionSpec) -> list[tuple[str, bool]]:
+        """Commands (script, become) verify expects to run on this host, runnable with the
+        host's own `become`: they may ride along with its first checks."""
+        ...
+
+    def ahead(self, item: VerifyItem, done: dict[tuple[str, bool], CommandResult]) -> None:
+        """One host's run is done: verify may start its work there while others still run.
+        `done`: the riders' results, when the run changed nothing on the host."""
 
     def __call__(self, items: list[VerifyItem]) -> dict[str, list[Any]]:
         """Each host's outcomes, once every host of the batch is done."""
@@ -238,7 +244,7 @@ class Engine:
                 self._open[conn] = host_run
             host_run.run()
             if self.mode == "apply" and self.verifier is not None and report.steps:
-                self.verifier.ahead((job.target, job.spec, conn))
+                self.verifier.ahead((job.target, job.spec, conn), host_run.ridden)
         except (Interrupted, ConnectionFailed) as exc:
             if self.cancelled:
                 report.status, report.reason = "failed", f"interrupted: {exc}"

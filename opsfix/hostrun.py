@@ -55,6 +55,7 @@ class HostRun:
         self.lock: HostLock | None = None
         self.would_change = False  # dry run: a previous step would already change the host
         self.baseline_is_current = False  # see run() and baseline()
+        self.ridden: dict[tuple[str, bool], CommandResult] = {}  # see riders()
 
     @property
     def may_be_cut(self) -> bool:
@@ -64,9 +65,13 @@ class HostRun:
     def run(self) -> None:
         steps = self.job.target.steps
         probes = self.baseline_probes() if self.engine.mode == "apply" else []
-        before, (scan, *current) = self.check_all(
-            [s.check for s in steps], extra=[self.scan_command(), *probes]
+        riders = self.riders()
+        before, (scan, *extra) = self.check_all(
+            [s.check for s in steps],
+            extra=[self.scan_command(), *probes],
+            riders=[script for script, _ in riders],
         )
+        current, ridden = extra[: len(probes)], extra[len(probes) :]
         # the known-good baselines already match this host: unless this run changes it,
         # recording them again (a round trip) can be skipped
         self.baseline_is_current = bool(probes) and all(r.ok for r in current)
@@ -111,6 +116,16 @@ class HostRun:
                 )
         finally:
             self.release_lock()
+        if self.lock is None:  # never locked, so never changed: what rode along still holds
+            self.ridden = dict(zip(riders, ridden, strict=True))
+
+    def riders(self) -> list[tuple[str, bool]]:
+        """Commands verify will run here, sent with the first checks (one round trip less
+        per host). Their results count only if this run then changes nothing here."""
+        verifier = self.engine.verifier
+        if self.engine.mode != "apply" or verifier is None:
+            return []
+        return verifier.riders(self.job.target, self.job.spec)
 
     def release_lock(self) -> None:
         """Give the host back; failing to (a lost connection) must not hide why the run ended."""
@@ -326,9 +341,15 @@ class HostRun:
         return outcome
 
     def check_all(
-        self, checks: Sequence[Check[Any]], extra: Sequence[str] = ()
+        self,
+        checks: Sequence[Check[Any]],
+        extra: Sequence[str] = (),
+        riders: Sequence[str] = (),
     ) -> tuple[list[CheckOutcome], list[CommandResult]]:
-        """Run the checks' commands (and `extra` ones) in one round trip and judge each."""
+        """Run the checks' commands (and `extra` ones, then `riders`) in one round trip and
+        judge each; the results of `extra` and `riders` are returned as they are. A rider
+        the check limit cuts short is not run again (exit status -1); one that repeats a
+        command of the script shares that command's result."""
         commands: list[str] = []
         spans = []
         for check in checks:
@@ -338,7 +359,17 @@ class HostRun:
         # one after another: a check's own probe (say `nginx -t`) must not show up in
         # another check's view of the host (say `pgrep nginx`)
         commands.extend(extra)
-        results = self._run_checks(commands) if commands else []
+        needed = len(commands)
+        # a rider that repeats a command of this script (`nginx -t`) shares its result:
+        # the same read-only command, a moment later in the same script, tells nothing new
+        where: dict[str, int] = {}
+        for i, command in enumerate(commands):
+            where.setdefault(command, i)
+        for rider in riders:
+            if rider not in where:
+                where[rider] = len(commands)
+                commands.append(rider)
+        results = self._run_checks(commands, optional=len(commands) - needed) if commands else []
         outcomes = []
         for check, (start, count) in zip(checks, spans, strict=True):
             try:
@@ -348,27 +379,34 @@ class HostRun:
             outcomes.append(
                 CheckOutcome(check.name, verdict.status, verdict.summary, verdict.evidence)
             )
-        return outcomes, results[len(commands) - len(extra) :]
+        ridden = [results[where[rider]] for rider in riders] if results else []
+        return outcomes, results[needed - len(extra) : needed] + ridden
 
-    def _run_checks(self, commands: list[str]) -> list[CommandResult]:
+    def _run_checks(self, commands: list[str], optional: int = 0) -> list[CommandResult]:
         """The check script, first without a `timeout` process per command.
 
         The host pays for every process: a `timeout` per command was a third of a typical
         check script's CPU. So the whole script first gets one check's limit; in the rare
         case it runs out (a probe hangs), the commands that had not finished run again,
         each bounded on its own, so a hung probe fails alone and the others still judge.
+        The last `optional` commands (verify's riders) are never run again.
         """
         command_limit = self.job.spec.command_timeout
         check_limit = self.engine.check_timeout
         script = batch(commands, parallel=False)
-        if check_limit >= command_limit:  # no command could get longer than the script
-            return self._unbatched(commands, self.conn.run(script))
+        whole = check_limit >= command_limit  # no command could get longer than the script
         try:
-            return self._unbatched(commands, self.conn.run(script, timeout=check_limit))
+            done = self.conn.run(script, timeout=None if whole else check_limit)
+            return self._unbatched(commands, done)
         except CommandTimeout as cut:
             cut_short = CommandResult(script, -1, cut.stdout, cut.stderr)
             results = unbatch(commands, cut_short)
-        rest = [i for i, r in enumerate(results) if r.exit_status == -1]
+            needed = len(commands) - optional
+            rest = [i for i, r in enumerate(results[:needed]) if r.exit_status == -1]
+            if not rest:  # only optional commands were cut short
+                return results
+            if whole:
+                raise
         again = [commands[i] for i in rest]
         # a `timeout` inside the script runs in a process group of its own, which the
         # host's limit on the whole script does not reach: keep it within that limit

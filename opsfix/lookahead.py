@@ -24,7 +24,7 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,13 +71,27 @@ class Lookahead:
         for target in targets:
             self.add(target)
 
-    def add(self, target: VerifyTarget) -> None:
-        """A host to verify; with remembered commands, they start on it now."""
+    def add(self, target: VerifyTarget, done: Mapping[Key, CommandResult] | None = None) -> None:
+        """A host to verify; with remembered commands, they start on it now. `done` holds
+        results of remembered commands that already ran there (with its checks, on a host
+        its run did not change): those are not sent again."""
         with self._lock:
             self.targets[target.name] = target
             self.queues[target.name] = deque()
-            if self.ahead and not self._closed:
-                self._send_to(target.name, self.ahead)
+            if not self.ahead or self._closed:
+                return
+            slots: list[tuple[Key, Future[Any]]] = [(key, Future()) for key in self.ahead]
+            missing = []
+            for key, future in slots:
+                result = (done or {}).get(key)
+                if result is not None and result.exit_status not in _RERUN:
+                    future.set_running_or_notify_cancel()
+                    future.set_result(result)
+                else:
+                    missing.append((key, future))
+            self.queues[target.name].extend(slots)  # in the tests' order: see _take
+            if missing:
+                self._submit(target.name, missing)
 
     def run(self, host: str, script: str, become: bool) -> Any:
         key = (script, become)
@@ -119,6 +133,9 @@ class Lookahead:
             return
         slots: list[tuple[Key, Future[Any]]] = [(key, Future()) for key in keys]
         self.queues[host].extend(slots)
+        self._submit(host, slots)
+
+    def _submit(self, host: str, slots: list[tuple[Key, Future[Any]]]) -> None:
         worker = self._workers.get(host)
         if worker is None:
             worker = self._workers[host] = ThreadPoolExecutor(1, f"verify-{host}")
@@ -126,12 +143,11 @@ class Lookahead:
 
     def _fill(self, target: VerifyTarget, slots: list[tuple[Key, Future[Any]]]) -> None:
         """Run the slots' commands on one host, a run of equal `become` per round trip."""
-        same_user = target.spec.user is not None and target.spec.user == target.spec.become_user
         start = 0
         while start < len(slots):
             become = slots[start][0][1]
             end = start + 1
-            while end < len(slots) and (same_user or slots[end][0][1] == become):
+            while end < len(slots) and _same_user(target.spec, slots[end][0][1], become):
                 end += 1
             part = [f for _, f in slots[start:end] if f.set_running_or_notify_cancel()]
             scripts = [k[0] for k, f in slots[start:end] if f in part]
@@ -155,6 +171,17 @@ class Lookahead:
             self.queues = {}
         for worker in self._workers.values():
             worker.shutdown(wait=True, cancel_futures=True)
+
+
+def rides_with(key: Key, spec: ConnectionSpec) -> bool:
+    """Whether a remembered command can run in the host's check script (which runs with
+    the host's own `become`)."""
+    return _same_user(spec, key[1], spec.become)
+
+
+def _same_user(spec: ConnectionSpec, become: bool, other: bool) -> bool:
+    """Commands with these two `become` flags run as the same user on this host."""
+    return become == other or (spec.user is not None and spec.user == spec.become_user)
 
 
 def run_many(target: VerifyTarget, scripts: list[str], become: bool) -> list[CommandResult]:

@@ -26,7 +26,7 @@ from opsfix.registry import load_registry
 from opsfix.results import RunReport
 from opsfix.state import lazy_store
 from opsfix.templating import TemplateEngine
-from opsfix.transport.base import Connection
+from opsfix.transport.base import CommandResult, Connection
 from opsfix.variables import parse_extra_vars
 
 
@@ -280,12 +280,26 @@ class _SuiteVerifier:
         with self._lock:
             self._hosts, self._run, self._open = list(hosts), None, True
 
-    def ahead(self, item: tuple[Target, ConnectionSpec, Connection]) -> None:
+    def riders(self, target: Target, spec: ConnectionSpec) -> list[tuple[str, bool]]:
+        """The remembered commands, for the host's first check script: on a host its run
+        does not change, its tests find their results without a round trip of their own."""
+        from opsfix.lookahead import rides_with
+
+        with self._lock:
+            if not self._open:
+                return []
+        return [key for key in self.remembered if rides_with(key, spec)]
+
+    def ahead(
+        self,
+        item: tuple[Target, ConnectionSpec, Connection],
+        done: dict[tuple[str, bool], CommandResult],
+    ) -> None:
         with contextlib.suppress(Exception):  # only an early start: the call runs what it needs
             with self._lock:
                 run = self._started() if self._open else None
             if run is not None:
-                run.ready(_verify_target(item))
+                run.ready(_verify_target(item), done)
 
     def __call__(
         self, items: list[tuple[Target, ConnectionSpec, Connection]]

@@ -22,7 +22,7 @@ import re
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from opsfix.hosts import ConnectionSpec, Secret
 from opsfix.lookahead import Lookahead, VerifyTarget
 from opsfix.results import VerifyOutcome
 from opsfix.shell import cmd
+from opsfix.transport.base import CommandResult
 
 SECRET_VARS = frozenset(
     {
@@ -106,10 +107,13 @@ class SuiteRun:
         self._output = ""
         self._error: BaseException | None = None
 
-    def ready(self, target: VerifyTarget) -> None:
-        """`target`'s run is done: its tests may run (over its connection) from now on."""
+    def ready(
+        self, target: VerifyTarget, done: Mapping[tuple[str, bool], CommandResult] | None = None
+    ) -> None:
+        """`target`'s run is done: its tests may run (over its connection) from now on.
+        `done`: remembered commands that already ran there (see Lookahead.add)."""
         if target.name not in self.lookahead.targets:
-            self.lookahead.add(target)
+            self.lookahead.add(target, done)
         self.plugin.ready.put(target)
         self._start()
 

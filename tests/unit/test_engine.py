@@ -13,7 +13,7 @@ from opsfix.registry import load_registry
 from opsfix.templating import TemplateEngine
 from opsfix.transport.local import LocalConnection
 
-from .localsh import LocalShell
+from .localsh import LocalShell, Recording
 
 DATA = Path(__file__).parent / "data"
 
@@ -195,3 +195,82 @@ def test_the_host_is_given_back_in_the_round_trip_of_the_last_checks(tmp_path, c
     unlocking = [s for s in shell.scripts if 'rm -f "$L"' in s]
     assert len(unlocking) == 1 and "grep -cxF" in unlocking[0]  # with the checks
     assert not (tmp_path / "lock" / "opsfix.lock").exists()  # and it was given back
+
+
+class Riding:
+    """A verifier with remembered commands to ride along; notes what each host handed over."""
+
+    def __init__(self, *scripts: str) -> None:
+        self.keys = [(script, False) for script in scripts]
+        self.done: dict[str, dict] = {}
+
+    def begin(self, hosts):
+        pass
+
+    def riders(self, target, spec):
+        return list(self.keys)
+
+    def ahead(self, item, done):
+        self.done[item[0].host.name] = done
+
+    def __call__(self, items):
+        return {}
+
+
+def test_verify_commands_ride_with_the_checks_of_a_host_the_run_leaves_alone(tmp_path, conf):
+    conf.write_text("good\n")
+    target = bound(tmp_path, book())
+    shell, verifier = LocalShell(), Riding("echo one", "echo two >&2; exit 3")
+    engine = Engine("apply", lambda spec: shell, verifier=verifier)
+    host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
+
+    assert host.status == "healthy"
+    [script] = shell.scripts  # checks and riders: one round trip
+    assert "echo one" in script
+    done = verifier.done["h1"]
+    assert done[("echo one", False)].stdout == "one\n"
+    assert (
+        done[("echo two >&2; exit 3", False)].exit_status,
+        done[("echo two >&2; exit 3", False)].stderr,
+    ) == (3, "two\n")
+
+
+def test_what_rode_along_is_dropped_when_the_run_changed_the_host(tmp_path, conf):
+    target = bound(tmp_path, book())  # conf says "bad": repaired
+    shell, verifier = LocalShell(), Riding("echo one")
+    engine = Engine("apply", lambda spec: shell, verifier=verifier)
+    host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
+
+    assert host.status == "repaired"
+    assert "echo one" in shell.scripts[0]
+    assert verifier.done["h1"] == {}  # verify asks the host again, after the change
+
+
+def test_a_rider_cut_short_by_the_check_limit_is_not_run_again(tmp_path, conf):
+    conf.write_text("good\n")
+    target = bound(tmp_path, book())
+    shell, verifier = Recording("h1"), Riding("sleep 30")  # a real transport's time limits
+    options = EngineOptions(check_timeout=1.0)
+    engine = Engine("apply", lambda spec: shell, options=options, verifier=verifier)
+    began = time.monotonic()
+    job = Job(target, ConnectionSpec("h1", "localhost", command_timeout=20))
+    host = engine.run("book", [job]).hosts[0]
+
+    assert host.status == "healthy"  # the checks had finished: judged as usual
+    assert time.monotonic() - began < 10
+    assert sum("sleep 30" in script for script, _ in shell.calls) == 1
+    assert verifier.done["h1"][("sleep 30", False)].exit_status == -1  # verify runs it live
+
+
+def test_a_rider_that_repeats_a_check_command_shares_its_result(tmp_path, conf):
+    conf.write_text("good\n")
+    target = bound(tmp_path, book())
+    [probe] = target.steps[0].check.commands()
+    shell, verifier = LocalShell(), Riding(probe, "echo one", "echo one")
+    engine = Engine("apply", lambda spec: shell, verifier=verifier)
+    engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))])
+
+    [script] = shell.scripts
+    assert script.count(probe) == 1 and script.count("echo one") == 1
+    done = verifier.done["h1"]
+    assert done[(probe, False)].exit_status == 0 and done[("echo one", False)].stdout == "one\n"

@@ -118,3 +118,23 @@ def test_each_hosts_tests_run_as_soon_as_it_is_ready(tmp_path: Path) -> None:
     assert sorted(results) == ["web1", "web2"]
     assert all(o.outcome == "passed" for outs in results.values() for o in outs), results
     assert calls(web3) == []
+
+
+def test_results_that_rode_with_the_checks_are_not_asked_for_again(tmp_path: Path) -> None:
+    from opsfix.transport.base import CommandResult
+
+    suite = tmp_path / "test_suite.py"
+    suite.write_text(SUITE)
+    remembered = [("echo one", False), ("echo same", False)]
+    rode, cut = target("web1", "same"), target("web2", "same")
+
+    ahead = Lookahead(ahead=remembered)
+    ahead.add(rode, {key: CommandResult(key[0], 0, key[0][5:] + "\n", "") for key in remembered})
+    ahead.add(cut, {("echo one", False): CommandResult("echo one", 0, "one\n", ""),
+                    ("echo same", False): CommandResult("echo same", -1, "", "")})  # fmt: skip
+    results = run_suites([suite], [rode, cut], lookahead=ahead)
+
+    assert all(o.outcome == "passed" for outs in results.values() for o in outs), results
+    assert calls(rode) == []  # every answer was there already
+    [(script, thread)] = calls(cut)  # what was cut short is sent again, ahead of its test
+    assert thread.startswith("verify-") and script == "echo same"
