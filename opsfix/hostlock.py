@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import posixpath
 import secrets
 import socket
 import time
@@ -148,11 +149,13 @@ class HostLock:
 
     def _guarded(self, body: str) -> str:
         path = quote(self.settings.path)
+        folder = quote(posixpath.dirname(self.settings.path) or "/")
+        # builtins where they do (a lock is taken on the critical path of every repair)
         return (
-            f'L={path}; mkdir -p "$(dirname "$L")" 2>/dev/null; '
+            f"L={path}; [ -d {folder} ] || mkdir -p {folder} 2>/dev/null; "
             'exec 9>>"$L.guard" || exit 90; '
             "if command -v flock >/dev/null 2>&1; then flock -w 10 9 || exit 91; fi; "
-            'cur=$(head -n 1 "$L" 2>/dev/null); '
+            'cur=; { IFS= read -r cur < "$L"; } 2>/dev/null; '
             f"{body}"
         )
 

@@ -71,7 +71,7 @@ class HostRun:
             extra=[self.scan_command(), *probes],
             riders=[script for script, _ in riders],
         )
-        current, ridden = extra[: len(probes)], extra[len(probes) :]
+        current, first_ridden = extra[: len(probes)], extra[len(probes) :]
         # the known-good baselines already match this host: unless this run changes it,
         # recording them again (a round trip) can be skipped
         self.baseline_is_current = bool(probes) and all(r.ok for r in current)
@@ -100,9 +100,16 @@ class HostRun:
                     # the host is given back in the same round trip: nothing changes after
                     lock = self.lock if self.lock is not None and self.lock.held else None
                     release = [lock.release_script()] if lock else []
-                    after, released = self.check_all([s.check for s in steps], extra=release)
+                    after, rest = self.check_all(
+                        [s.check for s in steps],
+                        extra=release,
+                        riders=[script for script, _ in riders],
+                    )
+                    released, ridden = rest[: len(release)], rest[len(release) :]
                     if lock is not None:
                         lock.released(released[0])
+                    # nothing changes after this script: what rode along is the final state
+                    self.ridden = dict(zip(riders, ridden, strict=True))
                     for step_report, outcome in zip(self.report.steps, after, strict=True):
                         step_report.after = outcome
             for step_report in self.report.steps:
@@ -117,11 +124,13 @@ class HostRun:
         finally:
             self.release_lock()
         if self.lock is None:  # never locked, so never changed: what rode along still holds
-            self.ridden = dict(zip(riders, ridden, strict=True))
+            self.ridden = dict(zip(riders, first_ridden, strict=True))
 
     def riders(self) -> list[tuple[str, bool]]:
-        """Commands verify will run here, sent with the first checks (one round trip less
-        per host). Their results count only if this run then changes nothing here."""
+        """Commands verify will run here, sent with the first checks and again with the
+        checks after a repair (the last script of a run that changes the host): verify
+        then needs no round trip of its own. The results count only from a script that
+        no change followed."""
         verifier = self.engine.verifier
         if self.engine.mode != "apply" or verifier is None:
             return []

@@ -235,15 +235,29 @@ def test_verify_commands_ride_with_the_checks_of_a_host_the_run_leaves_alone(tmp
     ) == (3, "two\n")
 
 
-def test_what_rode_along_is_dropped_when_the_run_changed_the_host(tmp_path, conf):
+def test_after_a_repair_verify_commands_ride_with_the_last_checks(tmp_path, conf):
     target = bound(tmp_path, book())  # conf says "bad": repaired
-    shell, verifier = LocalShell(), Riding("echo one")
+    rider = "head -n 1 " + str(conf)
+    shell, verifier = LocalShell(), Riding(rider)
     engine = Engine("apply", lambda spec: shell, verifier=verifier)
     host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
 
     assert host.status == "repaired"
+    riding = [s for s in shell.scripts if rider in s]
+    assert riding == [shell.scripts[0], shell.scripts[-1]]  # the first and the last checks
+    assert verifier.done["h1"][(rider, False)].stdout == "good\n"  # what the last one saw
+
+
+def test_what_rode_along_is_dropped_when_the_host_was_locked_and_not_checked_again(tmp_path, conf):
+    """A refused repair changes nothing, but this run held the lock: verify asks again."""
+    target = bound(tmp_path, book(line="FORBIDDEN"))  # validation refuses it
+    shell, verifier = LocalShell(), Riding("echo one")
+    engine = Engine("apply", lambda spec: shell, verifier=verifier)
+    host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
+
+    assert host.status == "failed"
     assert "echo one" in shell.scripts[0]
-    assert verifier.done["h1"] == {}  # verify asks the host again, after the change
+    assert verifier.done["h1"] == {}
 
 
 def test_a_rider_cut_short_by_the_check_limit_is_not_run_again(tmp_path, conf):
