@@ -21,9 +21,7 @@ class SlowTouch(Remediation[SlowTouchParams]):
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:
         log = quote(self.params.log)
-        act = (
-            f"echo start $$ >> {log}; {cmd('sleep', self.params.seconds)}; echo end $$ >> {log}"
-        )
+        act = f"echo start $$ >> {log}; {cmd('sleep', self.params.seconds)}; echo end $$ >> {log}"
         return Plan(
             f"create {self.params.path}",
             changes=(WriteFile(self.params.path, b"fixed\n"),),
