@@ -98,6 +98,8 @@ def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(parser_class=Parser, metavar="COMMAND")
     named = next((a for a in argv or () if not a.startswith("-")), None)
     modules = [COMMANDS[named]] if named in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    if named is None and list(argv or ()) == ["--version"]:
+        modules = []  # it prints and exits before any command is looked at
     for module in modules:
         importlib.import_module(f"opsfix.commands.{module}").register(sub)
     return parser

@@ -137,3 +137,14 @@ def test_help_describes_the_tool_in_a_whole_sentence(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         _build_parser(["--help"]).parse_args(["--help"])
     assert "repair it safely, over SSH." in capsys.readouterr().out
+
+
+def test_version_builds_no_command_parser(tmp_path: Path) -> None:
+    loaded = _imported_after(
+        "from opsfix import cli\ntry:\n    cli._build_parser(['--version'])"
+        ".parse_args(['--version'])\nexcept SystemExit:\n    pass",
+        tmp_path,
+    )
+    assert not [
+        m for m in loaded if m.startswith("opsfix.commands.") and m != "opsfix.commands.common"
+    ]
