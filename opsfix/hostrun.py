@@ -316,9 +316,9 @@ class HostRun:
     ) -> RemediationOutcome:
         """Prepare (backup, stage, validate), apply, re-check; roll back when it did not help."""
         outcome.backup_path = tx.backup if plan.changes and plan.backup else None
-        prepared = tx.prepare()
+        prepared, applied = tx.prepare_and_apply()  # one round trip; acts only if validated
         outcome.validate_output = prepared.text()
-        if not prepared.ok:
+        if not prepared.ok or applied is None:
             phase = prepared.failed_phase
             outcome.status = "refused"
             outcome.reason = (
@@ -328,7 +328,6 @@ class HostRun:
             )
             tx.finish("refused")
             return outcome
-        applied = tx.apply()
         if applied.ok:
             outcome.recheck = self.check_all([check])[0][0]
             if outcome.recheck.ok:

@@ -32,6 +32,7 @@ from opsfix.transport.base import CommandResult, Connection
 STATE_DIR = "/var/lib/opsfix/tx"
 BACKUP_DIR = "/var/backups/opsfix"
 _TAG = "OPSFIX-TX"
+_APPLYING = f"{_TAG} APPLYING"  # between prepare's report and apply's in one script
 BUSY_WAIT = 60  # seconds a script waits for another script of its transaction to end
 
 
@@ -91,6 +92,30 @@ class Transaction:
     def apply(self) -> StepLog:
         """Swap the staged changes in atomically, then act."""
         return self._run(self._apply_script())
+
+    def prepare_and_apply(self) -> tuple[StepLog, StepLog | None]:
+        """`prepare`, then `apply`, in one round trip. Every failure before the apply part
+        (a failed validation above all) ends the script there, so nothing acts on a plan
+        that did not validate, just as when the controller checks in between. The apply
+        log is None when the script never got to it."""
+        script = (
+            self._prepare_script()
+            + f"printf '%s\\n' {quote(_APPLYING)}\n"
+            + "unset OPSFIX_STAGE OPSFIX_STAGE_ROOT\n"  # staging is over, as in its own script
+            + "\n".join(self._apply_lines())
+            + "\n"
+        )
+        result = self.conn.run(script, timeout=self.timeout)
+        before, applying, after = result.stdout.partition(_APPLYING + "\n")
+        prepared = parse_log(CommandResult(script, result.exit_status, before), self.plan)
+        if not applying:
+            if not prepared.failed_phase:
+                prepared.failed_phase = (
+                    f"script (exit {result.exit_status}): " + (result.stderr.strip()[:500])
+                )
+            return prepared, None
+        applied = CommandResult(script, result.exit_status, after, result.stderr)
+        return prepared, parse_log(applied, self.plan)
 
     def restore(self) -> StepLog:
         """Put every backed-up path back and run the rollback commands."""
@@ -196,7 +221,11 @@ class Transaction:
         return lines
 
     def _apply_script(self) -> str:
-        lines = [*self._held(), 'echo swapping > "$W/state"']
+        return "\n".join([*self._held(), *self._apply_lines()]) + "\n"
+
+    def _apply_lines(self) -> list[str]:
+        """The apply phase, to run where the transaction is held (see `_held`)."""
+        lines = ['echo swapping > "$W/state"']
         for i, change in enumerate(self.plan.changes):
             p = quote(change.path)
             d = quote(dirname(change.path))
@@ -221,7 +250,7 @@ class Transaction:
             lines.append("[ $rc -eq 0 ] || fail act")
         lines.append('echo applied > "$W/state"')
         lines.append(f"printf '%s OK\\n' {_TAG}")
-        return "\n".join(lines) + "\n"
+        return lines
 
     def _restore_script(self) -> str:
         lines = [*self._held(), 'echo restoring > "$W/state"', "bad=0"]

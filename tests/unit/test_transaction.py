@@ -159,3 +159,44 @@ def test_sensitive_files_are_named_never_shown(tmp_path, tree):
     text = diff(plan, current, hide=lambda path: path.endswith(".conf"))
     assert "sensitive file, diff not shown" in text and "hunter2" not in text
     assert "main ok" not in text
+
+
+def test_prepare_and_apply_in_one_round_trip_acts_only_on_a_validated_plan(tmp_path, tree):
+    shell = LocalShell()
+
+    def plan(content: bytes) -> Plan:
+        return Plan(
+            "fix",
+            changes=(WriteFile(str(tree / "main.conf"), content),),
+            stage_root=str(tree),
+            validate=(
+                'test ! -e "$OPSFIX_STAGE/nothing" && grep -q fixed "$OPSFIX_STAGE/main.conf"',
+            ),
+            act=(f'echo "stage=${{OPSFIX_STAGE:-}}" > {tmp_path}/acted',),
+        )
+
+    def transaction(p: Plan, txid: str) -> Transaction:
+        return Transaction(
+            shell, p, txid, state_dir=str(tmp_path / "state"), backup_dir=str(tmp_path / "bk")
+        )
+
+    prepared, applied = transaction(plan(b"still bad\n"), "t1").prepare_and_apply()
+    assert not prepared.ok and prepared.failed_phase == "validate" and applied is None
+    assert (tree / "main.conf").read_text() == "main ok\n"
+    assert not (tmp_path / "acted").exists()
+
+    prepared, applied = transaction(plan(b"main fixed\n"), "t2").prepare_and_apply()
+    assert prepared.ok and prepared.outputs[0][1] == 0  # the validation's report
+    assert applied is not None and applied.ok, applied
+    assert (tree / "main.conf").read_text() == "main fixed\n"
+    assert (tmp_path / "acted").read_text() == "stage=\n"  # no staging left for the act
+    assert len(shell.scripts) == 2
+    assert (tmp_path / "state" / "t2" / "state").read_text() == "applied\n"
+
+
+def test_a_failed_act_in_the_one_round_trip_is_reported_as_the_apply_phase(tmp_path, tree):
+    plan = Plan("fix", changes=(WriteFile(str(tree / "main.conf"), b"x\n"),), act=("exit 3",))
+    prepared, applied = tx(tmp_path, plan).prepare_and_apply()
+    assert prepared.ok
+    assert applied is not None and not applied.ok and applied.failed_phase == "act"
+    assert applied.outputs == [("exit 3", 3, "")]
