@@ -88,14 +88,19 @@ class HostLock:
         self.clock = clock
         self.sleep = sleep
         self.held = False
+        self.ride_result: CommandResult | None = None
 
-    def acquire(self) -> bool:
-        """Take the lease; True if another run had to be waited for. Raises HostLocked."""
+    def acquire(self, ride: str = "") -> bool:
+        """Take the lease; True if another run had to be waited for. Raises HostLocked.
+
+        `ride`, a read-only script (a remediation's gather), runs in the same round trip
+        once the lease is ours; its result is then `ride_result` (else None)."""
         deadline = self.clock() + self.settings.wait
         waited = False
         replace = ""
+        self.ride_result = None
         while True:
-            holder = self._try(replace)
+            holder = self._try(replace, ride)
             if holder is None:
                 self.held = True
                 return waited
@@ -128,18 +133,24 @@ class HostLock:
         if result.ok:
             self.held = False
 
-    def _try(self, replace: str) -> Holder | None:
+    def _try(self, replace: str, ride: str = "") -> Holder | None:
         take = f'printf "%s\\n" {quote(self.me.line())} > "$L.tmp" && mv -f "$L.tmp" "$L"'
-        script = self._guarded(
+        script = "got=; " + self._guarded(
             f'if [ -z "$cur" ] || [ "$cur" = {quote(replace or "-")} ]; then '
-            f'{take} && echo ACQUIRED; else echo "HELD $cur"; fi'
+            f'{take} && echo ACQUIRED && got=1; else echo "HELD $cur"; fi'
         )
+        if ride:  # the guard is let go first: the ride may take a while
+            script += f'\nexec 9>&-\n[ -n "$got" ] || exit 0\n{ride}'
         result = self.conn.run(script)
-        out = result.stdout.strip().splitlines()
-        if out and out[-1] == "ACQUIRED":
+        out = result.stdout.splitlines()
+        status = next((x for x in out if x == "ACQUIRED" or x.startswith("HELD ")), None)
+        if status == "ACQUIRED":
+            if ride:
+                rode = result.stdout.partition("ACQUIRED\n")[2]
+                self.ride_result = CommandResult(ride, result.exit_status, rode, result.stderr)
             return None
-        if out and out[-1].startswith("HELD "):
-            holder = Holder.parse(out[-1][5:])
+        if status is not None:
+            holder = Holder.parse(status[5:])
             if holder is not None:
                 return holder
         raise HostLocked(

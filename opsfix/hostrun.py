@@ -210,10 +210,15 @@ class HostRun:
                     RemediationOutcome(remediation.name, "deferred", deferral)
                 )
                 continue
-            waited = self.engine.mode == "apply" and self.take_lock()
+            gather = remediation.gather()
+            first = self.engine.mode == "apply" and self.lock is None
+            ride = batch(gather) if gather else ""
+            waited = self.engine.mode == "apply" and self.take_lock(ride=ride)
             if waited and not acted and not self.current_fails(step, step_report):
                 return acted  # the run we waited for fixed it
-            outcome = self.remediate(step.check, remediation)
+            # the first lock's round trip also gathered, once the host was ours
+            gathered = self.lock.ride_result if first and self.lock and gather else None
+            outcome = self.remediate(step.check, remediation, gather, gathered)
             if deferral:
                 outcome.reason += f" [{deferral}; overridden: {self.engine.override_reason}]"
             step_report.remediations.append(outcome)
@@ -233,12 +238,13 @@ class HostRun:
             step_report.after = current
         return not current.ok
 
-    def take_lock(self) -> bool:
-        """Lock the host before its first change; True if another run had to finish first."""
+    def take_lock(self, ride: str = "") -> bool:
+        """Lock the host before its first change; True if another run had to finish first.
+        `ride`: a read-only script to run in the same round trip, once the host is ours."""
         if self.lock is not None:
             return False
         self.lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
-        waited = self.lock.acquire()
+        waited = self.lock.acquire(ride)
         if waited:  # another run may have changed the host meanwhile
             self.baseline_is_current = False
         return waited
@@ -255,10 +261,18 @@ class HostRun:
             return None
         return self.engine.gate(self.job.target, remediation)
 
-    def remediate(self, check: Check[Any], remediation: Remediation[Any]) -> RemediationOutcome:
+    def remediate(
+        self,
+        check: Check[Any],
+        remediation: Remediation[Any],
+        gather: Sequence[str],
+        gathered: CommandResult | None = None,
+    ) -> RemediationOutcome:
+        """`gathered`: the result of `batch(gather)` if it already ran (with the lock)."""
         name = remediation.name
-        gather = remediation.gather()
-        facts = unbatch(gather, self.conn.run(batch(gather))) if gather else []
+        if gather and gathered is None:
+            gathered = self.conn.run(batch(gather))
+        facts = unbatch(gather, gathered) if gathered is not None else []
         try:
             plan = remediation.plan(facts)
         except Exception as exc:

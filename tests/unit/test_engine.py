@@ -288,3 +288,20 @@ def test_a_rider_that_repeats_a_check_command_shares_its_result(tmp_path, conf):
     assert script.count(probe) == 1 and script.count("echo one") == 1
     done = verifier.done["h1"]
     assert done[(probe, False)].exit_status == 0 and done[("echo one", False)].stdout == "one\n"
+
+
+def test_a_repair_takes_the_lock_and_gathers_in_one_round_trip(tmp_path, conf):
+    """checks; lock + gather; prepare + apply; re-check; commit; last checks + unlock."""
+    from opsfix.hostlock import LockSettings
+
+    target = bound(tmp_path, book())
+    shell = LocalShell()
+    lock = LockSettings(path=str(tmp_path / "lock" / "opsfix.lock"))
+    engine = Engine("apply", lambda spec: shell, options=EngineOptions(lock=lock))
+    host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
+
+    assert host.status == "repaired" and conf.read_text() == "good\n"
+    assert len(shell.scripts) == 6, [s[:60] for s in shell.scripts]
+    locking = shell.scripts[1]
+    assert "ACQUIRED" in locking and "cat " + str(conf) in locking
+    assert "APPLYING" in shell.scripts[2]

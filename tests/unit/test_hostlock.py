@@ -50,3 +50,23 @@ def test_holder_line_round_trips():
     me = Holder.me("abc")
     assert Holder.parse(me.line()) == me
     assert Holder.parse("garbage") is None
+
+
+def test_a_script_rides_with_the_lock_only_once_the_host_is_ours(settings, tmp_path):
+    from opsfix.shell import batch, unbatch
+
+    gather = ["echo gathered", f"touch {tmp_path}/rode"]
+    shell = LocalShell()
+    first = HostLock(shell, Holder.me("run-a"), settings)
+    assert first.acquire(batch(gather)) is False
+    assert len(shell.scripts) == 1  # lock and gather: one round trip
+    assert first.ride_result is not None
+    said, touched = unbatch(gather, first.ride_result)
+    assert said.stdout == "gathered\n" and touched.exit_status == 0
+
+    (tmp_path / "rode").unlink()
+    second = HostLock(LocalShell(), Holder.me("run-b"), settings)
+    with pytest.raises(HostLocked):
+        second.acquire(batch(gather))
+    assert second.ride_result is None and not (tmp_path / "rode").exists()  # never ran
+    first.release()
