@@ -56,6 +56,7 @@ class HostRun:
         self.would_change = False  # dry run: a previous step would already change the host
         self.baseline_is_current = False  # see run() and baseline()
         self.ridden: dict[tuple[str, bool], CommandResult] = {}  # see riders()
+        self.commit: str | None = None  # the last transaction's commit, not yet sent
 
     @property
     def may_be_cut(self) -> bool:
@@ -100,12 +101,16 @@ class HostRun:
                     # the host is given back in the same round trip: nothing changes after
                     lock = self.lock if self.lock is not None and self.lock.held else None
                     release = [lock.release_script()] if lock else []
+                    # the last transaction's commit too: nothing acts after these checks
+                    commit = [self.commit] if self.commit else []
                     after, rest = self.check_all(
                         [s.check for s in steps],
-                        extra=release,
+                        extra=[*commit, *release],
                         riders=[script for script, _ in riders],
                     )
-                    released, ridden = rest[: len(release)], rest[len(release) :]
+                    self.commit = None  # sent (if the script never ran, `finally` tries)
+                    released = rest[len(commit) : len(commit) + len(release)]
+                    ridden = rest[len(commit) + len(release) :]
                     if lock is not None:
                         lock.released(released[0])
                     # nothing changes after this script: what rode along is the final state
@@ -122,6 +127,7 @@ class HostRun:
                     "here; a person should look (see the notes)"
                 )
         finally:
+            self.send_commit()
             self.release_lock()
         if self.lock is None:  # never locked, so never changed: what rode along still holds
             self.ridden = dict(zip(riders, first_ridden, strict=True))
@@ -135,6 +141,18 @@ class HostRun:
         if self.engine.mode != "apply" or verifier is None:
             return []
         return verifier.riders(self.job.target, self.job.spec)
+
+    def send_commit(self) -> None:
+        """Record a commit still held back (the run ended early: Ctrl-C, another step)."""
+        commit, self.commit = self.commit, None
+        if commit:
+            try:
+                self.conn.run(commit)
+            except OpsfixError as exc:
+                self.report.notes.append(
+                    f"could not record a committed transaction ({exc}); the next apply "
+                    "finds it applied and restores its backup, then repairs again"
+                )
 
     def release_lock(self) -> None:
         """Give the host back; failing to (a lost connection) must not hide why the run ended."""
@@ -270,6 +288,7 @@ class HostRun:
     ) -> RemediationOutcome:
         """`gathered`: the result of `batch(gather)` if it already ran (with the lock)."""
         name = remediation.name
+        self.send_commit()  # an earlier transaction's: journals are written in order
         if gather and gathered is None:
             gathered = self.conn.run(batch(gather))
         facts = unbatch(gather, gathered) if gathered is not None else []
@@ -345,7 +364,10 @@ class HostRun:
         if applied.ok:
             outcome.recheck = self.check_all([check])[0][0]
             if outcome.recheck.ok:
-                tx.finish("committed")
+                # sent with the next round trip (the last checks, as a rule): a run that
+                # dies first leaves it "applied", which the next apply restores, just as
+                # when it dies before a commit of its own round trip
+                self.commit = tx.finish_script("committed")
                 return outcome
             why = f"re-check still fails: {outcome.recheck.summary}"
             if plan.partial_ok or not plan.backup:

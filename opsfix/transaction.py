@@ -123,10 +123,13 @@ class Transaction:
 
     def finish(self, state: str) -> None:
         """Record the outcome in the journal; staged copies go, backups stay."""
-        self.conn.run(
+        self.conn.run(self.finish_script(state), timeout=self.timeout)
+
+    def finish_script(self, state: str) -> str:
+        """What `finish` runs, for a caller that sends it along with other commands."""
+        return (
             f"rm -rf {quote(self.work + '/new')}; "
-            f"printf '%s\\n' {quote(state)} > {quote(self.work + '/state')}",
-            timeout=self.timeout,
+            f"printf '%s\\n' {quote(state)} > {quote(self.work + '/state')}"
         )
 
     # -- scripts -------------------------------------------------------------------------

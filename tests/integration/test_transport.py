@@ -440,7 +440,13 @@ target = VerifyTarget("lab", LocalConnection(spec), spec, {"expected_content": "
 report = {"healthy": run_suites(suite, [target])["lab"]}
 conf = Path(os.environ["LAB"]) / "conf" / "nginx.conf"
 conf.write_text(conf.read_text().replace("/index.html;", "=404;"))  # SPA routing broken
+master = (Path(os.environ["LAB"]) / "nginx.pid").read_text().strip()
+old = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
 subprocess.run(["nginx", "-s", "reload"], check=True)
+for _ in range(200):  # a reload is asynchronous: old workers may answer until they are gone
+    if not any(Path(f"/proc/{pid}").exists() for pid in old):
+        break
+    __import__("time").sleep(0.05)
 report["no_spa_fallback"] = run_suites(suite, [target])["lab"]
 subprocess.run(["nginx", "-s", "stop"], check=True)
 for _ in range(100):  # the master goes once its workers have

@@ -290,8 +290,8 @@ def test_a_rider_that_repeats_a_check_command_shares_its_result(tmp_path, conf):
     assert done[(probe, False)].exit_status == 0 and done[("echo one", False)].stdout == "one\n"
 
 
-def test_a_repair_takes_the_lock_and_gathers_in_one_round_trip(tmp_path, conf):
-    """checks; lock + gather; prepare + apply; re-check; commit; last checks + unlock."""
+def test_a_repair_takes_five_round_trips(tmp_path, conf):
+    """checks; lock + gather; prepare + apply; re-check; last checks + commit + unlock."""
     from opsfix.hostlock import LockSettings
 
     target = bound(tmp_path, book())
@@ -301,7 +301,30 @@ def test_a_repair_takes_the_lock_and_gathers_in_one_round_trip(tmp_path, conf):
     host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
 
     assert host.status == "repaired" and conf.read_text() == "good\n"
-    assert len(shell.scripts) == 6, [s[:60] for s in shell.scripts]
+    assert len(shell.scripts) == 5, [s[:60] for s in shell.scripts]
     locking = shell.scripts[1]
     assert "ACQUIRED" in locking and "cat " + str(conf) in locking
     assert "APPLYING" in shell.scripts[2]
+    assert "committed" in shell.scripts[4] and 'rm -f "$L"' in shell.scripts[4]
+    [journal] = (tmp_path / "state").glob("*/state")
+    assert journal.read_text() == "committed\n"
+
+
+def test_a_commit_held_back_is_recorded_before_the_next_transaction(tmp_path, conf):
+    """Two steps repaired: the first commit goes before the second transaction starts."""
+    (tmp_path / "conf" / "g").write_text("bad\n")
+    two = book() + book().replace("conf/f", "conf/g").split("checks:\n", 1)[1]
+    target = bound(tmp_path, two)
+    shell = LocalShell()
+    host = (
+        Engine("apply", lambda spec: shell)
+        .run("book", [Job(target, ConnectionSpec("h1", "localhost"))])
+        .hosts[0]
+    )
+
+    assert host.status == "repaired"
+    states = sorted(p.read_text() for p in (tmp_path / "state").glob("*/state"))
+    assert states == ["committed\n", "committed\n"]
+    first_commit = next(i for i, s in enumerate(shell.scripts) if "committed" in s)
+    second_tx = [i for i, s in enumerate(shell.scripts) if "APPLYING" in s][1]
+    assert first_commit < second_tx
