@@ -152,12 +152,17 @@ def secret_values(playbook: Any, jobs: list[Job], request: RunRequest) -> list[s
 
 
 def run_playbook(
-    request: RunRequest, on_event: Event | None = None
+    request: RunRequest,
+    on_event: Event | None = None,
+    on_bound: Callable[[], None] | None = None,
 ) -> tuple[RunReport, list[str], list[str]]:
-    """Run a playbook; returns the report, warnings, and the secret values to mask."""
+    """Run a playbook; returns the report, warnings, and the secret values to mask.
+    `on_bound` is called once every host is bound, before any is contacted."""
     from opsfix.transport.connect import open_connection
 
     playbook, jobs, warnings = prepare(request)
+    if on_bound is not None:
+        on_bound()
     gate = window_gate(playbook, jobs, request.now)
     secrets = secret_values(playbook, jobs, request)
     verifier = None

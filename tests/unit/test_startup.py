@@ -148,3 +148,31 @@ def test_version_builds_no_command_parser(tmp_path: Path) -> None:
     assert not [
         m for m in loaded if m.startswith("opsfix.commands.") and m != "opsfix.commands.common"
     ]
+
+
+def test_a_run_freezes_what_binding_built_before_contacting_hosts(tmp_path: Path) -> None:
+    """`opsfix check` calls gc.freeze once bound; no host is contacted before."""
+    (tmp_path / "book.yml").write_text(
+        "hosts: all\nchecks:\n  - check: port_listening\n    with: {port: 80}\n"
+    )
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  hosts:\n    h1: {ansible_host: 127.0.0.1, ansible_connection: local}\n"
+    )
+    code = textwrap.dedent("""
+        import gc, sys
+        from opsfix import cli
+        from opsfix.transport import connect
+        seen = []
+        opened = connect.open_connection
+        gc.freeze = lambda: seen.append("freeze")
+        def spy(spec):
+            seen.append("connect")
+            return opened(spec)
+        connect.open_connection = spy
+        cli.main(["check", "book.yml", "-i", "hosts.yml"])
+        print(seen)
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip().splitlines()[-1] == "['freeze', 'connect']", done.stderr
