@@ -40,7 +40,10 @@ class ServiceRunning(Check[ServiceRunningParams]):
 
     def commands(self) -> list[str]:
         show = cmd("systemctl", "show", _PROPERTIES, "--", self.params.service)
-        commands = [f"if {HAS_SYSTEMD}; then {show}; fi", cmd("pgrep", "-x", "--", self.process)]
+        # -a: the command lines too, as a verify suite asks for them (`nginx: master
+        # process`): the same command, so on a host a run leaves alone both share it
+        listing = cmd("pgrep", "-a", "-x", "--", self.process)
+        commands = [f"if {HAS_SYSTEMD}; then {show}; fi", listing]
         if self.pid_file:
             f = quote(self.pid_file)
             # shell builtins only: no `head` or `grep` process for two lines
@@ -55,7 +58,8 @@ class ServiceRunning(Check[ServiceRunningParams]):
         unit, pgrep = results[0], results[1]
         if not unit.ok:
             return CheckResult.error("systemctl show failed", stderr=unit.stderr.strip())
-        found = [int(p) for p in pgrep.stdout.split()][:20]  # evidence stays short
+        lines = [line.split(maxsplit=1) for line in pgrep.stdout.splitlines()]
+        found = [int(fields[0]) for fields in lines if fields][:20]  # evidence stays short
         pids = found if pgrep.exit_status in (0, 1) else None
         state = _fields(unit.stdout)
         if state.get("LoadState", "not-found") != "not-found":

@@ -61,7 +61,7 @@ def test_nginx_is_installed(host: Any) -> None:
 def test_nginx_is_running(host: Any) -> None:
     if host.run("test -d /run/systemd/system").rc == 0:
         assert host.service("nginx").is_running, "systemd says nginx is not running"
-    listed = host.run("pgrep -a -x nginx")
+    listed = host.run("pgrep -a -x -- nginx")  # as service_running asks: they share it
     assert listed.rc in (0, 1), f"pgrep failed: {listed.stderr.strip()}"
     masters = [line for line in listed.stdout.splitlines() if "master process" in line]
     assert masters, "no nginx master process"

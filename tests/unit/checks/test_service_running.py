@@ -102,7 +102,7 @@ def test_hostile_values_stay_quoted(tmp_path):
     marker, values = hostile(tmp_path)
     check = make(ServiceRunning, service=values[0], pid_file=values[1])  # process = service
     assert_harmless(check, marker, values[0], values[1])
-    assert "pgrep -x -- " + shlex.quote(values[0]) in check.commands()
+    assert "pgrep -a -x -- " + shlex.quote(values[0]) in check.commands()
 
 
 def test_real_commands_in_dash(live_nginx):
