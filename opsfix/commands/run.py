@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from opsfix import rollout
+from opsfix import heap, rollout
 from opsfix.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -155,12 +154,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     live = _live_progress(args, mode)
     on_event = _progress(sys.stderr) if args.verbose and args.format == "text" else None
-    # once bound, the run's long-lived objects (modules, schemas, the bound playbook)
-    # exist; frozen, the collector no longer walks them: a full collection while hosts
-    # were checked held the GIL for 45-85 ms
     with live or contextlib.nullcontext():
         report, warnings, secrets = run_playbook(
-            request, on_event=live.event if live else on_event, on_bound=gc.freeze
+            request, on_event=live.event if live else on_event, on_bound=heap.settled
         )
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)

@@ -151,7 +151,7 @@ def test_version_builds_no_command_parser(tmp_path: Path) -> None:
 
 
 def test_a_run_freezes_what_binding_built_before_contacting_hosts(tmp_path: Path) -> None:
-    """`opsfix check` calls gc.freeze once bound; no host is contacted before."""
+    """`opsfix check` freezes the heap once bound (opsfix.heap); no host is contacted before."""
     (tmp_path / "book.yml").write_text(
         "hosts: all\nchecks:\n  - check: port_listening\n    with: {port: 80}\n"
     )
@@ -176,3 +176,21 @@ def test_a_run_freezes_what_binding_built_before_contacting_hosts(tmp_path: Path
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip().splitlines()[-1] == "['freeze', 'connect']", done.stderr
+
+
+def test_the_collector_runs_rarely_while_starting_and_as_usual_once_settled() -> None:
+    import gc
+
+    from opsfix import heap
+
+    usual = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    try:
+        heap.starting()
+        assert gc.get_threshold()[0] > 10 * usual[0]
+        heap.settled()
+        assert gc.get_threshold() == usual
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*usual)
