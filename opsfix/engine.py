@@ -42,12 +42,12 @@ class Verifier(Protocol):
 
     def riders(self, target: Target, spec: ConnectionSpec) -> list[tuple[str, bool]]:
         """Commands (script, become) verify expects to run on this host, runnable with the
-        host's own `become`: they may ride along with its first checks."""
+        host's own `become`: they may ride along with its check scripts."""
         ...
 
     def ahead(self, item: VerifyItem, done: dict[tuple[str, bool], CommandResult]) -> None:
         """One host's run is done: verify may start its work there while others still run.
-        `done`: the riders' results, when the run changed nothing on the host."""
+        `done`: the riders' results from a script no change followed (else empty)."""
 
     def __call__(self, items: list[VerifyItem]) -> dict[str, list[Any]]:
         """Each host's outcomes, once every host of the batch is done."""

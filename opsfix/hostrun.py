@@ -229,13 +229,11 @@ class HostRun:
                 )
                 continue
             gather = remediation.gather()
-            first = self.engine.mode == "apply" and self.lock is None
-            ride = batch(gather) if gather else ""
-            waited = self.engine.mode == "apply" and self.take_lock(ride=ride)
+            waited, gathered = False, None
+            if self.engine.mode == "apply":  # the first lock's round trip also gathers
+                waited, gathered = self.take_lock(gather)
             if waited and not acted and not self.current_fails(step, step_report):
                 return acted  # the run we waited for fixed it
-            # the first lock's round trip also gathered, once the host was ours
-            gathered = self.lock.ride_result if first and self.lock and gather else None
             outcome = self.remediate(step.check, remediation, gather, gathered)
             if deferral:
                 outcome.reason += f" [{deferral}; overridden: {self.engine.override_reason}]"
@@ -256,16 +254,17 @@ class HostRun:
             step_report.after = current
         return not current.ok
 
-    def take_lock(self, ride: str = "") -> bool:
-        """Lock the host before its first change; True if another run had to finish first.
-        `ride`: a read-only script to run in the same round trip, once the host is ours."""
+    def take_lock(self, gather: Sequence[str] = ()) -> tuple[bool, CommandResult | None]:
+        """Lock the host before its first change. Returns whether another run had to
+        finish first, and the result of `batch(gather)`, run in the same round trip once
+        the host is ours (None if the host was locked already, or it did not run)."""
         if self.lock is not None:
-            return False
+            return False, None
         self.lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
-        waited = self.lock.acquire(ride)
+        waited = self.lock.acquire(batch(gather) if gather else "")
         if waited:  # another run may have changed the host meanwhile
             self.baseline_is_current = False
-        return waited
+        return waited, self.lock.ride_result
 
     def flapping(self, step: BoundStep) -> str | None:
         """A step repaired too often lately is left for a person (only when it would act)."""

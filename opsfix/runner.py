@@ -286,8 +286,9 @@ class _SuiteVerifier:
             self._hosts, self._run, self._open = list(hosts), None, True
 
     def riders(self, target: Target, spec: ConnectionSpec) -> list[tuple[str, bool]]:
-        """The remembered commands, for the host's first check script: on a host its run
-        does not change, its tests find their results without a round trip of their own."""
+        """The remembered commands, to ride with the host's check scripts (the first, and
+        the last after a repair): its tests then find their results without a round trip
+        of their own."""
         from opsfix.lookahead import rides_with
 
         with self._lock:

@@ -181,22 +181,6 @@ def test_a_baseline_that_still_matches_is_not_recorded_again(tmp_path, conf):
     assert apply() and kept.read_text() == "good\n"  # the copy differs: recorded again
 
 
-def test_the_host_is_given_back_in_the_round_trip_of_the_last_checks(tmp_path, conf):
-    """No round trip of its own for unlocking: the lease goes with the final re-check."""
-    from opsfix.hostlock import LockSettings
-
-    target = bound(tmp_path, book())
-    shell = LocalShell()
-    lock = LockSettings(path=str(tmp_path / "lock" / "opsfix.lock"))
-    engine = Engine("apply", lambda spec: shell, options=EngineOptions(lock=lock))
-    host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
-
-    assert host.status == "repaired"
-    unlocking = [s for s in shell.scripts if 'rm -f "$L"' in s]
-    assert len(unlocking) == 1 and "grep -cxF" in unlocking[0]  # with the checks
-    assert not (tmp_path / "lock" / "opsfix.lock").exists()  # and it was given back
-
-
 class Riding:
     """A verifier with remembered commands to ride along; notes what each host handed over."""
 
@@ -291,7 +275,8 @@ def test_a_rider_that_repeats_a_check_command_shares_its_result(tmp_path, conf):
 
 
 def test_a_repair_takes_five_round_trips(tmp_path, conf):
-    """checks; lock + gather; prepare + apply; re-check; last checks + commit + unlock."""
+    """checks; lock + gather; prepare + apply; re-check; last checks + commit + unlock:
+    no round trip of its own for gathering, applying, committing or unlocking."""
     from opsfix.hostlock import LockSettings
 
     target = bound(tmp_path, book())
@@ -306,6 +291,9 @@ def test_a_repair_takes_five_round_trips(tmp_path, conf):
     assert "ACQUIRED" in locking and "cat " + str(conf) in locking
     assert "APPLYING" in shell.scripts[2]
     assert "committed" in shell.scripts[4] and 'rm -f "$L"' in shell.scripts[4]
+    unlocking = [s for s in shell.scripts if 'rm -f "$L"' in s]
+    assert len(unlocking) == 1 and "grep -cxF" in unlocking[0]  # with the checks
+    assert not (tmp_path / "lock" / "opsfix.lock").exists()  # and it was given back
     [journal] = (tmp_path / "state").glob("*/state")
     assert journal.read_text() == "committed\n"
 
