@@ -81,11 +81,35 @@ def running(binary: str, service: str) -> str:
     return _service.is_running(service, posixpath.basename(binary), PID_FILE)
 
 
-def reload(binary: str, service: str, conf: str | None = None) -> str:
-    """systemctl reload when the unit runs it, else `nginx -s reload` (never a restart)."""
+# A reload only signals the master: until it has started new workers and told the old
+# ones to quit, the old workers answer with the old config, and a re-check would judge
+# that. So a reload waits (up to ~5 s) until a worker started after the signal runs and
+# every older one is gone or shutting down (nginx retitles it "... is shutting down").
+_RELOADED = """n=0
+while [ -n "$m" ] && [ -d "/proc/$m" ] && [ $n -lt 100 ]; do
+  pgrep -a -P "$m" 2>/dev/null | {
+    fresh=; stale=
+    while read -r p rest; do
+      case "$old" in
+        *" $p "*) case "$rest" in *"shutting down"*) ;; *) stale=1 ;; esac ;;
+        *) fresh=1 ;;
+      esac
+    done
+    [ -n "$fresh" ] && [ -z "$stale" ]
+  } && break
+  sleep 0.05; n=$((n + 1))
+done"""
+
+
+def reload(binary: str, service: str, conf: str | None = None, pid_file: str = PID_FILE) -> str:
+    """systemctl reload when the unit runs it, else `nginx -s reload` (never a restart);
+    then wait until the new config serves (see _RELOADED)."""
     signal = cmd(binary, *(["-c", conf] if conf else []), "-s", "reload")
     unit = cmd("systemctl", "reload", service)
-    return f"if {_service.unit_active(service)}; then {unit}; else {signal}; fi"
+    master = f"m=; {{ read -r m < {quote(pid_file)}; }} 2>/dev/null"
+    workers = f'{master}; old=" $(pgrep -d " " -P "$m" 2>/dev/null) "'
+    send = f"if {_service.unit_active(service)}; then {unit}; else {signal}; fi"
+    return f"{workers}; {send} || exit\n{_RELOADED}\ntrue"
 
 
 def reload_if_running(binary: str, service: str, conf: str) -> str:

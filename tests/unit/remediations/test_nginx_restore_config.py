@@ -320,3 +320,27 @@ def test_act_and_rollback_reload_only_a_running_nginx(
     result = namespace_host(rollback)
     assert result.ok and "fails nginx -t: not reloaded" in result.stdout
     assert namespace_host(workers).stdout == after
+
+
+def test_a_reload_returns_once_new_workers_serve_and_the_old_ones_are_quitting(
+    namespace_host: Run,
+) -> None:
+    """The signal alone returns at once, while the old workers still answer with the old
+    config; a re-check right after the act must see the new one."""
+    assert namespace_host("nginx").ok
+    listing = 'pgrep -a -P "$(cat /run/nginx.pid)"'
+    before = {line.split()[0] for line in namespace_host(listing).stdout.splitlines()}
+    for _ in range(5):
+        result = namespace_host(_nginx.reload("nginx", "nginx") + "; " + listing)
+        assert result.ok, result.stderr
+        now = [line.split(maxsplit=1) for line in result.stdout.splitlines()]
+        assert any(pid not in before for pid, _ in now), now  # new workers run
+        # and no old one still serves (nginx retitles those it told to quit)
+        assert all(pid not in before or "shutting down" in rest for pid, rest in now), now
+        before = {pid for pid, _ in now}
+
+
+def test_a_reload_does_not_wait_for_a_master_it_cannot_find(namespace_host: Run) -> None:
+    assert namespace_host("nginx").ok
+    result = namespace_host(_nginx.reload("nginx", "nginx", pid_file="/run/none.pid"))
+    assert result.ok, result.stderr
