@@ -86,7 +86,7 @@ def running(binary: str, service: str) -> str:
 # that. So a reload waits (up to ~5 s) until a worker started after the signal runs and
 # every older one is gone or shutting down (nginx retitles it "... is shutting down").
 _RELOADED = """n=0
-while [ -n "$m" ] && [ -d "/proc/$m" ] && [ $n -lt 100 ]; do
+while [ -n "$m" ] && [ -d "/proc/$m" ] && [ $n -lt 110 ]; do
   pgrep -a -P "$m" 2>/dev/null | {
     fresh=; stale=
     while read -r p rest; do
@@ -97,7 +97,8 @@ while [ -n "$m" ] && [ -d "/proc/$m" ] && [ $n -lt 100 ]; do
     done
     [ -n "$fresh" ] && [ -z "$stale" ]
   } && break
-  sleep 0.05; n=$((n + 1))
+  d=0.01; [ $n -ge 10 ] && d=0.05  # a reload takes ~10-20 ms: look often at first
+  sleep $d; n=$((n + 1))
 done"""
 
 
