@@ -97,7 +97,7 @@ while [ -n "$m" ] && [ -d "/proc/$m" ] && [ $n -lt 110 ]; do
     done
     [ -n "$fresh" ] && [ -z "$stale" ]
   } && break
-  d=0.01; [ $n -ge 10 ] && d=0.05  # a reload takes ~10-20 ms: look often at first
+  d=0.01; [ $n -ge 10 ] && d=0.05  # nginx lets the old workers go ~100 ms after the signal
   sleep $d; n=$((n + 1))
 done"""
 
