@@ -44,6 +44,36 @@ _keys: dict[str, paramiko.PKey] = {}
 _keys_lock = threading.Lock()
 
 
+class _QuickAckSocket(socket.socket):
+    """A TCP socket that acknowledges what it reads at once.
+
+    sshd leaves Nagle's algorithm on for a session without a terminal, and right after a
+    login it sends two messages back to back (the login's success, then its host keys).
+    The reply to our first channel waits behind them for our ACK, which Linux delays up
+    to 40 ms: each connection's first command took ~50 ms instead of ~10. TCP_QUICKACK
+    does not stick, so it is set again after every read (one cheap syscall).
+    """
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        with contextlib.suppress(OSError):
+            self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        return data
+
+
+_TCP_QUICKACK: int = getattr(socket, "TCP_QUICKACK", 0)  # Linux only; 0: not here
+
+
+def quick_ack(sock: socket.socket) -> socket.socket:
+    """`sock` as a _QuickAckSocket (the same connection), where the system has TCP_QUICKACK."""
+    if not _TCP_QUICKACK:
+        return sock
+    timeout = sock.gettimeout()
+    quick = _QuickAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    quick.settimeout(timeout)
+    return quick
+
+
 def raise_open_file_limit() -> int:
     """Lift the soft limit on open files to the hard one; returns the limit now in force.
 
@@ -134,7 +164,7 @@ class SSHConnection:
                 self.host, via + _socket_reason(e, hostname, port, timeout)
             ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        return quick_ack(sock)
 
     def _proxy_command(self, command: str) -> paramiko.ProxyCommand:
         try:

@@ -107,3 +107,29 @@ def test_factory_picks_the_transport() -> None:
 def test_running_before_open_is_a_connection_error() -> None:
     with pytest.raises(ConnectionFailed, match="not connected"):
         SSHConnection(ConnectionSpec(host="w", hostname="h")).run("true")
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
+def test_quick_ack_socket_acks_after_every_read_and_keeps_the_connection() -> None:
+    """sshd's two messages after a login would otherwise wait ~40 ms for our delayed ACK."""
+    calls: list[tuple[int, int, int]] = []
+
+    class Recording(ssh._QuickAckSocket):
+        def setsockopt(self, level: int, option: int, value: int) -> None:  # type: ignore[override]
+            calls.append((level, option, value))
+            super().setsockopt(level, option, value)
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        plain = socket.create_connection(server.getsockname(), timeout=3)
+        peer, _ = server.accept()
+        wrapped = ssh.quick_ack(plain)  # the same connection, timeout kept
+        assert isinstance(wrapped, ssh._QuickAckSocket) and wrapped.gettimeout() == 3
+        quick = Recording(wrapped.family, wrapped.type, wrapped.proto, fileno=wrapped.detach())
+        with peer, quick:
+            peer.sendall(b"one")
+            assert quick.recv(16) == b"one"
+            peer.sendall(b"two")
+            assert quick.recv(16) == b"two"
+            quick.sendall(b"back")
+            assert peer.recv(16) == b"back"
+    assert calls == [(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)] * 2
