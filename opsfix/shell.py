@@ -25,6 +25,10 @@ _BUILTINS_AND_KEYWORDS = (
 )
 _SHELL_WORDS = frozenset(_BUILTINS_AND_KEYWORDS.split())
 _FIRST_MARK = re.compile(r"^(OPSFIX[0-9a-f]{12}) (?:0|end)\n", re.MULTILINE)
+# A word as shlex.quote writes it: only safe characters, or single-quoted ('' for an empty
+# one) with each single quote inside written '"'"'.
+_WORD = re.compile(r"""[\w@%+=:,./-]+|'[^']*'(?:"'"'[^']*')*""", re.ASCII)
+_QUOTED_QUOTE = "'\"'\"'"
 
 
 def quote(value: object) -> str:
@@ -98,12 +102,25 @@ def is_program_call(command: str) -> bool:
     """True when `command` is only quoted words naming a program (no shell syntax at all).
 
     Such a command means the same run directly, or by `timeout`, as through `sh -c`.
+    "Quoted words" means exactly what `cmd()` writes, read back with one regex: every
+    host's script asks this about every command, and shlex, reading a check's script a
+    character at a time in Python, took ~2 ms of the controller's CPU per host.
     """
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return False
-    if not words or cmd(*words) != command:
+    words: list[str] = []
+    pos, end = 0, len(command)
+    while True:
+        word = _WORD.match(command, pos)
+        if word is None:
+            return False
+        text = word.group()
+        words.append(text[1:-1].replace(_QUOTED_QUOTE, "'") if text[0] == "'" else text)
+        pos = word.end()
+        if pos == end:
+            break
+        if command[pos] != " ":
+            return False
+        pos += 1
+    if cmd(*words) != command:  # quoted though it needed no quotes: not cmd()'s way
         return False
     return words[0] not in _SHELL_WORDS and "=" not in words[0]
 

@@ -6,8 +6,10 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from opsfix.shell import batch, cmd, is_program_call, unbatch
+from opsfix.shell import batch, cmd, is_program_call, quote, unbatch
 from opsfix.transport.base import CommandResult
 
 from .localsh import LocalShell
@@ -110,3 +112,46 @@ def test_the_scripts_own_errors_are_the_reason_when_nothing_reported():
 def test_no_commands():
     assert unbatch([], LocalShell().run(batch([]))) == []
     assert unbatch([], LocalShell().run(batch([], parallel=False))) == []
+
+
+def _program_call_by_shlex(command: str) -> bool:
+    """The plain definition: shlex reads the words, and cmd() writes them back the same."""
+    import shlex
+
+    from opsfix.shell import _SHELL_WORDS
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    if not words or cmd(*words) != command:
+        return False
+    return words[0] not in _SHELL_WORDS and "=" not in words[0]
+
+
+def _joined(pieces: list[str], most: int) -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from(pieces), max_size=most).map("".join)
+
+
+_PIECES = ["a", "-t", "/x", "", " ", "  ", "'", '"', "\\", "$", "|", ";", "\n", "=", "é", "*"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_joined(_PIECES, 4), min_size=1, max_size=4))
+def test_program_call_agrees_with_shlex_on_commands_cmd_writes(words):
+    command = cmd(*words)
+    assert is_program_call(command) is _program_call_by_shlex(command)
+
+
+_TOKENS = st.one_of(
+    st.sampled_from(["nginx", "-t", "/x", "echo", "FOO=1", "'a'", "''", "'-t'", "a'b", '"a"']),
+    _joined(_PIECES, 4).map(quote),
+    _joined(_PIECES, 4),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_TOKENS, min_size=1, max_size=4), st.sampled_from([" ", "  ", "\t", ""]))
+def test_program_call_agrees_with_shlex_on_any_text(tokens, separator):
+    command = separator.join(tokens)
+    assert is_program_call(command) is _program_call_by_shlex(command)
