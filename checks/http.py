@@ -100,14 +100,16 @@ class Http(Check[HttpParams]):
         if cut:
             facts["truncated"] = True
         body = result.stdout
-        facts["body"] = "".join(c if c.isprintable() or c in "\n\t" else "." for c in body[:200])
         if status != p.status:
-            return CheckResult.failed(f"{self.url} answered {status}, not {p.status}", **facts)
-        if p.contains is not None and p.contains not in body:
-            return CheckResult.failed(f"body lacks {p.contains!r}", **facts)
-        if p.regex is not None and not p.regex.search(body):
-            return CheckResult.failed(f"body does not match {p.regex.pattern!r}", **facts)
-        return CheckResult.passed(f"{self.url} answered {status}", url=self.url, status=status)
+            why = f"{self.url} answered {status}, not {p.status}"
+        elif p.contains is not None and p.contains not in body:
+            why = f"body lacks {p.contains!r}"
+        elif p.regex is not None and not p.regex.search(body):
+            why = f"body does not match {p.regex.pattern!r}"
+        else:
+            return CheckResult.passed(f"{self.url} answered {status}", url=self.url, status=status)
+        facts["body"] = "".join(c if c.isprintable() or c in "\n\t" else "." for c in body[:200])
+        return CheckResult.failed(why, **facts)
 
 
 def _status_and_size(client: str, report: dict[str, str], log: str, body: str) -> tuple[int, int]:

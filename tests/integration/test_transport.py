@@ -193,7 +193,7 @@ def test_connection_lost_mid_command_raises_connection_failed(user: tuple[str, s
 # --- connecting and host keys ------------------------------------------------------------------
 
 
-def test_open_connection_uses_tcp_nodelay_and_quick_acks(sshd: helper.Sshd) -> None:
+def test_open_connection_uses_tcp_nodelay_quick_acks_and_aes_gcm(sshd: helper.Sshd) -> None:
     import socket
 
     from opsfix.transport.ssh import _QuickAckSocket
@@ -203,6 +203,8 @@ def test_open_connection_uses_tcp_nodelay_and_quick_acks(sshd: helper.Sshd) -> N
         sock = connection.native_client.get_transport().sock
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
         assert isinstance(sock, _QuickAckSocket)  # else the first command waits ~40 ms
+        transport = connection.native_client.get_transport()
+        assert transport.local_cipher == transport.remote_cipher == "aes128-gcm@openssh.com"
         assert connection.run("echo first").stdout == "first\n"
     finally:
         connection.close()

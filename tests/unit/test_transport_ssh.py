@@ -133,3 +133,12 @@ def test_quick_ack_socket_acks_after_every_read_and_keeps_the_connection() -> No
             quick.sendall(b"back")
             assert peer.recv(16) == b"back"
     assert calls == [(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)] * 2
+
+
+def test_aes_gcm_is_preferred_and_the_rest_keep_their_order() -> None:
+    offered = paramiko.Transport._preferred_ciphers
+    preferred = ssh.preferred_ciphers(offered)
+    assert preferred[:2] == ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+    assert sorted(preferred) == sorted(offered)
+    assert [c for c in preferred if "gcm" not in c] == [c for c in offered if "gcm" not in c]
+    assert ssh.preferred_ciphers(("aes128-ctr", "aes256-ctr")) == ("aes128-ctr", "aes256-ctr")
