@@ -85,6 +85,9 @@ def running(binary: str, service: str) -> str:
 # ones to quit, the old workers answer with the old config, and a re-check would judge
 # that. So a reload waits (up to ~5 s) until a worker started after the signal runs and
 # every older one is gone or shutting down (nginx retitles it "... is shutting down").
+# The master lets the old workers go 100 ms after starting the new ones (ngx_msleep(100)):
+# one look at once, then a 90 ms nap, then a look every 10 ms, then every 50 ms. Each
+# look starts pgrep, a subshell and sleep on the host, so looks before 100 ms are waste.
 _RELOADED = """n=0
 while [ -n "$m" ] && [ -d "/proc/$m" ] && [ $n -lt 110 ]; do
   pgrep -a -P "$m" 2>/dev/null | {
@@ -97,7 +100,7 @@ while [ -n "$m" ] && [ -d "/proc/$m" ] && [ $n -lt 110 ]; do
     done
     [ -n "$fresh" ] && [ -z "$stale" ]
   } && break
-  d=0.01; [ $n -ge 10 ] && d=0.05  # nginx lets the old workers go ~100 ms after the signal
+  case $n in 0) d=0.09 ;; [1-9]) d=0.01 ;; *) d=0.05 ;; esac
   sleep $d; n=$((n + 1))
 done"""
 
