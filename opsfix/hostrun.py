@@ -97,18 +97,21 @@ class HostRun:
                 for step, step_report in zip(steps, self.report.steps, strict=True):
                     changed |= self.repair(step, step_report, changed)
                 if changed:
-                    self.baseline_is_current = False
                     # the host is given back in the same round trip: nothing changes after
                     lock = self.lock if self.lock is not None and self.lock.held else None
                     release = [lock.release_script()] if lock else []
                     # the last transaction's commit too: nothing acts after these checks
                     commit = [self.commit] if self.commit else []
+                    # and the baselines' probes: if the repair brought back the known-good
+                    # state (a restored config), there is nothing new to remember
                     after, rest = self.check_all(
                         [s.check for s in steps],
-                        extra=[*commit, *release],
+                        extra=[*probes, *commit, *release],
                         riders=[script for script, _ in riders],
                     )
                     self.commit = None  # sent (if the script never ran, `finally` tries)
+                    current, rest = rest[: len(probes)], rest[len(probes) :]
+                    self.baseline_is_current = bool(probes) and all(r.ok for r in current)
                     released = rest[len(commit) : len(commit) + len(release)]
                     ridden = rest[len(commit) + len(release) :]
                     if lock is not None:

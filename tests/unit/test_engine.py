@@ -164,7 +164,8 @@ checks:
 
 
 def test_a_baseline_that_still_matches_is_not_recorded_again(tmp_path, conf):
-    """Its probe rides along with the checks; only a run that changed the host records it."""
+    """Its probe rides along with the first checks, and with the last ones after a repair:
+    only a run that leaves the host other than the copy records it."""
     target = bound(tmp_path, KEEP)
 
     def apply() -> list[str]:
@@ -179,6 +180,10 @@ def test_a_baseline_that_still_matches_is_not_recorded_again(tmp_path, conf):
     assert apply() == []  # healthy, unchanged, copy matches: no round trip for it
     kept.write_text("stale\n")
     assert apply() and kept.read_text() == "good\n"  # the copy differs: recorded again
+    conf.write_text("bad\n")
+    # repaired back to what the copy holds: the probe rode with the last checks, so the
+    # run ends without a round trip for the baseline
+    assert apply() == [] and conf.read_text() == "good\n"
 
 
 class Riding:
