@@ -351,7 +351,12 @@ class HostRun:
     ) -> RemediationOutcome:
         """Prepare (backup, stage, validate), apply, re-check; roll back when it did not help."""
         outcome.backup_path = tx.backup if plan.changes and plan.backup else None
-        prepared, applied = tx.prepare_and_apply()  # one round trip; acts only if validated
+        # one round trip: acts only if validated, and re-checks once the act has succeeded
+        command_limit = self.job.spec.command_timeout
+        check_limit = self.engine.check_timeout
+        prepared, applied, rechecked = tx.prepare_and_apply(
+            after=check.commands(), limit=check_limit if check_limit < command_limit else None
+        )
         outcome.validate_output = prepared.text()
         if not prepared.ok or applied is None:
             phase = prepared.failed_phase
@@ -364,7 +369,9 @@ class HostRun:
             tx.finish("refused")
             return outcome
         if applied.ok:
-            outcome.recheck = self.check_all([check])[0][0]
+            outcome.recheck = (
+                judge(check, rechecked) if rechecked is not None else self.check_all([check])[0][0]
+            )
             if outcome.recheck.ok:
                 # sent with the next round trip (the last checks, as a rule): a run that
                 # dies first leaves it "applied", which the next apply restores, just as
@@ -416,15 +423,10 @@ class HostRun:
                 where[rider] = len(commands)
                 commands.append(rider)
         results = self._run_checks(commands, optional=len(commands) - needed) if commands else []
-        outcomes = []
-        for check, (start, count) in zip(checks, spans, strict=True):
-            try:
-                verdict = check.evaluate(results[start : start + count])
-            except Exception as exc:
-                verdict = CheckResult.error(f"check failed to judge: {type(exc).__name__}: {exc}")
-            outcomes.append(
-                CheckOutcome(check.name, verdict.status, verdict.summary, verdict.evidence)
-            )
+        outcomes = [
+            judge(check, results[start : start + count])
+            for check, (start, count) in zip(checks, spans, strict=True)
+        ]
         ridden = [results[where[rider]] for rider in riders] if results else []
         return outcomes, results[needed - len(extra) : needed] + ridden
 
@@ -490,6 +492,15 @@ class HostRun:
         if not probes or not all(probes):
             return []
         return list(dict.fromkeys(c for commands in probes for c in commands))
+
+
+def judge(check: Check[Any], results: Sequence[CommandResult]) -> CheckOutcome:
+    """The check's verdict on its commands' results; a check that raises could not tell."""
+    try:
+        verdict = check.evaluate(results)
+    except Exception as exc:
+        verdict = CheckResult.error(f"check failed to judge: {type(exc).__name__}: {exc}")
+    return CheckOutcome(check.name, verdict.status, verdict.summary, verdict.evidence)
 
 
 def _cause(exc: ConnectionFailed | CommandTimeout) -> str:

@@ -5,8 +5,9 @@
    Nothing live changes here, so a failed validation leaves the host exactly as it was.
 2. apply (one script): swap each change in by an atomic rename inside its own directory,
    then act (reload/start).
-3. the engine re-checks; on failure `restore` puts every backed-up file back (atomically)
-   and runs the rollback commands. Backups are kept under /var/backups/opsfix/<tx>.
+3. the engine re-checks (in the apply's own script, once it has succeeded); on failure
+   `restore` puts every backed-up file back (atomically) and runs the rollback commands.
+   Backups are kept under /var/backups/opsfix/<tx>.
 
 The journal (/var/lib/opsfix/tx/<tx>/state) says how far a transaction got, so a run that
 dies mid-way leaves evidence of what to restore. While one of its scripts runs, it holds
@@ -21,7 +22,7 @@ import difflib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from posixpath import dirname
 
@@ -33,6 +34,7 @@ STATE_DIR = "/var/lib/opsfix/tx"
 BACKUP_DIR = "/var/backups/opsfix"
 _TAG = "OPSFIX-TX"
 _APPLYING = f"{_TAG} APPLYING"  # between prepare's report and apply's in one script
+_CHECKING = f"{_TAG} CHECKING"  # between apply's report and the re-check's
 BUSY_WAIT = 60  # seconds a script waits for another script of its transaction to end
 
 
@@ -93,11 +95,18 @@ class Transaction:
         """Swap the staged changes in atomically, then act."""
         return self._run(self._apply_script())
 
-    def prepare_and_apply(self) -> tuple[StepLog, StepLog | None]:
+    def prepare_and_apply(
+        self, after: Sequence[str] = (), limit: float | None = None
+    ) -> tuple[StepLog, StepLog | None, list[CommandResult] | None]:
         """`prepare`, then `apply`, in one round trip. Every failure before the apply part
         (a failed validation above all) ends the script there, so nothing acts on a plan
         that did not validate, just as when the controller checks in between. The apply
-        log is None when the script never got to it."""
+        log is None when the script never got to it.
+
+        `after`: read-only commands (the step's re-check) that run in the same script once
+        the apply has succeeded, each bounded by `limit` seconds; their results, or None
+        when the script did not get that far. The transaction's lock is let go first.
+        """
         script = (
             self._prepare_script()
             + f"printf '%s\\n' {quote(_APPLYING)}\n"
@@ -105,17 +114,24 @@ class Transaction:
             + "\n".join(self._apply_lines())
             + "\n"
         )
+        if after:
+            script += f"exec 8>&-\nprintf '%s\\n' {quote(_CHECKING)}\n"
+            script += batch(after, parallel=False, timeout=limit)
         result = self.conn.run(script, timeout=self.timeout)
-        before, applying, after = result.stdout.partition(_APPLYING + "\n")
+        before, applying, rest = result.stdout.partition(_APPLYING + "\n")
         prepared = parse_log(CommandResult(script, result.exit_status, before), self.plan)
         if not applying:
             if not prepared.failed_phase:
                 prepared.failed_phase = (
                     f"script (exit {result.exit_status}): " + (result.stderr.strip()[:500])
                 )
-            return prepared, None
-        applied = CommandResult(script, result.exit_status, after, result.stderr)
-        return prepared, parse_log(applied, self.plan)
+            return prepared, None, None
+        applied_out, checking, checked = rest.partition(_CHECKING + "\n")
+        applied = CommandResult(script, result.exit_status, applied_out, result.stderr)
+        if not checking:
+            return prepared, parse_log(applied, self.plan), None
+        results = unbatch(after, CommandResult(script, result.exit_status, checked, result.stderr))
+        return prepared, parse_log(applied, self.plan), results
 
     def restore(self) -> StepLog:
         """Put every backed-up path back and run the rollback commands."""

@@ -279,9 +279,9 @@ def test_a_rider_that_repeats_a_check_command_shares_its_result(tmp_path, conf):
     assert done[(probe, False)].exit_status == 0 and done[("echo one", False)].stdout == "one\n"
 
 
-def test_a_repair_takes_five_round_trips(tmp_path, conf):
-    """checks; lock + gather; prepare + apply; re-check; last checks + commit + unlock:
-    no round trip of its own for gathering, applying, committing or unlocking."""
+def test_a_repair_takes_four_round_trips(tmp_path, conf):
+    """checks; lock + gather; prepare + apply + re-check; last checks + commit + unlock:
+    no round trip of its own for gathering, applying, re-checking, committing or unlocking."""
     from opsfix.hostlock import LockSettings
 
     target = bound(tmp_path, book())
@@ -291,11 +291,11 @@ def test_a_repair_takes_five_round_trips(tmp_path, conf):
     host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
 
     assert host.status == "repaired" and conf.read_text() == "good\n"
-    assert len(shell.scripts) == 5, [s[:60] for s in shell.scripts]
+    assert len(shell.scripts) == 4, [s[:60] for s in shell.scripts]
     locking = shell.scripts[1]
     assert "ACQUIRED" in locking and "cat " + str(conf) in locking
-    assert "APPLYING" in shell.scripts[2]
-    assert "committed" in shell.scripts[4] and 'rm -f "$L"' in shell.scripts[4]
+    assert "APPLYING" in shell.scripts[2] and "CHECKING" in shell.scripts[2]
+    assert "committed" in shell.scripts[3] and 'rm -f "$L"' in shell.scripts[3]
     unlocking = [s for s in shell.scripts if 'rm -f "$L"' in s]
     assert len(unlocking) == 1 and "grep -cxF" in unlocking[0]  # with the checks
     assert not (tmp_path / "lock" / "opsfix.lock").exists()  # and it was given back

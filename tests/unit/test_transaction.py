@@ -180,14 +180,27 @@ def test_prepare_and_apply_in_one_round_trip_acts_only_on_a_validated_plan(tmp_p
             shell, p, txid, state_dir=str(tmp_path / "state"), backup_dir=str(tmp_path / "bk")
         )
 
-    prepared, applied = transaction(plan(b"still bad\n"), "t1").prepare_and_apply()
+    # the last one: the re-check does not hold the transaction's lock (fd 8)
+    recheck = [f"cat {tree / 'main.conf'}", "echo to stderr >&2; exit 4", "test ! -e /dev/fd/8"]
+    prepared, applied, rechecked = transaction(plan(b"still bad\n"), "t1").prepare_and_apply(
+        recheck
+    )
     assert not prepared.ok and prepared.failed_phase == "validate" and applied is None
+    assert rechecked is None
     assert (tree / "main.conf").read_text() == "main ok\n"
     assert not (tmp_path / "acted").exists()
 
-    prepared, applied = transaction(plan(b"main fixed\n"), "t2").prepare_and_apply()
+    prepared, applied, rechecked = transaction(plan(b"main fixed\n"), "t2").prepare_and_apply(
+        recheck, limit=5
+    )
     assert prepared.ok and prepared.outputs[0][1] == 0  # the validation's report
     assert applied is not None and applied.ok, applied
+    assert rechecked is not None  # the re-check ran after the act, in the same script
+    assert [(r.exit_status, r.stdout, r.stderr) for r in rechecked] == [
+        (0, "main fixed\n", ""),
+        (4, "", "to stderr\n"),
+        (0, "", ""),
+    ]
     assert (tree / "main.conf").read_text() == "main fixed\n"
     assert (tmp_path / "acted").read_text() == "stage=\n"  # no staging left for the act
     assert len(shell.scripts) == 2
@@ -196,7 +209,7 @@ def test_prepare_and_apply_in_one_round_trip_acts_only_on_a_validated_plan(tmp_p
 
 def test_a_failed_act_in_the_one_round_trip_is_reported_as_the_apply_phase(tmp_path, tree):
     plan = Plan("fix", changes=(WriteFile(str(tree / "main.conf"), b"x\n"),), act=("exit 3",))
-    prepared, applied = tx(tmp_path, plan).prepare_and_apply()
-    assert prepared.ok
+    prepared, applied, rechecked = tx(tmp_path, plan).prepare_and_apply(["true"])
+    assert prepared.ok and rechecked is None  # no re-check after a failed act
     assert applied is not None and not applied.ok and applied.failed_phase == "act"
     assert applied.outputs == [("exit 3", 3, "")]
