@@ -133,7 +133,9 @@ class HostLock:
         if result.ok:
             self.held = False
 
-    def _try(self, replace: str, ride: str = "") -> Holder | None:
+    def try_script(self, ride: str = "", replace: str = "") -> str:
+        """One try at the lease, without waiting: prints ACQUIRED (then runs `ride`, a
+        read-only script, with the guard let go) or HELD and the holder's line."""
         take = f'printf "%s\\n" {quote(self.me.line())} > "$L.tmp" && mv -f "$L.tmp" "$L"'
         script = "got=; " + self._guarded(
             f'if [ -z "$cur" ] || [ "$cur" = {quote(replace or "-")} ]; then '
@@ -141,7 +143,23 @@ class HostLock:
         )
         if ride:  # the guard is let go first: the ride may take a while
             script += f'\nexec 9>&-\n[ -n "$got" ] || exit 0\n{ride}'
-        result = self.conn.run(script)
+        return script
+
+    def tried(self, result: CommandResult, ride: str = "") -> bool:
+        """`try_script` ran elsewhere (with the first checks): True if the lease is ours
+        now (and `ride_result` holds what rode along). Anything else, even no answer,
+        leaves it to `acquire`, which also knows a lease of this very run as ours."""
+        self.ride_result = None
+        try:
+            self.held = self._tried(result, ride) is None
+        except HostLocked:
+            self.held = False
+        return self.held
+
+    def _try(self, replace: str, ride: str = "") -> Holder | None:
+        return self._tried(self.conn.run(self.try_script(ride, replace)), ride)
+
+    def _tried(self, result: CommandResult, ride: str) -> Holder | None:
         out = result.stdout.splitlines()
         status = next((x for x in out if x == "ACQUIRED" or x.startswith("HELD ")), None)
         if status == "ACQUIRED":

@@ -9,6 +9,7 @@ staged changes in a scratch folder, which changes nothing on the host.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opsfix import recovery
@@ -17,7 +18,7 @@ from opsfix.errors import CommandTimeout, ConnectionFailed, OpsfixError
 from opsfix.hostlock import HostLock
 from opsfix.plugin import Check, CheckResult, Plan, Remediation
 from opsfix.results import CheckOutcome, HostReport, HostStatus, RemediationOutcome, StepReport
-from opsfix.shell import batch, unbatch
+from opsfix.shell import batch, status_var, unbatch
 from opsfix.transaction import (
     BACKUP_DIR,
     STATE_DIR,
@@ -33,6 +34,16 @@ if TYPE_CHECKING:
     from opsfix.engine import Engine, Job
 
 ACTED = ("applied", "rolled_back", "partial")
+
+
+@dataclass(frozen=True)
+class _EarlyLock:
+    """A try at the lock (and a gather) riding at the end of the first check script."""
+
+    script: str
+    lock: HostLock
+    gather: tuple[str, ...]
+    ride: str
 
 
 class Interrupted(OpsfixError):
@@ -57,6 +68,9 @@ class HostRun:
         self.baseline_is_current = False  # see run() and baseline()
         self.ridden: dict[tuple[str, bool], CommandResult] = {}  # see riders()
         self.commit: str | None = None  # the last transaction's commit, not yet sent
+        self.touched = False  # a transaction or a recovery ran here (even one refused)
+        # the first repairable step's gather, run with the lock in the first checks
+        self.early_gathered: tuple[tuple[str, ...], CommandResult | None] | None = None
 
     @property
     def may_be_cut(self) -> bool:
@@ -67,18 +81,24 @@ class HostRun:
         steps = self.job.target.steps
         probes = self.baseline_probes() if self.engine.mode == "apply" else []
         riders = self.riders()
+        early = self.early_lock()
         before, (scan, *extra) = self.check_all(
             [s.check for s in steps],
-            extra=[self.scan_command(), *probes],
+            extra=[self.scan_command(), *probes, *([early.script] if early else [])],
             riders=[script for script, _ in riders],
         )
-        current, first_ridden = extra[: len(probes)], extra[len(probes) :]
+        current, extra = extra[: len(probes)], extra[len(probes) :]
+        if early is not None:
+            self.took_early(early, extra.pop(0))
+        first_ridden = extra
         # the known-good baselines already match this host: unless this run changes it,
         # recording them again (a round trip) can be skipped
         self.baseline_is_current = bool(probes) and all(r.ok for r in current)
         unfinished = recovery.parse_scan(scan)
         recovered = True
         if unfinished and self.engine.mode == "apply":
+            self.early_gathered = None  # gathered before the recovery changed the host
+            self.touched = True
             self.take_lock()
             recovered = self.recover()
             self.baseline_is_current = False
@@ -132,7 +152,7 @@ class HostRun:
         finally:
             self.send_commit()
             self.release_lock()
-        if self.lock is None:  # never locked, so never changed: what rode along still holds
+        if not self.touched:  # what rode along with the first checks still holds
             self.ridden = dict(zip(riders, first_ridden, strict=True))
 
     def riders(self) -> list[tuple[str, bool]]:
@@ -257,11 +277,44 @@ class HostRun:
             step_report.after = current
         return not current.ok
 
+    def early_lock(self) -> _EarlyLock | None:
+        """The lock, and the gather of the first step that has remediations, to end the
+        first check script with, taken there only if that step's first command failed
+        (`nginx -t`, `pgrep` of a stopped service): a broken host's repair then starts
+        without a round trip for the lock. Not when that repair could not act anyway
+        (flap guard, a deferral) or the run changes nothing."""
+        if self.engine.mode != "apply":
+            return None
+        index = 0
+        for step in self.job.target.steps:
+            commands = step.check.commands()
+            if step.remediations:
+                remediation = step.remediations[0]
+                if not commands or self.flapping(step) or self.deferral(remediation):
+                    return None
+                gather = tuple(remediation.gather())
+                ride = batch(gather) if gather else ""
+                lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
+                failed = f'[ "${{{status_var(index)}:-0}}" = 0 ] && exit 0\n'
+                return _EarlyLock(failed + lock.try_script(ride), lock, gather, ride)
+            index += len(commands)
+        return None
+
+    def took_early(self, early: _EarlyLock, result: CommandResult) -> None:
+        """Whether the first checks' script took the lock (see early_lock)."""
+        if (result.stdout or result.exit_status != 0) and early.lock.tried(result, early.ride):
+            self.lock = early.lock
+            self.early_gathered = (early.gather, early.lock.ride_result)
+
     def take_lock(self, gather: Sequence[str] = ()) -> tuple[bool, CommandResult | None]:
         """Lock the host before its first change. Returns whether another run had to
         finish first, and the result of `batch(gather)`, run in the same round trip once
-        the host is ours (None if the host was locked already, or it did not run)."""
+        the host is ours (None if the host was locked already, or it did not run; or,
+        when the first checks took the lock, what they gathered for these commands)."""
         if self.lock is not None:
+            early, self.early_gathered = self.early_gathered, None
+            if early is not None and early[0] == tuple(gather):
+                return False, early[1]
             return False, None
         self.lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
         waited = self.lock.acquire(batch(gather) if gather else "")
@@ -350,6 +403,7 @@ class HostRun:
         self, tx: Transaction, plan: Plan, check: Check[Any], outcome: RemediationOutcome
     ) -> RemediationOutcome:
         """Prepare (backup, stage, validate), apply, re-check; roll back when it did not help."""
+        self.touched = True
         outcome.backup_path = tx.backup if plan.changes and plan.backup else None
         # one round trip: acts only if validated, and re-checks once the act has succeeded
         command_limit = self.job.spec.command_timeout

@@ -53,7 +53,8 @@ def batch(commands: Sequence[str], *, timeout: float | None = None, parallel: bo
     The host pays for every process the script starts, so it starts few. One after
     another, commands write straight to the script's stdout and stderr between marker
     lines that carry a tag drawn for this script; at once, they write to files that are
-    copied out between the same markers afterwards.
+    copied out between the same markers afterwards. One after another, a later command
+    can read an earlier one's exit status from the variable `status_var(i)`.
     """
     tag = "OPSFIX" + secrets.token_hex(6)
     lines = []
@@ -69,7 +70,7 @@ def batch(commands: Sequence[str], *, timeout: float | None = None, parallel: bo
         if parallel:
             lines.append(f'{run} >"$d/{i}.o" 2>"$d/{i}.e" & p{i}=$!')
         else:
-            lines += [_open(tag, i), f"{run}; r=$?", _close(tag, i)]
+            lines += [_open(tag, i), f"{run}; r=$?; {status_var(i)}=$r", _close(tag, i)]
     if parallel:
         for i in range(len(commands)):
             lines += [
@@ -80,6 +81,11 @@ def batch(commands: Sequence[str], *, timeout: float | None = None, parallel: bo
             ]
     lines.append(f'echo "{tag} end"')
     return "\n".join(lines) + "\n"
+
+
+def status_var(i: int) -> str:
+    """The shell variable that holds the exit status of a sequential batch's command i."""
+    return f"rc{i}"
 
 
 def _open(tag: str, i: int) -> str:

@@ -279,9 +279,10 @@ def test_a_rider_that_repeats_a_check_command_shares_its_result(tmp_path, conf):
     assert done[(probe, False)].exit_status == 0 and done[("echo one", False)].stdout == "one\n"
 
 
-def test_a_repair_takes_four_round_trips(tmp_path, conf):
-    """checks; lock + gather; prepare + apply + re-check; last checks + commit + unlock:
-    no round trip of its own for gathering, applying, re-checking, committing or unlocking."""
+def test_a_repair_takes_three_round_trips(tmp_path, conf):
+    """checks + lock + gather (the check's command failed); prepare + apply + re-check;
+    last checks + commit + unlock: no round trip of its own for locking, gathering,
+    applying, re-checking, committing or unlocking."""
     from opsfix.hostlock import LockSettings
 
     target = bound(tmp_path, book())
@@ -291,16 +292,58 @@ def test_a_repair_takes_four_round_trips(tmp_path, conf):
     host = engine.run("book", [Job(target, ConnectionSpec("h1", "localhost"))]).hosts[0]
 
     assert host.status == "repaired" and conf.read_text() == "good\n"
-    assert len(shell.scripts) == 4, [s[:60] for s in shell.scripts]
-    locking = shell.scripts[1]
-    assert "ACQUIRED" in locking and "cat " + str(conf) in locking
-    assert "APPLYING" in shell.scripts[2] and "CHECKING" in shell.scripts[2]
-    assert "committed" in shell.scripts[3] and 'rm -f "$L"' in shell.scripts[3]
+    assert len(shell.scripts) == 3, [s[:60] for s in shell.scripts]
+    first = shell.scripts[0]
+    assert "grep -cxF" in first and "ACQUIRED" in first and "cat " + str(conf) in first
+    assert "APPLYING" in shell.scripts[1] and "CHECKING" in shell.scripts[1]
+    assert "committed" in shell.scripts[2] and 'rm -f "$L"' in shell.scripts[2]
     unlocking = [s for s in shell.scripts if 'rm -f "$L"' in s]
     assert len(unlocking) == 1 and "grep -cxF" in unlocking[0]  # with the checks
     assert not (tmp_path / "lock" / "opsfix.lock").exists()  # and it was given back
     [journal] = (tmp_path / "state").glob("*/state")
     assert journal.read_text() == "committed\n"
+
+
+def test_the_first_checks_lock_only_a_host_whose_check_command_failed(tmp_path, conf):
+    """A healthy host is never locked: the try rides along, but does not run."""
+    from opsfix.hostlock import LockSettings
+
+    conf.write_text("good\n")
+    target = bound(tmp_path, book())
+    shell = LocalShell()
+    lock_path = tmp_path / "lock" / "opsfix.lock"
+    options = EngineOptions(lock=LockSettings(path=str(lock_path)))
+    host = (
+        Engine("apply", lambda spec: shell, options=options)
+        .run("book", [Job(target, ConnectionSpec("h1", "localhost"))])
+        .hosts[0]
+    )
+
+    assert host.status == "healthy"
+    assert len(shell.scripts) == 1 and "ACQUIRED" in shell.scripts[0]
+    assert not lock_path.parent.exists()  # not even the lock's folder was made
+
+
+def test_a_lock_held_by_another_run_is_waited_for_as_usual(tmp_path, conf):
+    """The try in the first checks does not wait; taking the lock then waits as always."""
+    from opsfix.hostlock import Holder, LockSettings
+
+    target = bound(tmp_path, book())
+    lock_path = tmp_path / "lock" / "opsfix.lock"
+    lock_path.parent.mkdir()
+    other = Holder("otherrun", "someone", "elsewhere", 1, int(time.time()))
+    lock_path.write_text(other.line() + "\n")
+    shell = LocalShell()
+    options = EngineOptions(lock=LockSettings(path=str(lock_path), wait=0.2, poll=0.05))
+    host = (
+        Engine("apply", lambda spec: shell, options=options)
+        .run("book", [Job(target, ConnectionSpec("h1", "localhost"))])
+        .hosts[0]
+    )
+
+    assert host.status == "failed" and "locked by run otherrun" in host.reason
+    assert conf.read_text() == "bad\n"  # never acted
+    assert lock_path.read_text() == other.line() + "\n"  # the other run's lease stands
 
 
 def test_a_commit_held_back_is_recorded_before_the_next_transaction(tmp_path, conf):

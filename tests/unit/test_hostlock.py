@@ -70,3 +70,22 @@ def test_a_script_rides_with_the_lock_only_once_the_host_is_ours(settings, tmp_p
         second.acquire(batch(gather))
     assert second.ride_result is None and not (tmp_path / "rode").exists()  # never ran
     first.release()
+
+
+def test_a_try_run_elsewhere_is_read_back(tmp_path):
+    """try_script rides in another script (the first checks); tried reads what it printed."""
+    from opsfix.transport.base import CommandResult
+
+    shell = LocalShell()
+    settings = LockSettings(path=str(tmp_path / "opsfix.lock"))
+    mine = HostLock(shell, Holder.me("mine"), settings)
+    ride = "echo gathered"
+    assert mine.tried(shell.run(mine.try_script(ride)), ride) and mine.held
+    assert mine.ride_result is not None and mine.ride_result.stdout == "gathered\n"
+
+    theirs = HostLock(shell, Holder.me("theirs"), settings)
+    assert not theirs.tried(shell.run(theirs.try_script(ride)), ride)  # held: no wait here
+    assert not theirs.held and theirs.ride_result is None
+    assert not theirs.tried(CommandResult("x", -1, "", "cut short"), ride)  # no answer
+    mine.release()
+    assert not (tmp_path / "opsfix.lock").exists()
