@@ -22,7 +22,7 @@ import os
 import secrets as random
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,12 +61,16 @@ def mask(value: Any, secrets: Sequence[str]) -> Any:
     """`value` with every secret masked in every string (keys too), at any depth."""
     if not secrets:
         return value
+    return _masked(value, output.redactor(secrets), set(secrets))
+
+
+def _masked(value: Any, redact: Callable[[str], str], secrets: set[str]) -> Any:
     if isinstance(value, str):
-        return output.redact(value, list(secrets))
+        return redact(value)
     if isinstance(value, Mapping):
-        return {mask(str(k), secrets): mask(v, secrets) for k, v in value.items()}
+        return {redact(str(k)): _masked(v, redact, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [mask(v, secrets) for v in value]
+        return [_masked(v, redact, secrets) for v in value]
     if isinstance(value, int | float) and not isinstance(value, bool):
         return MASK if str(value) in secrets else value
     return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opsfix.hosts import Secret
@@ -27,9 +28,19 @@ _ORDER = {
 
 def redact(text: str, secrets: list[str]) -> str:
     """Mask every secret value wherever it ended up (evidence, diffs, command output)."""
-    for value in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(value, "********")
-    return text
+    return redactor(secrets)(text)
+
+
+def redactor(secrets: Sequence[str]) -> Callable[[str], str]:
+    """`redact` for many texts: the secrets are sorted once (longest first), not per text."""
+    ordered = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def masked(text: str) -> str:
+        for value in ordered:
+            text = text.replace(value, "********")
+        return text
+
+    return masked
 
 
 def to_json(report: RunReport) -> str:
