@@ -154,8 +154,9 @@ class Transaction:
         return [
             "umask 077",
             f"W={quote(self.work)}; B={quote(self.backup)}",
+            # GNU base64 writes one line itself (-w0); others go through tr
             f'report() {{ printf "%s %s %s %s\\n" {_TAG} "$1" "$2" '
-            '"$(base64 < "$3" | tr -d "\\n")"; }',
+            '"$(base64 -w0 < "$3" 2>/dev/null || base64 < "$3" | tr -d "\\n")"; }',
             f'fail() {{ printf "%s FAIL %s\\n" {_TAG} "$1"; exit 1; }}',
             'o="$W/out"',
         ]

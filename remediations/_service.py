@@ -30,13 +30,21 @@ def unit_loaded(service: str) -> str:
 
 
 def pid_names(pid_file: str, process: str) -> str:
-    """True when the pid file's first line is the pid of a live `process` (not a zombie)."""
-    pid = f"$(head -n 1 {quote(pid_file)} 2>/dev/null)"
-    comm = '"$(cat "/proc/$_pid/comm" 2>/dev/null)"'
-    zombie = "grep -qs '^State:[[:space:]]*Z' \"/proc/$_pid/status\""
+    """True when the pid file's first line is the pid of a live `process` (not a zombie).
+
+    Shell builtins only (`read`, `case`): it runs inside every nginx reload and rollback,
+    where head, cat and grep were three more processes for the host to start.
+    """
+    pid = f"{{ read -r _pid < {quote(pid_file)}; }} 2>/dev/null"
+    comm = '{ read -r _comm < "/proc/$_pid/comm"; } 2>/dev/null'
+    # only a zombie's State line holds a Z ("State:\tZ (zombie)")
+    zombie = (
+        "while IFS= read -r _l; do case $_l in State:*) case ${_l#State:} in *Z*) _z=1 ;; "
+        'esac; break ;; esac; done 2>/dev/null < "/proc/$_pid/status"'
+    )
     return (
-        f'{{ _pid={pid}; [ "$_pid" -gt 0 ] 2>/dev/null && [ {comm} = {quote(process)} ] '
-        f"&& ! {zombie}; }}"
+        f'{{ _pid= _comm= _z=; {pid}; [ "$_pid" -gt 0 ] 2>/dev/null && {{ {comm}; '
+        f'[ "$_comm" = {quote(process)} ]; }} && {{ {zombie}; [ -z "$_z" ]; }}; }}'
     )
 
 

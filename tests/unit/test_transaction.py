@@ -1,11 +1,15 @@
 """Transaction scripts run for real in the local shell against temporary trees."""
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from opsfix.plugin import Plan, Remove, Symlink, WriteFile
-from opsfix.transaction import Transaction, current_contents, diff
+from opsfix.transaction import Transaction, current_contents, diff, parse_log
+from opsfix.transport.base import CommandResult
 
 from .localsh import LocalShell
 
@@ -213,3 +217,25 @@ def test_a_failed_act_in_the_one_round_trip_is_reported_as_the_apply_phase(tmp_p
     assert prepared.ok and rechecked is None  # no re-check after a failed act
     assert applied is not None and not applied.ok and applied.failed_phase == "act"
     assert applied.outputs == [("exit 3", 3, "")]
+
+
+def test_reports_decode_with_a_base64_that_has_no_w0(tmp_path, tree):
+    """GNU base64 -w0 writes one line; a base64 without it (busybox of old) goes through tr."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    real = shutil.which("base64")
+    (fake / "base64").write_text(
+        f'#!/bin/sh\nfor a; do [ "$a" = -w0 ] && exit 1; done\nexec {real} "$@"\n'
+    )
+    (fake / "base64").chmod(0o755)
+    t = tx(tmp_path, Plan("fix", changes=(WriteFile(str(tree / "main.conf"), b"x\n"),)))
+    long_output = "y" * 200  # wraps at 76 columns without -w0
+    script = "\n".join(
+        [*t._header(), f'printf %s {long_output} > "$o"', 'report act:0 0 "$o"']
+    ).replace('o="$W/out"', f"o={tmp_path}/out")
+    for path in (f"{fake}:{os.environ['PATH']}", os.environ["PATH"]):
+        done = subprocess.run(
+            ["/bin/sh", "-c", script], capture_output=True, text=True, env={"PATH": path}
+        )
+        log = parse_log(CommandResult(script, done.returncode, done.stdout), Plan("f", act=("a",)))
+        assert log.outputs == [("a", 0, long_output)], (path, done.stdout, done.stderr)
