@@ -281,8 +281,9 @@ class HostRun:
         """The lock, and the gather of the first step that has remediations, to end the
         first check script with, taken there only if that step's first command failed
         (`nginx -t`, `pgrep` of a stopped service): a broken host's repair then starts
-        without a round trip for the lock. Not when that repair could not act anyway
-        (flap guard, a deferral) or the run changes nothing."""
+        without a round trip for the lock. Not when the run changes nothing or the repair
+        is deferred (a maintenance window); the flap guard, which reads the run history,
+        is asked only once the step is known to fail (a refused repair gives the lock back)."""
         if self.engine.mode != "apply":
             return None
         index = 0
@@ -290,7 +291,7 @@ class HostRun:
             commands = step.check.commands()
             if step.remediations:
                 remediation = step.remediations[0]
-                if not commands or self.flapping(step) or self.deferral(remediation):
+                if not commands or self.deferral(remediation):
                     return None
                 gather = tuple(remediation.gather())
                 ride = batch(gather) if gather else ""

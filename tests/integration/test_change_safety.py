@@ -185,6 +185,7 @@ def test_flap_guard_stops_repairing_a_step_that_keeps_breaking(hosts, tmp_path):
     assert "flap guard: 'gentle fix needed' was repaired 2 time(s) on web1" in refused["reason"]
     assert "escalate to a person" in refused["reason"]
     assert not exists(hosts, "web1", GENTLE)
+    assert not exists(hosts, "web1", "/run/lock/opsfix.lock")  # a refusal gives the host back
     override = run_playbook(
         hosts,
         "apply",
