@@ -151,9 +151,10 @@ class HostLock:
         leaves it to `acquire`, which also knows a lease of this very run as ours."""
         self.ride_result = None
         try:
-            self.held = self._tried(result, ride) is None
+            holder = self._tried(result, ride)
         except HostLocked:
-            self.held = False
+            return False
+        self.held = holder is None or holder.run_id == self.me.run_id
         return self.held
 
     def _try(self, replace: str, ride: str = "") -> Holder | None:

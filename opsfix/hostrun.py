@@ -69,6 +69,7 @@ class HostRun:
         self.ridden: dict[tuple[str, bool], CommandResult] = {}  # see riders()
         self.commit: str | None = None  # the last transaction's commit, not yet sent
         self.touched = False  # a transaction or a recovery ran here (even one refused)
+        self.stray_lock: HostLock | None = None  # see took_early
         # the first repairable step's gather, run with the lock in the first checks
         self.early_gathered: tuple[tuple[str, ...], CommandResult | None] | None = None
 
@@ -84,13 +85,13 @@ class HostRun:
         early = self.early_lock()
         before, (scan, *extra) = self.check_all(
             [s.check for s in steps],
-            extra=[self.scan_command(), *probes, *([early.script] if early else [])],
-            riders=[script for script, _ in riders],
+            extra=[self.scan_command(), *probes],
+            # last, and like verify's riders never run again if the check limit cuts it
+            riders=[*(script for script, _ in riders), *([early.script] if early else [])],
         )
-        current, extra = extra[: len(probes)], extra[len(probes) :]
+        current, first_ridden = extra[: len(probes)], extra[len(probes) :]
         if early is not None:
-            self.took_early(early, extra.pop(0))
-        first_ridden = extra
+            self.took_early(early, first_ridden.pop())
         # the known-good baselines already match this host: unless this run changes it,
         # recording them again (a round trip) can be skipped
         self.baseline_is_current = bool(probes) and all(r.ok for r in current)
@@ -178,11 +179,18 @@ class HostRun:
                 )
 
     def release_lock(self) -> None:
-        """Give the host back; failing to (a lost connection) must not hide why the run ended."""
-        if self.lock is None:
+        """Give the host back; failing to (a lost connection) must not hide why the run ended.
+
+        A try at the lock that the check limit cut short may have taken it: that lease is
+        given back too (the release script removes a lease only if it is this run's)."""
+        lock = self.lock
+        if lock is None and self.stray_lock is not None:
+            lock = self.stray_lock
+            lock.held = True
+        if lock is None:
             return
         try:
-            self.lock.release()
+            lock.release()
         except OpsfixError as exc:
             self.report.notes.append(
                 f"could not release the host lock ({exc}); the next run takes it over "
@@ -303,7 +311,9 @@ class HostRun:
 
     def took_early(self, early: _EarlyLock, result: CommandResult) -> None:
         """Whether the first checks' script took the lock (see early_lock)."""
-        if (result.stdout or result.exit_status != 0) and early.lock.tried(result, early.ride):
+        if result.exit_status == -1:  # cut short: it may have taken the lease unseen
+            self.stray_lock = early.lock
+        elif result.stdout and early.lock.tried(result, early.ride):
             self.lock = early.lock
             self.early_gathered = (early.gather, early.lock.ride_result)
 

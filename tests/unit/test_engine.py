@@ -364,3 +364,27 @@ def test_a_commit_held_back_is_recorded_before_the_next_transaction(tmp_path, co
     first_commit = next(i for i, s in enumerate(shell.scripts) if "committed" in s)
     second_tx = [i for i, s in enumerate(shell.scripts) if "APPLYING" in s][1]
     assert first_commit < second_tx
+
+
+def test_a_lock_try_the_check_limit_cut_short_is_given_back(tmp_path, conf):
+    """The try at the lock rides last in the first checks; if the limit cuts the script
+    first, the try may have taken the lease unseen: the run gives it back all the same."""
+    from opsfix.hostlock import LockSettings
+
+    target = bound(tmp_path, book())
+    lock_path = tmp_path / "lock" / "opsfix.lock"
+    shell, verifier = Recording("h1"), Riding("sleep 30")  # a rider that outlasts the limit
+    options = EngineOptions(
+        check_timeout=1.0,
+        lock=LockSettings(path=str(lock_path)),
+        flap_guard=lambda target, step: "refused for the test",  # so nothing takes the lock
+    )
+    engine = Engine("apply", lambda spec: shell, options=options, verifier=verifier)
+    lock_path.parent.mkdir()
+    lock_path.write_text(engine.holder.line() + "\n")  # as if the cut try had taken it
+    job = Job(target, ConnectionSpec("h1", "localhost", command_timeout=20))
+    host = engine.run("book", [job]).hosts[0]
+
+    assert host.status == "failed" and conf.read_text() == "bad\n"  # refused: not repaired
+    assert not lock_path.exists()  # this run's lease, given back
+    assert sum("ACQUIRED" in script for script, _ in shell.calls) == 1  # the try: not rerun
