@@ -70,3 +70,30 @@ def test_a_measured_run_counts_its_children(bench_modules) -> None:  # type: ign
     sample = measure.run([sys.executable, "-c", busy], env={"PATH": "/usr/bin:/bin"})
     assert sample.exit_status == 0
     assert sample.wall > 0 and sample.cpu > 0 and sample.peak_rss > 1 << 20
+
+
+def test_latency_times_each_phase_of_a_connection() -> None:
+    """bench/latency.py's timing, on a connection that takes known times."""
+    import time
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import latency
+    finally:
+        sys.path.remove(str(BENCH))
+
+    class Slow:
+        def __init__(self) -> None:
+            time.sleep(0.03)  # the handshake
+            self.runs = 0
+
+        def run(self, command: str) -> None:
+            self.runs += 1
+            time.sleep(0.04 if self.runs == 1 else 0.01)
+
+        def close(self) -> None:
+            pass
+
+    ms = latency.measure(Slow, 3)  # a sleep never ends early; late, it may on a busy machine
+    assert ms["handshake"] >= 30 and ms["first command"] >= 40 and ms["second command"] >= 10
+    assert ms["first command"] > ms["second command"]
