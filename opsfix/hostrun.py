@@ -74,6 +74,13 @@ class HostRun:
         self.early_gathered: tuple[tuple[str, ...], CommandResult | None] | None = None
 
     @property
+    def check_limit(self) -> float | None:
+        """The limit on check commands, or None when no command can get longer anyway
+        (the host's command limit is no longer than a check's)."""
+        check_limit = self.engine.check_timeout
+        return check_limit if check_limit < self.job.spec.command_timeout else None
+
+    @property
     def may_be_cut(self) -> bool:
         """Safe to drop the connection now (Ctrl-C): no lock held, so no change under way."""
         return self.lock is None or not self.lock.held
@@ -417,10 +424,8 @@ class HostRun:
         self.touched = True
         outcome.backup_path = tx.backup if plan.changes and plan.backup else None
         # one round trip: acts only if validated, and re-checks once the act has succeeded
-        command_limit = self.job.spec.command_timeout
-        check_limit = self.engine.check_timeout
         prepared, applied, rechecked = tx.prepare_and_apply(
-            after=check.commands(), limit=check_limit if check_limit < command_limit else None
+            after=check.commands(), limit=self.check_limit
         )
         outcome.validate_output = prepared.text()
         if not prepared.ok or applied is None:
@@ -507,9 +512,9 @@ class HostRun:
         command_limit = self.job.spec.command_timeout
         check_limit = self.engine.check_timeout
         script = batch(commands, parallel=False)
-        whole = check_limit >= command_limit  # no command could get longer than the script
+        whole = self.check_limit is None
         try:
-            done = self.conn.run(script, timeout=None if whole else check_limit)
+            done = self.conn.run(script, timeout=self.check_limit)
             return self._unbatched(commands, done)
         except CommandTimeout as cut:
             cut_short = CommandResult(script, -1, cut.stdout, cut.stderr)
