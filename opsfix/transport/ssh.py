@@ -274,39 +274,53 @@ class SSHConnection:
     # --- running commands -----------------------------------------------------------------
 
     def run(
-        self, script: str, *, become: bool | None = None, timeout: float | None = None
+        self,
+        script: str,
+        *,
+        become: bool | None = None,
+        timeout: float | None = None,
+        settings: ConnectionSpec | None = None,
     ) -> CommandResult:
-        become = self.spec.become if become is None else become
-        limit = self.spec.command_timeout if timeout is None else timeout
+        """`settings`: another spec whose become and timeout settings this one command uses
+        (the connection keeper's connections hold no become password between runs)."""
+        spec = settings or self.spec
+        become = spec.become if become is None else become
+        limit = spec.command_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         if not self._channels.acquire(timeout=max(limit, 0)):
             raise CommandTimeout(self.host, script, limit)
         try:
             if len(script.encode()) > MAX_INLINE_SCRIPT:
-                return self._run_uploaded(script, become, deadline, limit)
-            return self._execute(script, script, become, deadline, limit)
+                return self._run_uploaded(spec, script, become, deadline, limit)
+            return self._execute(spec, script, script, become, deadline, limit)
         finally:
             self._channels.release()
 
     def _run_uploaded(
-        self, script: str, become: bool, deadline: float, limit: float
+        self, spec: ConnectionSpec, script: str, become: bool, deadline: float, limit: float
     ) -> CommandResult:
         """A script too long for one argument goes up by SFTP to a private file, run, removed."""
         path = f"/tmp/opsfix-{secrets.token_hex(8)}.sh"
-        mode = script_file_mode(self.spec, login_user=self.login_user, become=become)
+        mode = script_file_mode(spec, login_user=self.login_user, become=become)
         self._write(path, script.encode(), mode, exclusive=True)
         try:
-            return self._execute(script, cmd("/bin/sh", path), become, deadline, limit)
+            return self._execute(spec, script, cmd("/bin/sh", path), become, deadline, limit)
         finally:
             self._remove_quietly(path)
 
     def _execute(
-        self, script: str, body: str, become: bool, deadline: float, limit: float
+        self,
+        spec: ConnectionSpec,
+        script: str,
+        body: str,
+        become: bool,
+        deadline: float,
+        limit: float,
     ) -> CommandResult:
         how = invocation(
             body,
             login_user=self.login_user,
-            spec=self.spec,
+            spec=spec,
             become=become,
             host_timeout=math.ceil(limit) + 1,  # ours fires first; the host's stops the command
         )
@@ -325,7 +339,7 @@ class SSHConnection:
             channel.close()
         if status == -1 and not self._is_active():
             raise ConnectionFailed(self.host, "connection lost during command")
-        return command_result(script, status, out, err, spec=self.spec, used_sudo=how.uses_sudo)
+        return command_result(script, status, out, err, spec=spec, used_sudo=how.uses_sudo)
 
     def _open_channel(self) -> paramiko.Channel:
         transport = self._client.get_transport() if self._client else None
@@ -351,6 +365,26 @@ class SSHConnection:
     def _is_active(self) -> bool:
         transport = self._client.get_transport() if self._client else None
         return bool(transport and transport.is_active())
+
+    @property
+    def alive(self) -> bool:
+        """Open, and its SSH session not known to be down."""
+        return self._is_active()
+
+    def responds(self, timeout: float) -> bool:
+        """The host answers a keepalive within `timeout`. A host that rebooted or a cut
+        network sends no close, so a connection idle since can look open for minutes."""
+        transport = self._client.get_transport() if self._client else None
+        if transport is None or not transport.is_active():
+            return False
+        answered = threading.Event()
+
+        def ask() -> None:  # any answer (sshd refuses the request) proves the session up
+            transport.global_request("keepalive@openssh.com", wait=True)
+            answered.set()
+
+        threading.Thread(target=ask, name=f"keepalive {self.host}", daemon=True).start()
+        return answered.wait(timeout) and transport.is_active()
 
     # --- files ------------------------------------------------------------------------------
 
