@@ -40,6 +40,7 @@ COMMANDS = {
     "history": "history",
     "show": "show",
     "report": "report",
+    "connections": "connections",
 }
 
 

@@ -27,6 +27,7 @@ from opsfix.results import RunReport
 from opsfix.state import lazy_store
 from opsfix.templating import TemplateEngine
 from opsfix.transport.base import CommandResult, Connection
+from opsfix.transport.kept import KeeperLink
 from opsfix.variables import parse_extra_vars
 
 
@@ -155,10 +156,12 @@ def run_playbook(
     request: RunRequest,
     on_event: Event | None = None,
     on_bound: Callable[[], None] | None = None,
+    keeper: KeeperLink | None = None,
 ) -> tuple[RunReport, list[str], list[str]]:
     """Run a playbook; returns the report, warnings, and the secret values to mask.
-    `on_bound` is called once every host is bound, before any is contacted."""
-    from opsfix.transport.connect import open_connection
+    `on_bound` is called once every host is bound, before any is contacted. SSH hosts go
+    through `keeper`'s kept connections when given (opsfix.transport.kept)."""
+    from opsfix.transport.kept import connector
 
     playbook, jobs, warnings = prepare(request)
     if on_bound is not None:
@@ -185,7 +188,7 @@ def run_playbook(
         lock=LockSettings(wait=request.lock_wait),
     )
     engine = Engine(
-        request.mode, open_connection, options=options, verifier=verifier, on_event=on_event
+        request.mode, connector(keeper), options=options, verifier=verifier, on_event=on_event
     )
     if not jobs:
         warnings.append(

@@ -414,8 +414,24 @@ def _attach(backend: Any, target: VerifyTarget, lookahead: Lookahead) -> None:
     client = target.connection.native_client
     if client is not None:
         backend.client = client  # no second login, no unverified host key
+    elif target.spec.connection == "ssh":
+        backend.client = _NoSecondLogin(target.name)  # the keeper holds the session
     backend.get_sudo_command = _sudo_command(target.spec)
     backend.run = _routed_run(backend, target.name, lookahead)
+
+
+class _NoSecondLogin:
+    """Stands in for testinfra's own paramiko client, which would log in a second time
+    with its own (laxer) host key policy. Every command goes through opsfix's connection."""
+
+    def __init__(self, host: str) -> None:
+        self._host = host
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(
+            f"{self._host}: testinfra asked for its own SSH client ({name}); opsfix runs every "
+            "command of a verify suite over the run's connection"
+        )
 
 
 def _sudo_command(spec: ConnectionSpec) -> Callable[[str, str | None], str]:

@@ -83,6 +83,13 @@ def run_options(p: argparse.ArgumentParser) -> None:
         default=120.0,
         help="timeout of each remote command, seconds",
     )
+    p.add_argument(
+        "--persist",
+        type=float,
+        metavar="SECONDS",
+        help="keep SSH connections open this long after the run, for the next one "
+        "(default $OPSFIX_PERSIST, else 60; 0: off)",
+    )
 
 
 def inventory_sources(given: list[Path] | None) -> list[Path]:

@@ -111,6 +111,14 @@ def evidence_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from opsfix.transport.kept import keeper_link, persist_seconds
+
+    # first: a keeper this run starts loads paramiko while this process loads the rest
+    with keeper_link(persist_seconds(args.persist)) as keeper:
+        return _run(args, keeper)
+
+
+def _run(args: argparse.Namespace, keeper: Any) -> int:
     from opsfix.engine import Mode
     from opsfix.runner import RunRequest, run_playbook
 
@@ -156,7 +164,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     on_event = _progress(sys.stderr) if args.verbose and args.format == "text" else None
     with live or contextlib.nullcontext():
         report, warnings, secrets = run_playbook(
-            request, on_event=live.event if live else on_event, on_bound=heap.settled
+            request,
+            on_event=live.event if live else on_event,
+            on_bound=heap.settled,
+            keeper=keeper,
         )
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)

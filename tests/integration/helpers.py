@@ -81,9 +81,10 @@ class Run:
 
 def clean_env(home: str | Path) -> dict[str, str]:
     """This environment without opsfix's variables, and HOME set (say, to an empty folder,
-    so that no ~/.ssh/config or ~/.ssh/known_hosts of the machine takes part)."""
+    so that no ~/.ssh/config or ~/.ssh/known_hosts of the machine takes part). No kept
+    connections: a keeper would outlive the test (tests/integration/test_keeper.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSFIX_")}
-    env.update(HOME=str(home), LANG="C.UTF-8")
+    env.update(HOME=str(home), LANG="C.UTF-8", OPSFIX_PERSIST="0")
     return env
 
 

@@ -1,0 +1,291 @@
+"""The connection keeper: SSH connections kept open between runs, like OpenSSH's
+ControlPersist (which Ansible turns on by default).
+
+A run that follows another within `persist` seconds finds its hosts already connected:
+no TCP and key exchange, no login, no sshd start-up on the host (~30 ms of host CPU and
+~8 ms of ours per host). The keeper is started by the first run that needs it
+(`python -m opsfix.transport.keeper SOCKET PERSIST`), serves runs of the same user over a
+Unix socket in a private folder, and exits once nothing has used it for `persist` seconds.
+
+What it keeps, and what it does not (docs/reliability.md, "Kept connections"):
+- a connection is keyed by everything that decides whom it reaches and how it was
+  trusted: address, port, user, key file, known_hosts files (with their size and mtime),
+  trust-on-first-use, proxy settings. Edit a known_hosts file and the next run connects
+  anew, checking the host key again;
+- no become password: each command brings the run's own settings, used for that command
+  and dropped;
+- peers are checked by uid (SO_PEERCRED) on top of the folder's 0700 and the socket's 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from opsfix.errors import ConnectionFailed
+from opsfix.hosts import ConnectionSpec
+from opsfix.transport import wire
+from opsfix.transport.kept import kept_spec
+from opsfix.transport.ssh import SSHConnection
+
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid
+START_GRACE = 30.0  # the run that started us attaches within this
+RECENT = 2.0  # a connection used this recently needs no keepalive to prove it up
+
+
+@dataclasses.dataclass
+class _Kept:
+    conn: SSHConnection
+    opened: float
+    used: float
+    users: int = 0
+    fresh: bool = False  # made, not yet opened
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+class Keeper:
+    def __init__(self, path: Path, persist: float) -> None:
+        self.path = path
+        self.persist = persist
+        self.kept: dict[str, _Kept] = {}
+        self.lock = threading.Lock()
+        self.clients = 0
+        self.ever_served = False
+        self.started = time.monotonic()
+        self.stopping = threading.Event()
+
+    # --- serving ---------------------------------------------------------------------
+
+    def serve(self, listener: socket.socket) -> None:
+        threading.Thread(target=self._janitor, args=(listener,), daemon=True).start()
+        while not self.stopping.is_set():
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                break
+            if not _same_user(sock):
+                sock.close()
+                continue
+            threading.Thread(target=self._client, args=(sock,), daemon=True).start()
+        self.close_all()
+
+    def _client(self, sock: socket.socket) -> None:
+        write_lock = threading.Lock()
+        held: dict[str, int] = {}  # key -> how many of this client's connections use it
+        with self.lock:
+            self.clients += 1
+            self.ever_served = True
+        try:
+            while True:
+                request_id, op, *args = wire.receive(sock)
+                threading.Thread(
+                    target=self._answer,
+                    args=(sock, write_lock, held, request_id, op, args),
+                    daemon=True,
+                ).start()
+        except (wire.Closed, OSError, ValueError):
+            pass
+        finally:
+            sock.close()
+            with self.lock:
+                self.clients -= 1
+                for key, count in held.items():
+                    if key in self.kept:
+                        self.kept[key].users -= count
+                        self.kept[key].used = time.monotonic()
+
+    def _answer(
+        self,
+        sock: socket.socket,
+        write_lock: threading.Lock,
+        held: dict[str, int],
+        request_id: int,
+        op: str,
+        args: list[Any],
+    ) -> None:
+        try:
+            if op == "open":
+                value: Any = self.open(*args)
+                with self.lock:
+                    held[args[0]] = held.get(args[0], 0) + 1
+            elif op == "release":
+                self.release(args[0], held)
+                value = None
+            else:
+                value = getattr(self, f"op_{op}")(*args)
+            reply: tuple[Any, ...] = (request_id, True, value)
+        except Exception as exc:  # every failure goes back to the run that asked
+            reply = (request_id, False, wire.encode_error(exc))
+        with contextlib.suppress(OSError):
+            wire.send(sock, write_lock, reply)
+
+    # --- operations --------------------------------------------------------------------
+
+    def open(self, key: str, spec: ConnectionSpec) -> bool:
+        """Connect, or reuse a live connection; True when reused."""
+        with self.lock:
+            kept = self.kept.get(key)
+            if kept is None:
+                now = time.monotonic()
+                kept = self.kept[key] = _Kept(SSHConnection(kept_spec(spec)), now, now, fresh=True)
+            kept.users += 1
+        with kept.lock:
+            idle = time.monotonic() - kept.used
+            reused = kept.conn.alive and (
+                kept.users > 1 or idle < RECENT or kept.conn.responds(spec.connect_timeout)
+            )
+            if not reused:
+                if not kept.fresh:  # it died (the host rebooted, a network cut): a new one
+                    kept.conn.close()
+                    kept.conn = SSHConnection(kept_spec(spec))
+                kept.fresh = False
+                kept.opened = time.monotonic()
+                try:
+                    kept.conn.open()
+                except BaseException:
+                    with self.lock:
+                        kept.users -= 1
+                    raise
+            kept.used = time.monotonic()
+        return reused
+
+    def release(self, key: str, held: dict[str, int]) -> None:
+        with self.lock:
+            if held.get(key, 0) > 0:
+                held[key] -= 1
+                if key in self.kept:
+                    self.kept[key].users -= 1
+                    self.kept[key].used = time.monotonic()
+
+    def _conn(self, key: str, host: str) -> _Kept:
+        kept = self.kept.get(key)
+        if kept is None:
+            raise ConnectionFailed(host, "not connected")
+        kept.used = time.monotonic()
+        return kept
+
+    def op_run(
+        self, key: str, spec: ConnectionSpec, script: str, become: bool | None, timeout: Any
+    ) -> Any:
+        kept = self._conn(key, spec.host)
+        try:
+            return kept.conn.run(script, become=become, timeout=timeout, settings=spec)
+        finally:
+            kept.used = time.monotonic()
+
+    def op_put(self, key: str, host: str, data: bytes, path: str, mode: int) -> None:
+        self._conn(key, host).conn.put(data, path, mode)
+
+    def op_list(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        with self.lock:
+            kept = list(self.kept.values())
+        return [
+            {
+                "host": k.conn.host,
+                "address": f"{k.conn.login_user}@{k.conn.spec.hostname}:{k.conn.spec.port}",
+                "age": round(now - k.opened, 1),
+                "idle": round(now - k.used, 1),
+                "in_use": k.users > 0,
+                "alive": k.conn.alive,
+            }
+            for k in kept
+        ]
+
+    def op_stop(self) -> None:
+        self.stopping.set()
+        with contextlib.suppress(OSError):  # wakes accept()
+            self.path.unlink()
+        self.close_all()
+        os._exit(0)
+
+    # --- housekeeping ------------------------------------------------------------------
+
+    def _janitor(self, listener: socket.socket) -> None:
+        while not self.stopping.wait(1.0):
+            now = time.monotonic()
+            with self.lock:
+                stale = [
+                    key
+                    for key, k in self.kept.items()
+                    if k.users <= 0 and (now - k.used > self.persist or not k.conn.alive)
+                ]
+                gone = [self.kept.pop(key) for key in stale]
+                waited = self.ever_served or now - self.started > START_GRACE
+                done = not self.kept and not self.clients and waited
+            for k in gone:
+                with contextlib.suppress(Exception):
+                    k.conn.close()
+            if done:
+                self.stopping.set()
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                with contextlib.suppress(OSError):
+                    listener.shutdown(socket.SHUT_RDWR)
+                os._exit(0)
+
+    def close_all(self) -> None:
+        with self.lock:
+            kept, self.kept = list(self.kept.values()), {}
+        for k in kept:
+            with contextlib.suppress(Exception):
+                k.conn.close()
+
+
+def _same_user(sock: socket.socket) -> bool:
+    try:
+        _, uid, _ = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        )
+    except OSError:
+        return False
+    return uid == os.getuid()
+
+
+def listen(path: Path) -> socket.socket | None:
+    """The keeper's socket, or None when another live keeper already serves `path`.
+    A lock file makes two keepers started at once agree on one."""
+    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+            return None  # someone answers: that keeper serves
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # a socket left by a keeper that died
+        finally:
+            probe.close()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(128)
+        return listener
+    finally:
+        os.close(lock)
+
+
+def main(argv: list[str]) -> int:
+    path, persist = Path(argv[0]), float(argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's Ctrl-C is not ours
+    os.umask(0o077)
+    os.chdir("/")
+    listener = listen(path)
+    if listener is None:
+        return 0
+    Keeper(path, persist).serve(listener)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,354 @@
+"""A run's side of the connection keeper (opsfix.transport.keeper).
+
+`KeeperLink.start` is called first thing in a run: it finds a keeper on the socket, or
+starts one, which loads paramiko on the other core while the run loads the playbook. The
+run's SSH hosts then get `KeptConnection`s, whose commands the keeper runs over
+connections it keeps for the next run. Without a keeper (persist 0, or one that cannot
+start), runs connect in-process as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from opsfix.errors import ConnectionFailed
+from opsfix.hosts import ConnectionSpec
+from opsfix.transport import wire
+from opsfix.transport.base import CommandResult
+
+DEFAULT_PERSIST = 60.0
+STARTUP_WAIT = 10.0  # a keeper loads paramiko before it listens: ~0.2 s, more on a busy host
+_GONE = "the connection keeper exited"
+
+
+def persist_seconds(value: float | None, env: dict[str, str] | None = None) -> float:
+    """--persist, else $OPSFIX_PERSIST, else 60 s; 0 turns kept connections off."""
+    if value is not None:
+        return max(0.0, value)
+    raw = (os.environ if env is None else env).get("OPSFIX_PERSIST", "")
+    try:
+        return max(0.0, float(raw)) if raw.strip() else DEFAULT_PERSIST
+    except ValueError:
+        return DEFAULT_PERSIST
+
+
+def control_path(env: dict[str, str] | None = None) -> Path:
+    """The keeper's socket: a private folder in opsfix's state folder."""
+    from opsfix.state import state_dir
+
+    return state_dir(env) / "control" / "keeper.sock"
+
+
+def kept_spec(spec: ConnectionSpec) -> ConnectionSpec:
+    """What a kept connection may remember of a spec: no become password."""
+    return dataclasses.replace(spec, become_password=None)
+
+
+def connection_key(spec: ConnectionSpec) -> str:
+    """Everything that decides whom a connection reaches and how it was trusted.
+
+    Files count with their size and mtime: a known_hosts file edited (a key removed, or
+    replaced) or a key file rotated means a new connection, with the host key checked anew.
+    """
+    parts: list[Any] = [
+        spec.hostname,
+        spec.port,
+        spec.user,
+        spec.trust_new_host_keys,
+        spec.proxy_command,
+        spec.proxy_jump,
+        spec.connect_timeout,
+    ]
+    for path in (spec.key_file, *spec.known_hosts_files):
+        if path is None:
+            continue
+        try:
+            st = os.stat(os.path.expanduser(path))
+            parts.append((path, st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            parts.append((path, None))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+class _Pending:
+    __slots__ = ("done", "ok", "owner", "value")
+
+    def __init__(self, owner: object) -> None:
+        self.done = threading.Event()
+        self.ok = False
+        self.owner = owner
+        self.value: Any = None
+
+
+class KeeperLink:
+    """One run's socket to the keeper; requests from many threads, answers by id."""
+
+    def __init__(self, path: Path, persist: float) -> None:
+        self.path = path
+        self.persist = persist
+        self._sock: socket.socket | None = None
+        self._spawned: subprocess.Popen[bytes] | None = None
+        self._ready = threading.Event()
+        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count()
+        self.reused = 0  # connections found open, for the report and tests
+
+    @classmethod
+    def start(cls, persist: float, path: Path | None = None) -> KeeperLink | None:
+        """A link to the running keeper, or to one started now; None when persist is 0
+        or the folder is unusable. A keeper started now gets ready while the run loads
+        its playbook: a thread attaches to it meanwhile, so it never idles out on us."""
+        if persist <= 0:
+            return None
+        path = path or control_path()
+        if not _private_folder(path.parent):
+            return None
+        link = cls(path, persist)
+        if link._try_connect():
+            link._ready.set()
+        else:
+            link._spawn()
+            threading.Thread(target=link._attach, name="keeper start", daemon=True).start()
+        return link
+
+    @classmethod
+    def existing(cls, path: Path | None = None) -> KeeperLink | None:
+        """A link to the keeper that runs now, or None; starts none."""
+        link = cls(path or control_path(), 0)
+        if not link._try_connect():
+            return None
+        link._ready.set()
+        return link
+
+    def kept(self) -> list[dict[str, Any]]:
+        """The connections the keeper holds: host, address, age, idle, in use, alive."""
+        return list(self.call("", "list", wait=10))
+
+    def stop(self) -> None:
+        """Close every kept connection; the keeper exits."""
+        with contextlib.suppress(ConnectionFailed):
+            self.call("", "stop", wait=10)
+
+    def _try_connect(self) -> bool:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.path))
+        except OSError:
+            sock.close()
+            return False
+        self._sock = sock
+        threading.Thread(target=self._read, args=(sock,), name="keeper", daemon=True).start()
+        return True
+
+    def _spawn(self) -> None:
+        self._spawned = subprocess.Popen(
+            [sys.executable, "-m", "opsfix.transport.keeper", str(self.path), str(self.persist)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not in the run's process group: Ctrl-C is the run's
+            close_fds=True,
+            cwd="/",
+        )
+
+    def _attach(self) -> None:
+        """Connect to the keeper just started, once it listens."""
+        deadline = time.monotonic() + STARTUP_WAIT
+        try:
+            while not self._try_connect():
+                if self._spawned is not None and self._spawned.poll() is not None:
+                    if self._try_connect():  # it found another keeper serving and left
+                        break
+                    return
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.005)
+        finally:
+            self._ready.set()
+
+    def _connected(self, host: str) -> None:
+        if not self.usable():
+            raise ConnectionFailed(host, "the connection keeper did not start")
+
+    def usable(self) -> bool:
+        """Attached to a keeper (waiting for one this run started, if need be)."""
+        self._ready.wait()
+        return self._sock is not None
+
+    def _read(self, sock: socket.socket) -> None:
+        try:
+            while True:
+                request_id, ok, value = wire.receive(sock)
+                with self._lock:
+                    pending = self._pending.pop(request_id, None)
+                if pending is not None:
+                    pending.ok, pending.value = ok, value
+                    pending.done.set()
+        except (wire.Closed, OSError, ValueError):
+            pass
+        finally:
+            with self._lock:
+                left, self._pending = list(self._pending.values()), {}
+            for pending in left:
+                pending.ok, pending.value = False, ("failed", "", _GONE)
+                pending.done.set()
+
+    def call(
+        self, host: str, op: str, *args: Any, wait: float | None = None, owner: object = None
+    ) -> Any:
+        self._connected(host)
+        assert self._sock is not None
+        pending = _Pending(owner)
+        with self._lock:
+            request_id = next(self._ids)
+            self._pending[request_id] = pending
+        try:
+            wire.send(self._sock, self._write_lock, (request_id, op, *args))
+        except OSError:
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise ConnectionFailed(host, _GONE) from None
+        if not pending.done.wait(wait):
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise ConnectionFailed(host, "the connection keeper did not answer")
+        if pending.ok:
+            return pending.value
+        error = pending.value
+        if error[0] == "failed" and not error[1]:
+            error = ("failed", host, error[2])
+        raise wire.decode_error(error, host)
+
+    def abandon(self, owner: object, reason: str) -> None:
+        """Stop waiting for `owner`'s requests: they fail now (the keeper finishes them)."""
+        with self._lock:
+            mine = [i for i, p in self._pending.items() if p.owner is owner]
+            left = [self._pending.pop(i) for i in mine]
+        for pending in left:
+            pending.ok, pending.value = False, ("failed", "", reason)
+            pending.done.set()
+
+    def close(self) -> None:
+        """This run is done with the keeper; the connections stay for the next run."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+
+
+class KeptConnection:
+    """A Connection (opsfix.transport.base) whose SSH session the keeper holds."""
+
+    def __init__(self, link: KeeperLink, spec: ConnectionSpec) -> None:
+        self.link = link
+        self.spec = spec
+        self.host = spec.host
+        self.key = connection_key(spec)
+        self.reused = False
+        self._open = False
+
+    def open(self) -> None:
+        limit = self.spec.connect_timeout * 3 + STARTUP_WAIT
+        spec = kept_spec(self.spec)
+        self.reused = bool(self.link.call(self.host, "open", self.key, spec, wait=limit))
+        self._open = True
+
+    def run(
+        self, script: str, *, become: bool | None = None, timeout: float | None = None
+    ) -> CommandResult:
+        if not self._open:
+            raise ConnectionFailed(self.host, "not connected")
+        limit = self.spec.command_timeout if timeout is None else timeout
+        result: CommandResult = self.link.call(
+            self.host,
+            "run",
+            self.key,
+            self.spec,
+            script,
+            become,
+            timeout,
+            wait=limit + 30,
+            owner=self,
+        )
+        return result
+
+    def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
+        if not self._open:
+            raise ConnectionFailed(self.host, "not connected")
+        wait = self.spec.command_timeout + 30
+        self.link.call(
+            self.host, "put", self.key, self.host, data, remote_path, mode, wait=wait, owner=self
+        )
+
+    def close(self) -> None:
+        """Hand the connection back to the keeper, which keeps it open for the next run.
+        Commands still under way stop being waited for, as a closed connection cuts them."""
+        self.link.abandon(self, "connection closed")
+        if self._open:
+            self._open = False
+            with contextlib.suppress(ConnectionFailed):
+                self.link.call(self.host, "release", self.key, wait=5)
+
+    @property
+    def native_client(self) -> None:
+        return None
+
+
+def _private_folder(folder: Path) -> bool:
+    """The socket's folder exists, is ours, and only we may enter it."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.stat()
+    except OSError:
+        return False
+    if st.st_uid != os.getuid():
+        return False
+    if st.st_mode & 0o077:
+        try:
+            folder.chmod(0o700)
+        except OSError:
+            return False
+    return True
+
+
+def connector(link: KeeperLink | None) -> Callable[[ConnectionSpec], Any]:
+    """The engine's `connect`: SSH hosts through the keeper when there is one."""
+    from opsfix.transport.connect import open_connection
+
+    if link is None:
+        return open_connection
+
+    def connect(spec: ConnectionSpec) -> Any:
+        # ssh-agent and default keys live in the run's own environment: per run; and a
+        # keeper that could not start costs the run nothing but the kept connections
+        if spec.connection != "ssh" or not spec.key_file or not link.usable():
+            return open_connection(spec)
+        connection = KeptConnection(link, spec)
+        connection.open()
+        return connection
+
+    return connect
+
+
+@contextlib.contextmanager
+def keeper_link(persist: float) -> Iterator[KeeperLink | None]:
+    link = KeeperLink.start(persist)
+    try:
+        yield link
+    finally:
+        if link is not None:
+            link.close()

@@ -1,0 +1,298 @@
+"""Kept connections: what a connection is keyed by, what the keeper may remember, and how
+requests and errors cross the socket (the real keeper against lab hosts is in
+tests/integration/test_keeper.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from opsfix.errors import CommandTimeout, ConnectionFailed, HostKeyError
+from opsfix.hosts import ConnectionSpec, Secret
+from opsfix.transport import keeper, wire
+from opsfix.transport.base import CommandResult
+from opsfix.transport.kept import (
+    DEFAULT_PERSIST,
+    KeeperLink,
+    KeptConnection,
+    _private_folder,
+    connection_key,
+    connector,
+    kept_spec,
+    persist_seconds,
+)
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> ConnectionSpec:
+    key = tmp_path / "id_ed25519"
+    key.write_text("key\n")
+    known = tmp_path / "known_hosts"
+    known.write_text("web1 ssh-ed25519 AAAA\n")
+    return ConnectionSpec(
+        host="web1",
+        hostname="10.0.0.1",
+        user="ops",
+        key_file=str(key),
+        known_hosts_files=(str(known),),
+        become=True,
+        become_password=Secret("hunter2"),
+    )
+
+
+# --- the key: whom a connection reaches, and how it was trusted ------------------------
+
+
+def test_the_key_ignores_what_each_command_brings(spec: ConnectionSpec) -> None:
+    other = dataclasses.replace(
+        spec, host="alias", become=False, become_password=None, command_timeout=5.0
+    )
+    assert connection_key(other) == connection_key(spec)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hostname": "10.0.0.2"},
+        {"port": 2222},
+        {"user": "root"},
+        {"trust_new_host_keys": True},
+        {"proxy_jump": "bastion"},
+        {"proxy_command": "nc %h %p"},
+    ],
+)
+def test_the_key_changes_with_whom_and_how_it_connects(
+    spec: ConnectionSpec, change: dict[str, Any]
+) -> None:
+    assert connection_key(dataclasses.replace(spec, **change)) != connection_key(spec)
+
+
+def test_an_edited_known_hosts_file_or_a_new_key_file_means_a_new_connection(
+    spec: ConnectionSpec,
+) -> None:
+    before = connection_key(spec)
+    known = Path(spec.known_hosts_files[0])
+    known.write_text("web1 ssh-ed25519 BBBB\n")  # a key replaced (same size, new mtime)
+    os.utime(known, ns=(1, 1))
+    assert connection_key(spec) != before
+    edited = connection_key(spec)
+    assert spec.key_file is not None
+    Path(spec.key_file).write_text("rotated key\n")
+    assert connection_key(spec) != edited
+
+
+def test_a_kept_spec_holds_no_become_password(spec: ConnectionSpec) -> None:
+    kept = kept_spec(spec)
+    assert kept.become_password is None
+    assert dataclasses.replace(kept, become_password=spec.become_password) == spec
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "expected"),
+    [
+        (None, {}, DEFAULT_PERSIST),
+        (None, {"OPSFIX_PERSIST": "0"}, 0.0),
+        (None, {"OPSFIX_PERSIST": "300"}, 300.0),
+        (None, {"OPSFIX_PERSIST": "soon"}, DEFAULT_PERSIST),
+        (15.0, {"OPSFIX_PERSIST": "0"}, 15.0),
+        (-1.0, {}, 0.0),
+    ],
+)
+def test_persist_comes_from_the_option_then_the_environment(
+    given: float | None, env: dict[str, str], expected: float
+) -> None:
+    assert persist_seconds(given, env) == expected
+
+
+def test_without_a_key_file_hosts_connect_per_run(spec: ConnectionSpec) -> None:
+    """ssh-agent and ~/.ssh/id_* are the run's own environment: the keeper has another."""
+    opened: list[ConnectionSpec] = []
+
+    class Link:
+        def usable(self) -> bool:
+            return True
+
+        def call(self, host: str, op: str, *args: Any, **kwargs: Any) -> Any:
+            opened.append(args[1])
+            return False
+
+    connect = connector(Link())  # type: ignore[arg-type]
+    assert isinstance(connect(spec), KeptConnection)
+    assert opened[0].become_password is None  # only the command carries it
+    with pytest.raises(ConnectionFailed):  # in-process: no such host
+        connect(dataclasses.replace(spec, key_file=None, hostname="127.0.0.1", port=1))
+
+
+# --- the wire ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CommandTimeout("web1", "sleep 9", 2.0, "partial out", "partial err"),
+        HostKeyError("web1", "host key changed"),
+        ConnectionFailed("web1", "connection lost"),
+    ],
+)
+def test_errors_come_back_as_the_types_the_transport_raises(error: Exception) -> None:
+    back = wire.decode_error(wire.encode_error(error), "web1")
+    assert type(back) is type(error)
+    assert vars(back) == vars(error)
+    assert str(back) == str(error)
+
+
+def test_an_unexpected_error_comes_back_as_a_failed_connection() -> None:
+    back = wire.decode_error(wire.encode_error(KeyError("x")), "web1")
+    assert isinstance(back, ConnectionFailed)
+    assert "KeyError" in back.reason
+
+
+def test_messages_cross_whole_and_a_closed_end_is_seen() -> None:
+    a, b = socket.socketpair()
+    big = CommandResult("cat big", 0, "x" * 3_000_000)
+    sender = threading.Thread(target=wire.send, args=(a, threading.Lock(), (7, True, big)))
+    sender.start()
+    assert wire.receive(b) == (7, True, big)
+    sender.join()
+    a.close()
+    with pytest.raises(wire.Closed):
+        wire.receive(b)
+
+
+def test_an_oversized_message_is_refused() -> None:
+    a, b = socket.socketpair()
+    a.sendall((wire.MAX_MESSAGE + 1).to_bytes(4, "big"))
+    with pytest.raises(wire.Closed):
+        wire.receive(b)
+
+
+# --- the keeper's bookkeeping, with a stand-in for SSHConnection -------------------------
+
+
+class FakeSSH:
+    made: ClassVar[list[FakeSSH]] = []
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        self.spec = spec
+        self.host = spec.host
+        self.login_user = spec.user or "root"
+        self.alive = False
+        self.answers = True
+        self.ran: list[tuple[str, ConnectionSpec | None]] = []
+        FakeSSH.made.append(self)
+
+    def responds(self, timeout: float) -> bool:
+        return self.answers
+
+    def open(self) -> None:
+        self.alive = True
+
+    def close(self) -> None:
+        self.alive = False
+
+    def run(self, script: str, **kwargs: Any) -> CommandResult:
+        self.ran.append((script, kwargs.get("settings")))
+        return CommandResult(script, 0, "ok")
+
+
+@pytest.fixture
+def fake_keeper(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> keeper.Keeper:
+    FakeSSH.made = []
+    monkeypatch.setattr(keeper, "SSHConnection", FakeSSH)
+    return keeper.Keeper(tmp_path / "keeper.sock", persist=60)
+
+
+def test_the_keeper_keeps_no_become_password_but_each_command_gets_its_own(
+    fake_keeper: keeper.Keeper, spec: ConnectionSpec
+) -> None:
+    key = connection_key(spec)
+    assert fake_keeper.open(key, spec) is False
+    conn = FakeSSH.made[-1]
+    assert conn.spec.become_password is None
+    result = fake_keeper.op_run(key, spec, "id", True, None)
+    assert result.stdout == "ok"
+    assert conn.ran == [("id", spec)]  # the password came with the command, for it alone
+    assert all(c.spec.become_password is None for c in FakeSSH.made)
+
+
+def test_a_live_connection_is_reused_and_a_dead_one_replaced(
+    fake_keeper: keeper.Keeper, spec: ConnectionSpec
+) -> None:
+    key = connection_key(spec)
+    fake_keeper.open(key, spec)
+    assert fake_keeper.open(key, spec) is True
+    assert len(FakeSSH.made) == 1
+    FakeSSH.made[-1].alive = False  # the host rebooted
+    assert fake_keeper.open(key, spec) is False
+    assert len(FakeSSH.made) == 2
+    assert fake_keeper.kept[key].users == 3
+
+
+def test_an_idle_connection_that_no_longer_answers_is_replaced(
+    fake_keeper: keeper.Keeper, spec: ConnectionSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that rebooted sends no close: only a keepalive tells."""
+    key = connection_key(spec)
+    fake_keeper.open(key, spec)
+    fake_keeper.release(key, {key: 1})
+    monkeypatch.setattr(keeper, "RECENT", 0.0)  # idle long enough to be asked
+    assert fake_keeper.open(key, spec) is True  # it answers: reused
+    fake_keeper.release(key, {key: 1})
+    FakeSSH.made[-1].answers = False
+    assert fake_keeper.open(key, spec) is False
+    assert len(FakeSSH.made) == 2 and not FakeSSH.made[0].alive
+
+
+def test_a_keeper_that_cannot_start_leaves_the_run_its_own_connections(
+    spec: ConnectionSpec,
+) -> None:
+    class Broken:
+        def usable(self) -> bool:
+            return False
+
+    connect = connector(Broken())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionFailed) as failed:  # in-process: the (fake) key is read here
+        connect(dataclasses.replace(spec, hostname="127.0.0.1", port=1))
+    assert "cannot load private key" in failed.value.reason
+
+
+def test_a_command_for_a_connection_never_opened_fails_cleanly(
+    fake_keeper: keeper.Keeper, spec: ConnectionSpec
+) -> None:
+    with pytest.raises(ConnectionFailed, match="not connected"):
+        fake_keeper.op_run("no such key", spec, "id", None, None)
+
+
+def test_a_second_keeper_on_the_same_socket_steps_aside(tmp_path: Path) -> None:
+    path = tmp_path / "keeper.sock"
+    first = keeper.listen(path)
+    assert first is not None
+    try:
+        assert keeper.listen(path) is None
+    finally:
+        first.close()
+    # a socket left by a keeper that died is taken over
+    again = keeper.listen(path)
+    assert again is not None
+    again.close()
+
+
+def test_the_socket_folder_is_made_private_and_must_be_ours(tmp_path: Path) -> None:
+    folder = tmp_path / "control"
+    folder.mkdir()
+    folder.chmod(0o755)
+    assert _private_folder(folder)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    if os.geteuid() == 0:  # a folder someone else owns (made to catch us) is refused
+        os.chown(folder, 65534, 65534)
+        assert not _private_folder(folder)
+
+
+def test_persist_zero_means_no_keeper() -> None:
+    assert KeeperLink.start(0) is None
