@@ -7,6 +7,8 @@ finds state (SSH control sockets, caches) left by an earlier round.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,10 +55,12 @@ class Contender:
 
 
 def base_env(home: Path) -> dict[str, str]:
-    """A small, fixed environment: no user config of any tool leaks into the run."""
+    """A small, fixed environment: no user config of any tool leaks into the run. opsfix
+    connects anew in every run (no kept connections), as every other contender does."""
     return {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": str(home),
+        "OPSFIX_PERSIST": "0",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
@@ -118,20 +122,45 @@ HEALTH4: dict[str, Contender] = {
 
 
 def opsfix_run(
-    mode: str, playbook: Path, *extra: str, home: Path | None = None
+    mode: str, playbook: Path, *extra: str, home: Path | None = None, persist: int = 0
 ) -> Callable[[Fleet, Path], Command]:
     """`opsfix check|apply PLAYBOOK` on the fleet (recover-1 and verify).
 
     With `home`, every run shares that home and so opsfix's state folder (run history,
     verify's remembered commands), as runs from one on-call controller do; without, each
-    run starts from an empty one.
+    run starts from an empty one. With `persist` (and a `home`), runs keep their SSH
+    connections that long for the next run (opsfix's default is 60 s).
     """
 
     def build(fleet: Fleet, scratch: Path) -> Command:
         argv = [str(OPSFIX), mode, str(playbook), "-i", str(fleet.inventory)]
-        return Command([*argv, "-f", str(fleet.size), *extra], base_env(home or scratch))
+        env = {**base_env(home or scratch), "OPSFIX_PERSIST": str(persist)}
+        return Command([*argv, "-f", str(fleet.size), *extra], env)
 
     return build
+
+
+def keeper_pid(home: Path) -> int | None:
+    """The pid of the connection keeper serving `home`'s runs (from the socket's peer)."""
+    path = home / ".local" / "state" / "opsfix" / "control" / "keeper.sock"
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    except OSError:
+        return None
+    return int.from_bytes(creds[:4], sys.byteorder)
+
+
+def close_kept(home: Path) -> None:
+    """`opsfix connections close` for `home`'s runs: the keeper exits."""
+    subprocess.run(
+        [str(OPSFIX), "connections", "close"],
+        env=base_env(home),
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
 
 
 def write_fleet_files(

@@ -54,6 +54,11 @@ def test_every_contender_builds_a_command(bench_modules, tmp_path: Path) -> None
     for contender in contenders.HEALTH4.values():
         command = contender.build(fleet, tmp_path)
         assert command.argv and command.env["HOME"] == str(tmp_path)
+        # opsfix connects anew in every health-4 run, as the others do: no kept connections
+        assert command.env["OPSFIX_PERSIST"] == "0"
+    kept = contenders.opsfix_run("apply", tmp_path / "book.yml", home=tmp_path, persist=60)
+    assert kept(fleet, tmp_path / "scratch").env["OPSFIX_PERSIST"] == "60"
+    assert contenders.keeper_pid(tmp_path) is None  # no keeper serves this home
 
 
 def test_the_recovery_copies_differ_only_in_verify(bench_modules, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
