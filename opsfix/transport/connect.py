@@ -5,7 +5,6 @@ from __future__ import annotations
 from opsfix.hosts import ConnectionSpec
 from opsfix.transport.base import Connection
 from opsfix.transport.local import LocalConnection
-from opsfix.transport.ssh import SSHConnection
 
 
 def make_connection(spec: ConnectionSpec) -> Connection:
@@ -13,6 +12,8 @@ def make_connection(spec: ConnectionSpec) -> Connection:
     if spec.connection == "local":
         return LocalConnection(spec)
     if spec.connection == "ssh":
+        from opsfix.transport.ssh import SSHConnection  # paramiko: when a run connects itself
+
         return SSHConnection(spec)
     raise ValueError(f"{spec.host}: unknown connection type {spec.connection!r}")
 

@@ -11,14 +11,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import paramiko
+from typing import TYPE_CHECKING, Any
 
 from opsfix.errors import InventoryError
 from opsfix.hosts import ConnectionSpec, Host, Secret
 from opsfix.shell import cmd
 from opsfix.transport.base import CommandResult
+
+if TYPE_CHECKING:
+    import paramiko
 
 CONNECTIONS = ("ssh", "local")
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -85,6 +86,8 @@ def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
     key = (str(path), st.st_mtime_ns, st.st_size)
     with _config_lock:
         if key not in _config_cache:
+            import paramiko  # only with an ssh_config to read (the keeper has its own)
+
             _config_cache[key] = paramiko.SSHConfig.from_path(str(path))
         return _config_cache[key]
 
