@@ -142,7 +142,9 @@ def opsfix_run(
 
 def keeper_pid(home: Path) -> int | None:
     """The pid of the connection keeper serving `home`'s runs (from the socket's peer)."""
-    path = home / ".local" / "state" / "opsfix" / "control" / "keeper.sock"
+    from opsfix.transport.kept import build_tag
+
+    path = home / ".local" / "state" / "opsfix" / "control" / f"keeper-{build_tag()}.sock"
     try:
         with socket.socket(socket.AF_UNIX) as sock:
             sock.connect(str(path))

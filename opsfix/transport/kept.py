@@ -45,10 +45,25 @@ def persist_seconds(value: float | None, env: dict[str, str] | None = None) -> f
 
 
 def control_path(env: dict[str, str] | None = None) -> Path:
-    """The keeper's socket: a private folder in opsfix's state folder."""
+    """The keeper's socket: a private folder in opsfix's state folder. Its name carries
+    the code's build (`build_tag`): after an upgrade, runs start a keeper of their own
+    version, and the old one ages out."""
     from opsfix.state import state_dir
 
-    return state_dir(env) / "control" / "keeper.sock"
+    return state_dir(env) / "control" / f"keeper-{build_tag()}.sock"
+
+
+def build_tag() -> str:
+    """Which interpreter and which transport code: a keeper only serves runs of its own."""
+    from opsfix import __version__
+
+    parts: list[Any] = [sys.executable, __version__]
+    here = Path(__file__).parent
+    for name in ("base.py", "keeper.py", "kept.py", "settings.py", "ssh.py", "wire.py"):
+        with contextlib.suppress(OSError):
+            st = (here / name).stat()
+            parts.append((name, st.st_size, st.st_mtime_ns))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
 def kept_spec(spec: ConnectionSpec) -> ConnectionSpec:

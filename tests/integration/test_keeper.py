@@ -25,6 +25,7 @@ import pytest
 from opsfix.hosts import ConnectionSpec
 from opsfix.lab import Lab
 from opsfix.transport import wire
+from opsfix.transport.kept import build_tag
 from opsfix.transport.ssh import SSHConnection
 
 from .helpers import (
@@ -81,7 +82,8 @@ class Keeper:
 
     @property
     def socket_path(self) -> Path:
-        return self.home / ".local" / "state" / "opsfix" / "control" / "keeper.sock"
+        folder = self.home / ".local" / "state" / "opsfix" / "control"
+        return folder / f"keeper-{build_tag()}.sock"
 
     def pid(self) -> int | None:
         """The keeper's pid, from the socket's peer credentials."""
