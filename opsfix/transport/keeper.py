@@ -53,6 +53,16 @@ class _Kept:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
+class _Client:
+    """One run attached to the keeper: its socket, and the connections it holds."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.write_lock = threading.Lock()
+        self.held: dict[str, int] = {}  # key -> how many of its connections use it
+        self.gone = False
+
+
 class Keeper:
     def __init__(self, path: Path, persist: float) -> None:
         self.path = path
@@ -80,8 +90,7 @@ class Keeper:
         self.close_all()
 
     def _client(self, sock: socket.socket) -> None:
-        write_lock = threading.Lock()
-        held: dict[str, int] = {}  # key -> how many of this client's connections use it
+        client = _Client(sock)
         with self.lock:
             self.clients += 1
             self.ever_served = True
@@ -89,9 +98,7 @@ class Keeper:
             while True:
                 request_id, op, *args = wire.receive(sock)
                 threading.Thread(
-                    target=self._answer,
-                    args=(sock, write_lock, held, request_id, op, args),
-                    daemon=True,
+                    target=self._answer, args=(client, request_id, op, args), daemon=True
                 ).start()
         except (wire.Closed, OSError, ValueError):
             pass
@@ -99,27 +106,19 @@ class Keeper:
             sock.close()
             with self.lock:
                 self.clients -= 1
-                for key, count in held.items():
+                client.gone = True
+                for key, count in client.held.items():
                     if key in self.kept:
                         self.kept[key].users -= count
                         self.kept[key].used = time.monotonic()
 
-    def _answer(
-        self,
-        sock: socket.socket,
-        write_lock: threading.Lock,
-        held: dict[str, int],
-        request_id: int,
-        op: str,
-        args: list[Any],
-    ) -> None:
+    def _answer(self, client: _Client, request_id: int, op: str, args: list[Any]) -> None:
         try:
             if op == "open":
-                value: Any = self.open(*args)
-                with self.lock:
-                    held[args[0]] = held.get(args[0], 0) + 1
+                key, spec = args
+                value: Any = self.open(key, spec, client=client)
             elif op == "release":
-                self.release(args[0], held)
+                self.release(args[0], client)
                 value = None
             else:
                 value = getattr(self, f"op_{op}")(*args)
@@ -127,42 +126,48 @@ class Keeper:
         except Exception as exc:  # every failure goes back to the run that asked
             reply = (request_id, False, wire.encode_error(exc))
         with contextlib.suppress(OSError):
-            wire.send(sock, write_lock, reply)
+            wire.send(client.sock, client.write_lock, reply)
 
     # --- operations --------------------------------------------------------------------
 
-    def open(self, key: str, spec: ConnectionSpec) -> bool:
-        """Connect, or reuse a live connection; True when reused."""
+    def open(self, key: str, spec: ConnectionSpec, client: _Client | None = None) -> bool:
+        """Connect, or reuse a live connection; True when reused. The connection counts
+        as in use by `client` until it releases it or goes away."""
         with self.lock:
             kept = self.kept.get(key)
             if kept is None:
                 now = time.monotonic()
                 kept = self.kept[key] = _Kept(SSHConnection(kept_spec(spec)), now, now, fresh=True)
             kept.users += 1
-        with kept.lock:
-            idle = time.monotonic() - kept.used
-            reused = kept.conn.alive and (
-                kept.users > 1 or idle < RECENT or kept.conn.responds(spec.connect_timeout)
-            )
-            if not reused:
-                if not kept.fresh:  # it died (the host rebooted, a network cut): a new one
-                    kept.conn.close()
-                    kept.conn = SSHConnection(kept_spec(spec))
-                kept.fresh = False
-                kept.opened = time.monotonic()
-                try:
+        try:
+            with kept.lock:
+                idle = time.monotonic() - kept.used
+                reused = kept.conn.alive and (
+                    kept.users > 1 or idle < RECENT or kept.conn.responds(spec.connect_timeout)
+                )
+                if not reused:
+                    if not kept.fresh:  # it died (the host rebooted, a network cut): anew
+                        kept.conn.close()
+                        kept.conn = SSHConnection(kept_spec(spec))
+                    kept.fresh = False
+                    kept.opened = time.monotonic()
                     kept.conn.open()
-                except BaseException:
-                    with self.lock:
-                        kept.users -= 1
-                    raise
-            kept.used = time.monotonic()
+                kept.used = time.monotonic()
+        except BaseException:
+            with self.lock:
+                kept.users -= 1
+            raise
+        with self.lock:
+            if client is not None and not client.gone:
+                client.held[key] = client.held.get(key, 0) + 1
+            else:
+                kept.users -= 1  # nobody to release it: it is idle from now
         return reused
 
-    def release(self, key: str, held: dict[str, int]) -> None:
+    def release(self, key: str, client: _Client) -> None:
         with self.lock:
-            if held.get(key, 0) > 0:
-                held[key] -= 1
+            if client.held.get(key, 0) > 0:
+                client.held[key] -= 1
                 if key in self.kept:
                     self.kept[key].users -= 1
                     self.kept[key].used = time.monotonic()

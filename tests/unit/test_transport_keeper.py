@@ -225,13 +225,27 @@ def test_a_live_connection_is_reused_and_a_dead_one_replaced(
     fake_keeper: keeper.Keeper, spec: ConnectionSpec
 ) -> None:
     key = connection_key(spec)
-    fake_keeper.open(key, spec)
-    assert fake_keeper.open(key, spec) is True
+    run = keeper._Client(socket.socket())
+    fake_keeper.open(key, spec, client=run)
+    assert fake_keeper.open(key, spec, client=run) is True
     assert len(FakeSSH.made) == 1
     FakeSSH.made[-1].alive = False  # the host rebooted
-    assert fake_keeper.open(key, spec) is False
+    assert fake_keeper.open(key, spec, client=run) is False
     assert len(FakeSSH.made) == 2
-    assert fake_keeper.kept[key].users == 3
+    assert fake_keeper.kept[key].users == 3 and run.held == {key: 3}
+    fake_keeper.release(key, run)
+    assert fake_keeper.kept[key].users == 2
+
+
+def test_a_connection_opened_for_a_run_already_gone_is_not_held_for_it(
+    fake_keeper: keeper.Keeper, spec: ConnectionSpec
+) -> None:
+    """Else it would count as in use forever, and never close."""
+    key = connection_key(spec)
+    run = keeper._Client(socket.socket())
+    run.gone = True
+    fake_keeper.open(key, spec, client=run)
+    assert fake_keeper.kept[key].users == 0 and run.held == {}
 
 
 def test_an_idle_connection_that_no_longer_answers_is_replaced(
@@ -239,13 +253,14 @@ def test_an_idle_connection_that_no_longer_answers_is_replaced(
 ) -> None:
     """A host that rebooted sends no close: only a keepalive tells."""
     key = connection_key(spec)
-    fake_keeper.open(key, spec)
-    fake_keeper.release(key, {key: 1})
+    run = keeper._Client(socket.socket())
+    fake_keeper.open(key, spec, client=run)
+    fake_keeper.release(key, run)
     monkeypatch.setattr(keeper, "RECENT", 0.0)  # idle long enough to be asked
-    assert fake_keeper.open(key, spec) is True  # it answers: reused
-    fake_keeper.release(key, {key: 1})
+    assert fake_keeper.open(key, spec, client=run) is True  # it answers: reused
+    fake_keeper.release(key, run)
     FakeSSH.made[-1].answers = False
-    assert fake_keeper.open(key, spec) is False
+    assert fake_keeper.open(key, spec, client=run) is False
     assert len(FakeSSH.made) == 2 and not FakeSSH.made[0].alive
 
 
