@@ -164,6 +164,7 @@ def run_playbook(
     from opsfix.transport.kept import connector
 
     playbook, jobs, warnings = prepare(request)
+    connect = connector(keeper)  # before on_bound: what it loads is start-up's too
     if on_bound is not None:
         on_bound()
     gate = window_gate(playbook, jobs, request.now)
@@ -187,9 +188,7 @@ def run_playbook(
         flap_guard=flap_guard(playbook, request),
         lock=LockSettings(wait=request.lock_wait),
     )
-    engine = Engine(
-        request.mode, connector(keeper), options=options, verifier=verifier, on_event=on_event
-    )
+    engine = Engine(request.mode, connect, options=options, verifier=verifier, on_event=on_event)
     if not jobs:
         warnings.append(
             f"no hosts matched {playbook.hosts!r}"

@@ -345,6 +345,8 @@ def connector(link: KeeperLink | None) -> Callable[[ConnectionSpec], Any]:
     from opsfix.transport.connect import open_connection
 
     if link is None:
+        import opsfix.transport.ssh  # noqa: F401  # paramiko, now: a start-up cost, not a host's
+
         return open_connection
 
     def connect(spec: ConnectionSpec) -> Any:

@@ -22,9 +22,15 @@ def test_the_cli_and_its_parser_load_no_transport():
 
 
 def test_the_ssh_transport_does_not_load_invoke():
-    loaded = loaded_after("import opsfix.transport.connect")
+    loaded = loaded_after("import opsfix.transport.ssh")
     assert loaded["paramiko"]
     assert not loaded["invoke"] and not loaded["asyncio"]
+
+
+def test_a_run_through_the_keeper_starts_without_paramiko():
+    """The keeper holds the SSH sessions; a run loads paramiko only to connect itself."""
+    loaded = loaded_after("import opsfix.runner, opsfix.transport.connect, opsfix.transport.kept")
+    assert not loaded["paramiko"]
 
 
 def test_ssh_config_match_exec_still_runs_through_invoke(tmp_path):
