@@ -76,8 +76,13 @@ def run(
     cwd: str | Path | None = None,
     sample_memory: bool = False,
     timeout: float = 600,
+    keep_orphans: bool = False,
 ) -> Sample:
-    """Run `argv` to completion; output goes to a file so that pipes never block it."""
+    """Run `argv` to completion; output goes to a file so that pipes never block it.
+
+    Processes the run leaves behind (Ansible's ControlPersist masters) are stopped and
+    their time added, unless `keep_orphans`: opsfix's connection keeper must outlive the
+    run to serve the next one (its time is counted by the caller, see run.py)."""
     before = set(_children())
     with open(os.devnull, "rb") as stdin, _output_file() as out:
         started = time.perf_counter()
@@ -99,7 +104,7 @@ def run(
             sampler.stop()
         cpu = usage.ru_utime + usage.ru_stime
         peak = usage.ru_maxrss * 1024
-        for pid in set(_children()) - before:  # orphans left behind, now ours
+        for pid in set() if keep_orphans else set(_children()) - before:  # orphans, now ours
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             with contextlib.suppress(ChildProcessError):
@@ -118,6 +123,16 @@ def run(
         fds=sampler.fds if sampler else None,
         output=text,
     )
+
+
+def reap(timeout: float = 10) -> None:
+    """Wait for children that are exiting (a keeper told to stop) and collect them."""
+    deadline = time.monotonic() + timeout
+    while _children() and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                time.sleep(0.05)
 
 
 @contextlib.contextmanager

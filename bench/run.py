@@ -111,10 +111,15 @@ class Bench:
         fleet: C.Fleet,
         *,
         sample_memory: bool = False,
+        keep_orphans: bool = False,
     ) -> measure.Sample:
         command = build(fleet, self.fresh())
         return measure.run(
-            command.argv, env=command.env, cwd=command.cwd, sample_memory=sample_memory
+            command.argv,
+            env=command.env,
+            cwd=command.cwd,
+            sample_memory=sample_memory,
+            keep_orphans=keep_orphans,
         )
 
     def timed(
@@ -128,7 +133,7 @@ class Bench:
         """With `keeper_home`, the CPU of that home's connection keeper during the run
         counts too (it is not the run's child: it stays for the next run)."""
         before = _keeper_cpu(keeper_home)
-        sample = self.measure(build, fleet)
+        sample = self.measure(build, fleet, keep_orphans=keeper_home is not None)
         if keeper_home is not None:
             sample = replace(sample, cpu=sample.cpu + _keeper_cpu(keeper_home) - before)
         problem = ok(sample)
@@ -190,7 +195,8 @@ class Bench:
         first = self.record("recover1", 20, "opsfix apply, empty state folder")
         kept_series = self.record("recover1", 20, "opsfix apply, kept connections")
         for which, build in ((series, apply), (kept_series, kept)):
-            if problem := _exit_ok(self.measure(build, fleet)):
+            warm = self.measure(build, fleet, keep_orphans=build is kept)
+            if problem := _exit_ok(warm):
                 which.failures.append(f"warm-up: {problem}")
         try:
             for r in range(self.args.rounds):
@@ -205,6 +211,7 @@ class Bench:
                     self.timed(which, build, fleet, _repaired(self.lab, host), keeper_home=home)
         finally:
             C.close_kept(kept_home)
+            measure.reap()
 
     def verify(self) -> None:
         fleet = self.fleets[20]

@@ -57,7 +57,7 @@ def build_tag() -> str:
     """Which interpreter and which transport code: a keeper only serves runs of its own."""
     from opsfix import __version__
 
-    parts: list[Any] = [sys.executable, __version__]
+    parts: list[Any] = [sys.prefix, os.path.realpath(sys.executable), __version__]
     here = Path(__file__).parent
     for name in ("base.py", "keeper.py", "kept.py", "settings.py", "ssh.py", "wire.py"):
         with contextlib.suppress(OSError):
