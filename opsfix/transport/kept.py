@@ -31,6 +31,7 @@ from opsfix.transport.base import CommandResult
 DEFAULT_PERSIST = 60.0
 STARTUP_WAIT = 10.0  # a keeper loads paramiko before it listens: ~0.2 s, more on a busy host
 _GONE = "the connection keeper exited"
+MAX_SOCKET_PATH = 104
 
 
 def persist_seconds(value: float | None, env: dict[str, str] | None = None) -> float:
@@ -130,8 +131,8 @@ class KeeperLink:
         if persist <= 0:
             return None
         path = path or control_path()
-        if not _private_folder(path.parent):
-            return None
+        if len(os.fsencode(path)) >= MAX_SOCKET_PATH or not _private_folder(path.parent):
+            return None  # a Unix socket's path is short (108 bytes with the final NUL)
         link = cls(path, persist)
         if link._try_connect():
             link._ready.set()

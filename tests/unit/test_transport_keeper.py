@@ -311,3 +311,9 @@ def test_the_socket_folder_is_made_private_and_must_be_ours(tmp_path: Path) -> N
 
 def test_persist_zero_means_no_keeper() -> None:
     assert KeeperLink.start(0) is None
+
+
+def test_a_state_folder_too_deep_for_a_unix_socket_means_no_keeper(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "keeper.sock"
+    assert KeeperLink.start(60, deep) is None
+    assert not deep.parent.exists()  # nothing made, nothing started
