@@ -119,7 +119,11 @@ def opsfix(*args: str | Path, home: str | Path | None = None, timeout: float = 1
 def opsfix_with_state(*args: str | Path, state: Path) -> Run:
     """The real CLI with HOME and its state database in `state`, as a pipe (no terminal),
     so runs that share `state` share their history."""
-    env = {**clean_env(str(state)), "OPSFIX_STATE_DIR": str(state)}
+    return opsfix_with_env(*args, env={**clean_env(str(state)), "OPSFIX_STATE_DIR": str(state)})
+
+
+def opsfix_with_env(*args: str | Path, env: dict[str, str]) -> Run:
+    """The real CLI with exactly this environment, as a pipe (no terminal)."""
     began = time.monotonic()
     done = subprocess.run(
         [opsfix_command(), *map(str, args)],

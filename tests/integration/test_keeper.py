@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -31,7 +30,6 @@ from opsfix.transport.ssh import SSHConnection
 from .helpers import (
     EXPECTED,
     PLAYBOOK,
-    REPO,
     Run,
     break_host,
     clean_env,
@@ -39,7 +37,7 @@ from .helpers import (
     http_body,
     log_marks,
     log_since,
-    opsfix_command,
+    opsfix_with_env,
     reset_hosts,
 )
 
@@ -57,18 +55,7 @@ class Keeper:
         self.env = {**clean_env(home), "OPSFIX_PERSIST": "30"}
 
     def opsfix(self, *args: str | Path) -> Run:
-        began = time.monotonic()
-        done = subprocess.run(
-            [opsfix_command(), *map(str, args)],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-        argv = ["opsfix", *map(str, args)]
-        return Run(argv, done.returncode, done.stdout, done.stderr, time.monotonic() - began)
+        return opsfix_with_env(*args, env=self.env)
 
     def run(self, lab: Lab, command: str, *extra: str) -> Run:
         return self.opsfix(
