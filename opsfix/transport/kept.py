@@ -19,11 +19,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from opsfix.errors import ConnectionFailed
+from opsfix.errors import ConnectionFailed, OptionsError
 from opsfix.hosts import ConnectionSpec
 from opsfix.transport import wire
 from opsfix.transport.base import CommandResult
@@ -34,15 +34,22 @@ _GONE = "the connection keeper exited"
 MAX_SOCKET_PATH = 104
 
 
-def persist_seconds(value: float | None, env: dict[str, str] | None = None) -> float:
+def persist_seconds(value: float | None, env: Mapping[str, str] | None = None) -> float:
     """--persist, else $OPSFIX_PERSIST, else 60 s; 0 turns kept connections off."""
     if value is not None:
-        return max(0.0, value)
-    raw = (os.environ if env is None else env).get("OPSFIX_PERSIST", "")
-    try:
-        return max(0.0, float(raw)) if raw.strip() else DEFAULT_PERSIST
-    except ValueError:
+        if value < 0:
+            raise OptionsError(f"--persist {value:g}: seconds must be 0 or more")
+        return value
+    raw = (os.environ if env is None else env).get("OPSFIX_PERSIST", "").strip()
+    if not raw:
         return DEFAULT_PERSIST
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise OptionsError(f"OPSFIX_PERSIST={raw!r}: expected seconds (0 turns it off)")
+    return seconds
 
 
 def control_path(env: dict[str, str] | None = None) -> Path:
@@ -121,7 +128,6 @@ class KeeperLink:
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count()
-        self.reused = 0  # connections found open, for the report and tests
 
     @classmethod
     def start(cls, persist: float, path: Path | None = None) -> KeeperLink | None:
@@ -274,13 +280,12 @@ class KeptConnection:
         self.spec = spec
         self.host = spec.host
         self.key = connection_key(spec)
-        self.reused = False
         self._open = False
 
     def open(self) -> None:
         limit = self.spec.connect_timeout * 3 + STARTUP_WAIT
         spec = kept_spec(self.spec)
-        self.reused = bool(self.link.call(self.host, "open", self.key, spec, wait=limit))
+        self.link.call(self.host, "open", self.key, spec, wait=limit)
         self._open = True
 
     def run(

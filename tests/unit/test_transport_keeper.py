@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from opsfix.errors import CommandTimeout, ConnectionFailed, HostKeyError
+from opsfix.errors import CommandTimeout, ConnectionFailed, HostKeyError, OptionsError
 from opsfix.hosts import ConnectionSpec, Secret
 from opsfix.transport import keeper, wire
 from opsfix.transport.base import CommandResult
@@ -98,16 +99,30 @@ def test_a_kept_spec_holds_no_become_password(spec: ConnectionSpec) -> None:
     [
         (None, {}, DEFAULT_PERSIST),
         (None, {"OPSFIX_PERSIST": "0"}, 0.0),
-        (None, {"OPSFIX_PERSIST": "300"}, 300.0),
-        (None, {"OPSFIX_PERSIST": "soon"}, DEFAULT_PERSIST),
+        (None, {"OPSFIX_PERSIST": " 300 "}, 300.0),
         (15.0, {"OPSFIX_PERSIST": "0"}, 15.0),
-        (-1.0, {}, 0.0),
     ],
 )
 def test_persist_comes_from_the_option_then_the_environment(
     given: float | None, env: dict[str, str], expected: float
 ) -> None:
     assert persist_seconds(given, env) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "named"),
+    [
+        (None, {"OPSFIX_PERSIST": "soon"}, "OPSFIX_PERSIST='soon'"),
+        (None, {"OPSFIX_PERSIST": "-5"}, "OPSFIX_PERSIST='-5'"),
+        (None, {"OPSFIX_PERSIST": "nan"}, "OPSFIX_PERSIST='nan'"),
+        (-1.0, {}, "--persist -1"),
+    ],
+)
+def test_a_bad_persist_value_is_an_options_error_naming_it(
+    given: float | None, env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(OptionsError, match=re.escape(named)):
+        persist_seconds(given, env)
 
 
 def test_without_a_key_file_hosts_connect_per_run(spec: ConnectionSpec) -> None:
