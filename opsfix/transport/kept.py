@@ -124,6 +124,7 @@ class KeeperLink:
         self._sock: socket.socket | None = None
         self._spawned: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
+        self._lost = threading.Event()  # the keeper closed our socket (it exited)
         self._write_lock = threading.Lock()
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
@@ -207,9 +208,9 @@ class KeeperLink:
             raise ConnectionFailed(host, "the connection keeper did not start")
 
     def usable(self) -> bool:
-        """Attached to a keeper (waiting for one this run started, if need be)."""
+        """Attached to a keeper that is still there (waiting for one this run started)."""
         self._ready.wait()
-        return self._sock is not None
+        return self._sock is not None and not self._lost.is_set()
 
     def _read(self, sock: socket.socket) -> None:
         try:
@@ -223,6 +224,7 @@ class KeeperLink:
         except (wire.Closed, OSError, ValueError):
             pass
         finally:
+            self._lost.set()
             with self._lock:
                 left, self._pending = list(self._pending.values()), {}
             for pending in left:
@@ -361,7 +363,12 @@ def connector(link: KeeperLink | None) -> Callable[[ConnectionSpec], Any]:
         if spec.connection != "ssh" or not spec.key_file or not link.usable():
             return open_connection(spec)
         connection = KeptConnection(link, spec)
-        connection.open()
+        try:
+            connection.open()
+        except ConnectionFailed:
+            if link.usable():
+                raise  # the host's own trouble
+            return open_connection(spec)  # the keeper left (it was idling out as we came)
         return connection
 
     return connect

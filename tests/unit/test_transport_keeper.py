@@ -292,6 +292,36 @@ def test_a_keeper_that_cannot_start_leaves_the_run_its_own_connections(
     assert "cannot load private key" in failed.value.reason
 
 
+class _Leaving:
+    """A keeper that exits (idling out) as the run asks it for a connection."""
+
+    def __init__(self, leaves: bool) -> None:
+        self.leaves = leaves
+        self.gone = False
+
+    def usable(self) -> bool:
+        return not self.gone
+
+    def call(self, host: str, *args: Any, **kwargs: Any) -> Any:
+        self.gone = self.leaves
+        raise ConnectionFailed(host, "host unreachable" if not self.leaves else "keeper exited")
+
+
+def test_a_keeper_gone_as_the_run_came_leaves_the_run_its_own_connections(
+    spec: ConnectionSpec,
+) -> None:
+    connect = connector(_Leaving(leaves=True))  # type: ignore[arg-type]
+    with pytest.raises(ConnectionFailed) as failed:  # in-process: the (fake) key is read here
+        connect(dataclasses.replace(spec, hostname="127.0.0.1", port=1))
+    assert "cannot load private key" in failed.value.reason
+
+
+def test_a_host_the_keeper_cannot_reach_is_reported_as_such(spec: ConnectionSpec) -> None:
+    connect = connector(_Leaving(leaves=False))  # type: ignore[arg-type]
+    with pytest.raises(ConnectionFailed, match="host unreachable"):
+        connect(spec)
+
+
 def test_a_command_for_a_connection_never_opened_fails_cleanly(
     fake_keeper: keeper.Keeper, spec: ConnectionSpec
 ) -> None:
