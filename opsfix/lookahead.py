@@ -32,6 +32,7 @@ from typing import Any
 
 from opsfix.hosts import ConnectionSpec
 from opsfix.shell import batch, unbatch
+from opsfix.statedir import UnsafeStateFolder, open_private, private_folder
 from opsfix.transport.base import CommandResult, Connection
 
 Key = tuple[str, bool]  # (script, become)
@@ -224,22 +225,24 @@ class CommandMemo:
         memo[self.key] = [[script, become] for script, become in keys]
         for old in list(memo)[:-MEMO_SUITES]:
             del memo[old]
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError, UnsafeStateFolder):
+            private_folder(self.path.parent)
             partial = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)  # one a crashed run left (or a planted link): not followed
+            fd = open_private(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 json.dump(memo, f)
             os.replace(partial, self.path)
 
     def _read(self) -> dict[str, list[list[Any]]]:
         try:
-            with open(self.path) as f:
+            with os.fdopen(open_private(self.path, os.O_RDONLY)) as f:
                 info = os.fstat(f.fileno())
                 if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
                     return {}
                 memo = json.load(f)
-        except (OSError, ValueError):
+        except (OSError, ValueError, UnsafeStateFolder):
             return {}
         return memo if isinstance(memo, dict) else {}
 

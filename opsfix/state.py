@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from opsfix.errors import OpsfixError
+from opsfix.statedir import open_private, private_folder, refuse_links
+from opsfix.statedir import state_dir as state_dir  # where it always was
 
 FILE_NAME = "opsfix.db"
 BUSY_TIMEOUT = 10.0  # seconds another opsfix process may hold the database
@@ -187,16 +189,6 @@ class RunSummary:
     exit_code: int
     bundle_sha256: str
     hosts: Mapping[str, int] = field(default_factory=dict)
-
-
-def state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where the database lives (see the module docstring)."""
-    env = os.environ if env is None else env
-    if env.get("OPSFIX_STATE_DIR"):
-        return Path(env["OPSFIX_STATE_DIR"]).expanduser()
-    if env.get("XDG_STATE_HOME"):
-        return Path(env["XDG_STATE_HOME"]).expanduser() / "opsfix"
-    return Path(env.get("HOME") or Path.home()).expanduser() / ".local" / "state" / "opsfix"
 
 
 class Store:
@@ -483,9 +475,8 @@ def _version(db: sqlite3.Connection) -> int:
 
 
 def _create_private(path: Path) -> None:
-    """The folder (0700, when made here) and an empty 0600 file, before SQLite opens it."""
-    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for folder in made:
-        folder.chmod(0o700)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    """The folder (0700, ours alone: opsfix.statedir) and an empty 0600 file, before SQLite
+    opens it; neither the file nor SQLite's journal may be a planted link."""
+    private_folder(path.parent)
+    os.close(open_private(path, os.O_CREAT | os.O_RDWR, 0o600))
+    refuse_links(*(path.with_name(path.name + end) for end in ("-journal", "-wal", "-shm")))

@@ -111,8 +111,10 @@ def evidence_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from opsfix.statedir import private_folder, state_dir
     from opsfix.transport.kept import keeper_link, persist_seconds
 
+    private_folder(state_dir())  # a folder others could write in is refused before anything
     # first: a keeper this run starts loads paramiko while this process loads the rest
     with keeper_link(persist_seconds(args.persist)) as keeper:
         return _run(args, keeper)

@@ -260,7 +260,7 @@ def _same_user(sock: socket.socket) -> bool:
 def listen(path: Path) -> socket.socket | None:
     """The keeper's socket, or None when another live keeper already serves `path`.
     A lock file makes two keepers started at once agree on one."""
-    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -56,7 +56,7 @@ def control_path(env: dict[str, str] | None = None) -> Path:
     """The keeper's socket: a private folder in opsfix's state folder. Its name carries
     the code's build (`build_tag`): after an upgrade, runs start a keeper of their own
     version, and the old one ages out."""
-    from opsfix.state import state_dir
+    from opsfix.statedir import state_dir
 
     return state_dir(env) / "control" / f"keeper-{build_tag()}.sock"
 
@@ -332,19 +332,15 @@ class KeptConnection:
 
 
 def _private_folder(folder: Path) -> bool:
-    """The socket's folder exists, is ours, and only we may enter it."""
+    """The socket's folder and the state folder around it exist, are ours, and only we
+    may enter them (opsfix.statedir)."""
+    from opsfix.statedir import UnsafeStateFolder, private_folder
+
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = folder.stat()
-    except OSError:
+        private_folder(folder.parent)
+        private_folder(folder)
+    except UnsafeStateFolder:
         return False
-    if st.st_uid != os.getuid():
-        return False
-    if st.st_mode & 0o077:
-        try:
-            folder.chmod(0o700)
-        except OSError:
-            return False
     return True
 
 
