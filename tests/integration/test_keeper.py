@@ -192,13 +192,17 @@ def test_only_its_own_user_may_use_the_keeper(lab: Lab, keeper: Keeper) -> None:
     folder = keeper.socket_path.parent
     assert folder.stat().st_mode & 0o777 == 0o700
     assert keeper.socket_path.stat().st_mode & 0o077 == 0
-    # even with the folder and the socket opened up, another user gets no answer
-    folder.chmod(0o755)
+    # even with the folders (the state folder is 0700 too) and the socket opened up,
+    # another user gets no answer
+    opened = [p for p in (folder, *folder.parents) if keeper.home in p.parents]
+    for level in opened:
+        level.chmod(0o755)
     keeper.socket_path.chmod(0o777)
     try:
         answer = _ask_as_nobody(keeper.socket_path)
     finally:
-        folder.chmod(0o700)
+        for level in opened:
+            level.chmod(0o700)
         keeper.socket_path.chmod(0o600)
     assert answer == "closed"
     assert len(keeper.kept()) == 2  # and the keeper serves its own user still
