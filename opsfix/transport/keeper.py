@@ -12,8 +12,9 @@ What it keeps, and what it does not (docs/reliability.md, "Kept connections"):
   trusted: address, port, user, key file, known_hosts files (with their size and mtime),
   trust-on-first-use, proxy settings. Edit a known_hosts file and the next run connects
   anew, checking the host key again;
-- no become password: each command brings the run's own settings, used for that command
-  and dropped;
+- no become password, not even in passing: a host whose sudo needs one connects in the
+  run itself (opsfix.transport.kept.needs_become_password), and the keeper starts with
+  an environment chosen by name (no OPSFIX_BECOME_PASSWORD, no tokens);
 - peers are checked by uid (SO_PEERCRED) on top of the folder's 0700 and the socket's 0600.
 """
 

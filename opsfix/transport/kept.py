@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import getpass
 import hashlib
 import itertools
 import os
@@ -77,6 +78,28 @@ def build_tag() -> str:
 def kept_spec(spec: ConnectionSpec) -> ConnectionSpec:
     """What a kept connection may remember of a spec: no become password."""
     return dataclasses.replace(spec, become_password=None)
+
+
+def needs_become_password(spec: ConnectionSpec) -> bool:
+    """Commands on this host would hand sudo a password. Such a host connects in the run
+    itself: the keeper outlives the run, and must never hold a password, not even in
+    passing (a password sent through it would linger in its memory)."""
+    if not spec.become_password:
+        return False
+    login_user = spec.user or getpass.getuser()
+    return login_user != spec.become_user
+
+
+# What a keeper inherits of the run's environment: enough to start Python, nothing else
+# (the run's may hold OPSFIX_BECOME_PASSWORD, tokens, an agent socket).
+KEEPER_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+KEEPER_PYTHON_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONDONTWRITEBYTECODE")
+
+
+def keeper_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The keeper's whole environment, chosen by name from the run's."""
+    env = os.environ if env is None else env
+    return {name: env[name] for name in (*KEEPER_ENV, *KEEPER_PYTHON_ENV) if name in env}
 
 
 def connection_key(spec: ConnectionSpec) -> str:
@@ -186,6 +209,7 @@ class KeeperLink:
             start_new_session=True,  # not in the run's process group: Ctrl-C is the run's
             close_fds=True,
             cwd="/",
+            env=keeper_environment(),
         )
 
     def _attach(self) -> None:
@@ -356,9 +380,14 @@ def connector(link: KeeperLink | None) -> Callable[[ConnectionSpec], Any]:
     def connect(spec: ConnectionSpec) -> Any:
         # ssh-agent and default keys live in the run's own environment: per run; and a
         # keeper that could not start costs the run nothing but the kept connections
-        if spec.connection != "ssh" or not spec.key_file or not link.usable():
+        if (
+            spec.connection != "ssh"
+            or not spec.key_file
+            or needs_become_password(spec)
+            or not link.usable()
+        ):
             return open_connection(spec)
-        connection = KeptConnection(link, spec)
+        connection = KeptConnection(link, kept_spec(spec))  # its password is never used
         try:
             connection.open()
         except ConnectionFailed:

@@ -9,17 +9,22 @@ closes its keeper before it ends.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import select
 import shutil
 import socket
+import subprocess
 import tempfile
+import termios
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from opsfix.hosts import ConnectionSpec
 from opsfix.lab import Lab
@@ -37,6 +42,7 @@ from .helpers import (
     http_body,
     log_marks,
     log_since,
+    opsfix_command,
     opsfix_with_env,
     reset_hosts,
 )
@@ -235,3 +241,108 @@ def _ask_as_nobody(path: Path) -> str:
     os.waitpid(pid, 0)
     with os.fdopen(read) as pipe:
         return pipe.read()
+
+
+# -- secrets: the keeper never holds a become password --------------------------------------
+
+SUDO_USER = "opskept"
+PASSWORD = "kept-nowhere-Q7x9v2"
+ADD_SUDO_USER = f"""
+useradd -M -d /tmp/{SUDO_USER} -s /bin/sh {SUDO_USER}
+echo '{SUDO_USER}:{PASSWORD}' | chpasswd
+echo '{SUDO_USER} ALL=(ALL) ALL' > /etc/sudoers.d/{SUDO_USER}
+chmod 0440 /etc/sudoers.d/{SUDO_USER}
+install -d -o {SUDO_USER} -m 0700 /tmp/{SUDO_USER} /tmp/{SUDO_USER}/.ssh
+install -o {SUDO_USER} -m 0600 /root/.ssh/authorized_keys /tmp/{SUDO_USER}/.ssh/
+"""
+REMOVE_SUDO_USER = f"userdel {SUDO_USER}; rm -rf /etc/sudoers.d/{SUDO_USER} /tmp/{SUDO_USER}"
+
+
+@pytest.fixture
+def sudo_inventory(lab: Lab, tmp_path: Path) -> Iterator[Path]:
+    """web1 as root, and web2 as a user whose sudo needs a password."""
+    lab.exec("web2", REMOVE_SUDO_USER, check=False)
+    lab.exec("web2", ADD_SUDO_USER)
+    inventory = yaml.safe_load(lab.inventory_path.read_text())
+    web = inventory["all"]["children"]["web"]["hosts"]
+    web["web2"] = {**web["web2"], "ansible_user": SUDO_USER, "ansible_become": True}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    yield path
+    lab.exec("web2", REMOVE_SUDO_USER, check=False)
+
+
+def test_the_keeper_holds_no_become_password_in_its_environment_or_memory(
+    lab: Lab, keeper: Keeper, sudo_inventory: Path
+) -> None:
+    env = {**keeper.env, "OPSFIX_BECOME_PASSWORD": PASSWORD}
+    args = ("check", PLAYBOOK, "-i", sudo_inventory, "--limit", "web1:web2")
+    first = opsfix_with_env(*args, "--format", "json", env=env)
+    assert first.returncode == 0, first  # web2's checks ran through sudo with the password
+    pid = keeper.pid()
+    assert pid is not None
+    assert [k["host"] for k in keeper.kept()] == ["web1"]  # web2 connected in the run itself
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert b"OPSFIX_BECOME_PASSWORD" not in environ and PASSWORD.encode() not in environ
+    assert b"PATH=" in environ  # it is the keeper's environment, read for real
+
+    asked = _run_on_a_terminal([opsfix_command(), *map(str, args), "-K"], keeper.env, PASSWORD)
+    assert asked.returncode == 0, asked
+    assert keeper.pid() == pid  # the same keeper served both runs
+    assert _memory_holds(pid, b"PATH=")  # the scan reads its memory for real
+    assert not _memory_holds(pid, PASSWORD.encode()), "the keeper's memory holds the password"
+
+
+def _memory_holds(pid: int, needle: bytes) -> bool:
+    """Whether any readable mapping of process `pid` contains `needle` (root reads any)."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms, *rest = line.split()
+            if "r" not in perms or (rest and rest[-1] in ("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            with contextlib.suppress(OSError, ValueError, OverflowError):
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+    return False
+
+
+def _run_on_a_terminal(argv: list[str], env: dict[str, str], answer: str) -> Run:
+    """`argv` with a terminal of its own (so -K prompts), answering the prompt."""
+    began = time.monotonic()
+    master, slave = os.openpty()
+
+    def controlling_terminal() -> None:  # pragma: no cover - in the child
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    seen = b""
+    answered = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal's other end closed: the run is over
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not answered and b"BECOME password:" in seen:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+    os.close(master)
+    code = process.wait(timeout=30)
+    text = seen.decode(errors="replace")
+    return Run(argv, code, text, "", time.monotonic() - began)

@@ -25,6 +25,7 @@ from opsfix.transport.kept import (
     _private_folder,
     connection_key,
     connector,
+    keeper_environment,
     kept_spec,
     persist_seconds,
 )
@@ -138,8 +139,7 @@ def test_without_a_key_file_hosts_connect_per_run(spec: ConnectionSpec) -> None:
             return False
 
     connect = connector(Link())  # type: ignore[arg-type]
-    assert isinstance(connect(spec), KeptConnection)
-    assert opened[0].become_password is None  # only the command carries it
+    assert isinstance(connect(dataclasses.replace(spec, become_password=None)), KeptConnection)
     with pytest.raises(ConnectionFailed):  # in-process: no such host
         connect(dataclasses.replace(spec, key_file=None, hostname="127.0.0.1", port=1))
 
@@ -223,7 +223,41 @@ def fake_keeper(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> keeper.Keepe
     return keeper.Keeper(tmp_path / "keeper.sock", persist=60)
 
 
-def test_the_keeper_keeps_no_become_password_but_each_command_gets_its_own(
+def test_a_host_whose_sudo_needs_a_password_never_goes_through_the_keeper(
+    spec: ConnectionSpec,
+) -> None:
+    """The keeper outlives the run: a password sent through it would stay in its memory."""
+    sent: list[tuple[Any, ...]] = []
+
+    class Link:
+        def usable(self) -> bool:
+            return True
+
+        def call(self, host: str, op: str, *args: Any, **kwargs: Any) -> Any:
+            sent.append(args)
+            return CommandResult("id", 0, "ok") if op == "run" else False
+
+    connect = connector(Link())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionFailed):  # in-process (the fake key is read here)
+        connect(dataclasses.replace(spec, hostname="127.0.0.1", port=1))
+    assert sent == []
+    # logged in as the become user, sudo is never asked: the keeper serves, password-free
+    as_root = dataclasses.replace(spec, user="root", become_user="root")
+    conn = connect(as_root)
+    assert isinstance(conn, KeptConnection) and conn.spec.become_password is None
+    conn.run("id", become=True)
+    assert "hunter2" not in repr(sent) and all(
+        a.become_password is None for args in sent for a in args if isinstance(a, ConnectionSpec)
+    )
+
+
+def test_the_keeper_starts_with_none_of_the_runs_secrets() -> None:
+    env = {"PATH": "/usr/bin", "HOME": "/root", "OPSFIX_BECOME_PASSWORD": "hunter2"}
+    env |= {"SSH_AUTH_SOCK": "/tmp/agent", "AWS_SECRET_ACCESS_KEY": "k", "PYTHONPATH": "/src"}
+    assert keeper_environment(env) == {"PATH": "/usr/bin", "HOME": "/root", "PYTHONPATH": "/src"}
+
+
+def test_the_keeper_uses_for_each_command_only_what_the_command_brings(
     fake_keeper: keeper.Keeper, spec: ConnectionSpec
 ) -> None:
     key = connection_key(spec)
@@ -319,7 +353,7 @@ def test_a_keeper_gone_as_the_run_came_leaves_the_run_its_own_connections(
 def test_a_host_the_keeper_cannot_reach_is_reported_as_such(spec: ConnectionSpec) -> None:
     connect = connector(_Leaving(leaves=False))  # type: ignore[arg-type]
     with pytest.raises(ConnectionFailed, match="host unreachable"):
-        connect(spec)
+        connect(dataclasses.replace(spec, become_password=None))
 
 
 def test_a_command_for_a_connection_never_opened_fails_cleanly(
