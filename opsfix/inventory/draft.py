@@ -24,6 +24,7 @@ class GroupDraft:
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, Location] = field(default_factory=dict)  # where each var was set
     priority: int = 1
 
 
@@ -33,6 +34,7 @@ class InventoryDraft:
     def __init__(self) -> None:
         self.groups: dict[str, GroupDraft] = {}
         self.hosts: dict[str, dict[str, Any]] = {}
+        self.host_origins: dict[str, dict[str, Location]] = {}
         self.sources: list[Path] = []
         self.warnings: list[str] = []
         self.add_group("all")
@@ -49,6 +51,7 @@ class InventoryDraft:
         if name not in self.hosts:
             # Like Ansible, a `host:port` sets the port only where the host first appears.
             self.hosts[name] = {} if port is None else {"ansible_port": port}
+            self.host_origins[name] = {}
         members = self.groups[group].hosts
         if name not in members:
             members.append(name)
@@ -96,9 +99,11 @@ class InventoryDraft:
             self.groups[group].priority = _priority(value, where)
         else:
             self.groups[group].vars[key] = value
+            self.groups[group].origins[key] = where
 
-    def set_host_var(self, host: str, key: str, value: Any) -> None:
+    def set_host_var(self, host: str, key: str, value: Any, where: Location) -> None:
         self.hosts[host][key] = value
+        self.host_origins[host][key] = where
 
     def reconcile(self) -> None:
         """Apply Ansible's rules once every source has been read."""

@@ -95,7 +95,7 @@ class _IniReader:
         for name in names:
             self.draft.add_host(name, group, port)
             for key, value in values.items():
-                self.draft.set_host_var(name, key, value)
+                self.draft.set_host_var(name, key, value, where)
 
     def _host_names(self, entry: str, where: Location) -> tuple[list[str], int | None]:
         if not entry:

@@ -15,10 +15,12 @@ name. Steps 3, 4 and 6 go through the sources in the order given.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from opsfix.errors import Location
 from opsfix.hosts import Host
 from opsfix.inventory.draft import InventoryDraft
 from opsfix.inventory.masking import mask_secrets
@@ -49,6 +51,7 @@ def resolve(draft: InventoryDraft) -> Inventory:
             name=name,
             groups=tuple(sorted(memberships[name] - {"all"})),
             vars=mask_secrets(_host_vars(draft, files, groups, name, memberships[name])),
+            origins=_host_origins(draft, files, groups, name, memberships[name]),
         )
         for name in draft.hosts
     }
@@ -96,16 +99,46 @@ def _from_files(files: VarsFiles, kind: str, name: str) -> dict[str, Any]:
 def _host_vars(
     draft: InventoryDraft, files: VarsFiles, groups: dict[str, Group], host: str, names: set[str]
 ) -> dict[str, Any]:
-    ordered = sorted(
-        (groups[name] for name in names - {"all"}), key=lambda g: (g.depth, g.priority, g.name)
-    )
-    merged = dict(draft.groups["all"].vars)
-    for group in ordered:
-        merged.update(draft.groups[group.name].vars)
-    merged.update(_from_files(files, "group_vars", "all"))
-    for base in files.bases:
-        for group in ordered:
-            merged.update(files.load(base, "group_vars", group.name))
+    merged: dict[str, Any] = {}
+    for layer in _layers(draft, files, groups, host, names, files.load):
+        merged.update(layer)
     merged.update(draft.hosts[host])
     merged.update(_from_files(files, "host_vars", host))
     return merged
+
+
+def _host_origins(
+    draft: InventoryDraft, files: VarsFiles, groups: dict[str, Group], host: str, names: set[str]
+) -> dict[str, Location]:
+    """Where each of `_host_vars`' values was set, merged in the same order."""
+    merged: dict[str, Location] = {}
+    for layer in _layers(draft, files, groups, host, names, files.origins, origins=True):
+        merged.update(layer)
+    merged.update(draft.host_origins[host])
+    for base in files.bases:
+        merged.update(files.origins(base, "host_vars", host))
+    return merged
+
+
+def _layers(
+    draft: InventoryDraft,
+    files: VarsFiles,
+    groups: dict[str, Group],
+    host: str,
+    names: set[str],
+    load: Callable[[Path, str, str], dict[str, Any]],
+    *,
+    origins: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Group-level vars (or their origins) of `host`, lowest precedence first."""
+    ordered = sorted(
+        (groups[name] for name in names - {"all"}), key=lambda g: (g.depth, g.priority, g.name)
+    )
+    for name in ["all", *(group.name for group in ordered)]:
+        draft_group = draft.groups[name]
+        yield dict(draft_group.origins) if origins else draft_group.vars
+    for base in files.bases:
+        yield load(base, "group_vars", "all")
+    for base in files.bases:
+        for group in ordered:
+            yield load(base, "group_vars", group.name)

@@ -26,23 +26,33 @@ class VarsFiles:
         self.bases = [source if source.is_dir() else source.parent for source in sources]
         self.warnings: list[str] = []
         self._loaded: dict[tuple[Path, str, str], dict[str, Any]] = {}
+        self._origins: dict[tuple[Path, str, str], dict[str, Location]] = {}
         self._listed: dict[Path, frozenset[str]] = {}
 
     def load(self, base: Path, kind: str, name: str) -> dict[str, Any]:
         """Merged vars of group or host `name` from `base/kind/` (group_vars or host_vars)."""
         key = (base, kind, name)
         if key not in self._loaded:
-            self._loaded[key] = self._merge(base / kind, name)
+            self._loaded[key], self._origins[key] = self._merge(base / kind, name)
         return self._loaded[key]
 
-    def _merge(self, folder: Path, name: str) -> dict[str, Any]:
+    def origins(self, base: Path, kind: str, name: str) -> dict[str, Location]:
+        """Where each var that `load` returns was set (file:line)."""
+        self.load(base, kind, name)
+        return self._origins[(base, kind, name)]
+
+    def _merge(self, folder: Path, name: str) -> tuple[dict[str, Any], dict[str, Location]]:
         entries = self._entries(folder)
         merged: dict[str, Any] = {}
+        origins: dict[str, Location] = {}
         if name.startswith(os.sep):
-            return merged
+            return merged, origins
         for path in find(folder, name, entries):
-            merged.update(read_vars_file(path))
-        return merged
+            data = read_vars_file(path)
+            merged.update(data)
+            for key in data:
+                origins[key] = Location(str(path), *yamlpos.position(data, key), key)
+        return merged, origins
 
     def _entries(self, folder: Path) -> frozenset[str]:
         """Names in `folder`, listed once: a big inventory looks up many names there."""

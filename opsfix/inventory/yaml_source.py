@@ -143,7 +143,8 @@ class _YamlReader:
             for host in names:
                 self.draft.add_host(host, name, port)
                 for key, value in values.items():
-                    self.draft.set_host_var(host, key, value)
+                    where = _at(self.file, values, key, f"{field}.{entry}.{key}")
+                    self.draft.set_host_var(host, key, value, where)
 
     def _host_names(self, entry: Any, where: Location) -> tuple[list[str], int | None]:
         if not isinstance(entry, str) or not entry:
