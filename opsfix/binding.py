@@ -118,6 +118,7 @@ def _params(
     for key, value in use.params.items():
         try:
             values[key] = templates.render_value(value, variables)
+            _refuse_nul(values[key])
         except VariableError as exc:
             line, col = _pos(use, key)
             where = Location(use.location.file, line, col, f"{use.location.field}.{key}")
@@ -137,6 +138,19 @@ def _params(
         templated = any(isinstance(v, str) and "{" in v for v in use.params.values())
         suffix = f" (host {host.name})" if templated else ""
         raise PlaybookError(f"{error.message}{suffix}; {_expected(model, err)}", loc) from None
+
+
+def _refuse_nul(value: Any) -> None:
+    """A NUL cannot pass through a command line or a file name: say so here, not on a host."""
+    if isinstance(value, str) and "\0" in value:
+        raise VariableError(f"{value!r} holds a NUL character, which no command can carry")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _refuse_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key)
+            _refuse_nul(item)
 
 
 def _pos(use: PluginUse, key: str) -> tuple[int | None, int | None]:

@@ -9,7 +9,7 @@ import contextlib
 import importlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,14 +18,14 @@ from typing import Any
 
 from opsfix.binding import BoundStep, Target, bind
 from opsfix.engine import Engine, EngineOptions, Event, FlapGuard, Gate, Job, Mode
-from opsfix.errors import OptionsError
+from opsfix.errors import Location, OptionsError
 from opsfix.hostlock import LockSettings
 from opsfix.hosts import ConnectionSpec, Host, Secret
 from opsfix.playbook import load_playbook
 from opsfix.registry import load_registry
 from opsfix.results import RunReport
 from opsfix.state import lazy_store
-from opsfix.templating import TemplateEngine
+from opsfix.templating import LazyVars, TemplateEngine
 from opsfix.transport.base import CommandResult, Connection
 from opsfix.transport.kept import KeeperLink
 from opsfix.variables import parse_extra_vars
@@ -80,17 +80,36 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     templates = TemplateEngine([playbook.base_dir / "templates", builtin_templates()])
     targets = bind(playbook, hosts, registry, extra, templates, state=lazy_store())
     jobs = []
+    extra_origins = {key: Location("--extra-vars", field=key) for key in extra}
     for target in targets:
-        conn_host = Host(target.host.name, target.host.groups, {**target.host.vars, **extra})
-        jobs.append(Job(target, connection_spec(conn_host, request)))
+        conn_host = Host(
+            target.host.name,
+            target.host.groups,
+            {**target.host.vars, **extra},
+            {**target.host.origins, **extra_origins},
+        )
+        jobs.append(Job(target, connection_spec(conn_host, request, target.vars, templates)))
     return playbook, jobs, warnings
 
 
-def connection_spec(host: Host, options: Any) -> ConnectionSpec:
+def connection_spec(
+    host: Host,
+    options: Any,
+    variables: Mapping[str, Any] | None = None,
+    templates: TemplateEngine | None = None,
+) -> ConnectionSpec:
     """How to reach `host`, given the connection options every connecting command takes
-    (ssh_config, known_hosts, trust_new_host_keys, become_password, timeouts)."""
+    (ssh_config, known_hosts, trust_new_host_keys, become_password, timeouts).
+
+    Templates in its connection variables render against `variables` (default: the
+    host's own); every value is checked before any host is contacted.
+    """
+    from opsfix.transport.connection_vars import render_connection_vars
     from opsfix.transport.settings import resolve_spec
 
+    engine = templates or TemplateEngine()
+    scope = variables if variables is not None else LazyVars(host.vars, engine)
+    host = render_connection_vars(host, lambda value: engine.render_value(value, scope))
     return resolve_spec(
         host,
         ssh_config=options.ssh_config,

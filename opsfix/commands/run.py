@@ -209,7 +209,10 @@ def _progress(stream: Any) -> Callable[[str, str], None]:
 
 
 def _check_paths(args: argparse.Namespace) -> None:
-    """Output files must be writable places before any host is contacted."""
+    """Plugin folders must exist and output files have a folder, before any host is contacted."""
+    for folder in args.plugins:
+        if not folder.is_dir():
+            raise OptionsError(f"--plugins {folder}: no such folder")
     for option, path in (("--junit", args.junit), ("--metrics-file", args.metrics_file)):
         if path is not None and not path.parent.resolve().is_dir():
             raise OptionsError(f"{option} {path}: no such folder {str(path.parent)!r}")

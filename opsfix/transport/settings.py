@@ -17,6 +17,7 @@ from opsfix.errors import InventoryError
 from opsfix.hosts import ConnectionSpec, Host, Secret
 from opsfix.shell import cmd
 from opsfix.transport.base import CommandResult
+from opsfix.transport.connection_vars import BadValue, boolean, check_connection_vars, port
 
 if TYPE_CHECKING:
     import paramiko
@@ -43,6 +44,7 @@ def resolve_spec(
     As in Ansible, inventory variables win: over ssh_config, and an inventory become
     password over the `become_password` argument (which is typically a prompt's answer).
     """
+    check_connection_vars(host)
     v = host.vars
     connection = str(v.get("ansible_connection", "ssh"))
     if connection not in CONNECTIONS:
@@ -59,7 +61,7 @@ def resolve_spec(
         user=_str_or_none(v.get("ansible_user") or cfg.get("user")),
         key_file=_key_file(v.get("ansible_ssh_private_key_file"), cfg.get("identityfile")),
         connection=connection,
-        become=_bool(v.get("ansible_become", False)),
+        become=boolean(v.get("ansible_become", False)),
         become_user=str(v.get("ansible_become_user") or "root"),
         become_password=_secret(_become_password_var(v)) or become_password,
         known_hosts_files=_known_hosts(v, cfg, known_hosts),
@@ -93,12 +95,11 @@ def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
 
 
 def _port(host: Host, value: Any) -> int:
+    """The inventory's port was checked already; ssh_config's is checked here."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InventoryError(
-            f"host {host.name!r}: ansible_port: {value!r} is not a port number"
-        ) from None
+        return port(value)
+    except BadValue as exc:
+        raise InventoryError(f"host {host.name!r}: Port (ssh_config): {exc}") from None
 
 
 def _key_file(inventory: Any, from_config: list[str] | None) -> str | None:
@@ -145,12 +146,6 @@ def _secret(value: Any) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
     return Secret(str(value))
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("yes", "true", "1", "on", "y")
-    return bool(value)
 
 
 def _str_or_none(value: Any) -> str | None:

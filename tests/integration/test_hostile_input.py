@@ -170,6 +170,28 @@ def test_malformed_extra_vars_exit_4_or_5(lab: Lab, extra: str, code: int) -> No
     assert_refused(run, code, lab, marks)
 
 
+BAD_CONNECTION_VARS = {
+    "undefined user": ({"ansible_user": "{{ nope }}"}, "undefined variable: 'nope' is undefined"),
+    "port out of range": ({"ansible_port": 99999}, "99999 is out of range"),
+    "negative timeout": ({"ansible_timeout": -5}, "-5 is not a timeout"),
+    "nul in user": ({"ansible_user": "ro\0ot"}, "'ro\\x00ot' holds a NUL character"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CONNECTION_VARS))
+def test_a_bad_connection_value_exits_4_before_any_host_is_contacted(
+    lab: Lab, tmp_path: Path, name: str
+) -> None:
+    values, message = BAD_CONNECTION_VARS[name]
+    path = tmp_path / "inventory.yml"
+    inventory_with(lab, path, {"web1-bad": {"ansible_host": lab.hosts["web1"], **values}})
+    marks = log_marks(lab)
+    run = opsfix("check", PLAYBOOK, "-i", path)
+    assert_refused(run, 4, lab, marks)
+    assert run.stderr.startswith(f"ERROR: {path}:"), str(run)
+    assert f"all.children.web.hosts.web1-bad.{next(iter(values))}: {message}" in run.stderr
+
+
 # -- secrets ---------------------------------------------------------------------------------
 
 TOKEN = "tok-SECRET-4f9a2c71"  # secret_vars in data/faults/secrets.yml
