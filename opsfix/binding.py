@@ -18,7 +18,14 @@ from opsfix import yamlpos
 from opsfix.errors import Location, PlaybookError, VariableError
 from opsfix.hosts import Host
 from opsfix.playbook import Playbook, PluginUse, error_at
-from opsfix.plugin import Check, CheckContext, Params, Remediation, RemediationContext
+from opsfix.plugin import (
+    Check,
+    CheckContext,
+    Params,
+    Remediation,
+    RemediationContext,
+    is_shell_command,
+)
 from opsfix.registry import Registry
 from opsfix.templating import LazyVars, TemplateEngine
 from opsfix.variables import host_variables
@@ -116,8 +123,12 @@ def _params(
 ) -> tuple[Params, list[str]]:
     values = {}
     for key, value in use.params.items():
+        field = model.model_fields.get(key)
+        render = templates.render_value
+        if field is not None and is_shell_command(field.annotation):
+            render = templates.render_command  # values quoted where the shell reads them
         try:
-            values[key] = templates.render_value(value, variables)
+            values[key] = render(value, variables)
             _refuse_nul(values[key])
         except VariableError as exc:
             line, col = _pos(use, key)

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 from opsfix.transport.base import CommandResult
 
@@ -55,6 +55,36 @@ def _check_template(name: str, info: ValidationInfo) -> str:
 
 TemplateName = Annotated[str, AfterValidator(_check_template)]
 """A template under templates/ (the playbook's own folder first, then the built-ins)."""
+
+
+class _ShellMarker:
+    """Marks a parameter whose text runs as a shell command (see `ShellCommand`)."""
+
+
+SHELL = _ShellMarker()
+
+
+def _command_text(value: Any) -> Any:
+    """A list of arguments becomes one command line, each argument quoted."""
+    if isinstance(value, list | tuple):
+        if not value or not all(isinstance(v, str | int | float) for v in value):
+            raise ValueError("expected a shell command, or a non-empty list of arguments")
+        from opsfix.shell import cmd
+
+        return cmd(*value)
+    return value
+
+
+ShellCommand = Annotated[str, BeforeValidator(_command_text), SHELL]
+"""A shell command: either text, in which every `{{ value }}` is shell-quoted when it is
+rendered (quoting by default), or a list of arguments, each rendered and quoted."""
+
+
+def is_shell_command(annotation: Any) -> bool:
+    """True when a field's annotation is a `ShellCommand` (optional or not)."""
+    if get_origin(annotation) is Annotated:
+        return any(m is SHELL for m in get_args(annotation)[1:])
+    return any(is_shell_command(arg) for arg in get_args(annotation))
 
 
 @dataclass(frozen=True)

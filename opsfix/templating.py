@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -87,9 +88,17 @@ class TemplateEngine:
 
     @functools.cached_property
     def env(self) -> ImmutableSandboxedEnvironment:
+        return self._environment()
+
+    @functools.cached_property
+    def shell_env(self) -> ImmutableSandboxedEnvironment:
+        """For shell commands: every expression's output is one quoted word by default."""
+        return self._environment(finalize=_shell_word)
+
+    def _environment(self, **options: Any) -> ImmutableSandboxedEnvironment:
         from jinja2 import FileSystemLoader, StrictUndefined
 
-        return _sandbox_class()(
+        env = _sandbox_class()(
             loader=FileSystemLoader([str(p) for p in self.search_path]),
             undefined=StrictUndefined,
             # block tags leave no blank lines behind, as in Ansible's template module; the
@@ -98,7 +107,10 @@ class TemplateEngine:
             lstrip_blocks=True,
             keep_trailing_newline=True,
             autoescape=False,
+            **options,
         )
+        env.filters["quote"] = shell_quote
+        return env
 
     def has_template(self, name: str) -> bool:
         from jinja2 import TemplateNotFound
@@ -121,6 +133,24 @@ class TemplateEngine:
         if isinstance(value, dict):
             return {k: self.render_value(v, variables) for k, v in value.items()}
         return value
+
+    def render_command(self, value: Any, variables: Mapping[str, Any]) -> Any:
+        """A shell command parameter: in text, every `{{ expression }}` renders as one
+        shell-quoted word (`| quote` says so explicitly; nothing turns it off); a list of
+        arguments renders item by item, and each item is quoted when the list is joined."""
+        if not isinstance(value, str):
+            return self.render_value(value, variables)
+        if "{{" not in value and "{%" not in value:
+            return value
+        try:
+            template = self._compiled(value, self.shell_env)
+            return self.shell_env.concat(
+                template.root_render_func(template.new_context(_scope(variables), shared=True))
+            )
+        except VariableError:
+            raise
+        except _render_errors() as exc:
+            raise VariableError(_describe(exc)) from None
 
     def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
         """Render a template file from the search path."""
@@ -163,11 +193,13 @@ class TemplateEngine:
         except _render_errors() as exc:
             raise VariableError(_describe(exc)) from None
 
-    def _compiled(self, source: str) -> Template:
+    def _compiled(self, source: str, env: ImmutableSandboxedEnvironment | None = None) -> Template:
         """Each distinct template text is compiled once per run, not once per host."""
-        template = self._cache.get(source)
+        env = env or self.env
+        key = source if env is self.env else f"shell\0{source}"
+        template = self._cache.get(key)
         if template is None:
-            template = self._cache[source] = self.env.from_string(source)
+            template = self._cache[key] = env.from_string(source)
         return template
 
     def describe_path(self) -> str:
@@ -175,6 +207,24 @@ class TemplateEngine:
 
     def _where(self) -> str:
         return ", ".join(str(p) for p in self.search_path) or "(no template folders)"
+
+
+class ShellQuoted(str):
+    """Text already quoted for a POSIX shell: a shell command's template keeps it as is."""
+
+    __slots__ = ()
+
+
+def shell_quote(value: Any) -> ShellQuoted:
+    """The `quote` filter (as in Ansible): `value` as one word for a POSIX shell."""
+    if isinstance(value, ShellQuoted):
+        return value
+    return ShellQuoted(shlex.quote(str(value)))
+
+
+def _shell_word(value: Any) -> str:
+    """How a shell command's template writes an expression's value: quoted, once."""
+    return shell_quote(value)
 
 
 class LazyVars(Mapping[str, Any]):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from opsfix.plugin import Params, Plan, Remediation
+from opsfix.plugin import Params, Plan, Remediation, ShellCommand
 from opsfix.shell import cmd
 from opsfix.transport.base import CommandResult
 
@@ -31,8 +31,10 @@ class ServiceStartParams(Params):
     service: str = Field(description="systemd unit, /etc/init.d script or command name")
     process: str | None = Field(None, description="process name (pgrep -x); default: service")
     pid_file: str | None = Field(None, description="main pid file; nginx: /run/nginx.pid")
-    validate: str | None = Field(None, description="shell command that must pass first")  # type: ignore[assignment]
-    start_command: str | None = Field(None, description="starts it where systemd does not")
+    validate: ShellCommand | None = Field(None, description="shell command that must pass first")  # type: ignore[assignment]
+    start_command: ShellCommand | None = Field(
+        None, description="shell command that starts it where systemd does not"
+    )
 
 
 class ServiceStart(Remediation[ServiceStartParams]):

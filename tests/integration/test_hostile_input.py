@@ -82,6 +82,24 @@ def test_hostile_values_reach_the_host_as_data_and_run_nothing(hosts: Lab, tmp_p
     assert hosts.exec("web1", f"cat {made}").stdout == "release\n"
 
 
+def test_an_inventory_value_in_a_shell_command_runs_nothing(hosts: Lab, tmp_path: Path) -> None:
+    conf_path = f"/tmp/opsfix-hostile/c$(touch /tmp/{PWNED}30); touch /tmp/{PWNED}31 #`id`"
+    inventory = inventory_with(
+        hosts,
+        tmp_path / "inventory.yml",
+        {"web1-cmd": {"ansible_host": hosts.hosts["web1"], "conf_path": conf_path}},
+    )
+    run = opsfix(
+        "apply", FAULTS / "hostile_command.yml", "-i", inventory, "--limit", "web1-cmd",
+        "--format", "json",
+    )  # fmt: skip
+    assert run.returncode == 2, str(run)  # nothing named opsfix-nosuch-svc runs afterwards
+    assert pwned_anywhere(hosts) == [], pwned_anywhere(hosts)
+    # validate and start_command ran, each with the literal value as one argument
+    made = shlex.quote(conf_path)
+    assert hosts.exec("web1", f"test -d {made} && test -d {made}/started").returncode == 0
+
+
 # -- malformed input through the CLI ------------------------------------------------------------
 
 LAUGHS = "\n".join(
