@@ -41,6 +41,7 @@ COMMANDS = {
     "show": "show",
     "report": "report",
     "connections": "connections",
+    "serve": "serve",
 }
 
 

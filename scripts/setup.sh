@@ -17,8 +17,13 @@ apt-get install -y -qq --no-install-recommends \
 # Tests of the practice VMs: `vagrant validate -p`, `ruby -c`, and the provisioning script
 # run on a lab host (it renders templates with the system's python3-jinja2).
 apt-get install -y -qq --no-install-recommends vagrant ruby python3-jinja2 >/dev/null
+# The end-to-end test of `opsfix serve` starts a real Prometheus, Alertmanager and
+# blackbox exporter on loopback (each in the foreground; their own services stay off).
+apt-get install -y -qq --no-install-recommends \
+  prometheus prometheus-alertmanager prometheus-blackbox-exporter >/dev/null
 # The lab starts its own sshd and nginx inside namespaces; the machine's own stay off.
-for svc in nginx ssh; do
+for svc in nginx ssh prometheus prometheus-alertmanager prometheus-blackbox-exporter \
+  prometheus-node-exporter; do
   if [ -d /run/systemd/system ]; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
 done
 
@@ -27,7 +32,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 log=$(mktemp)
 if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-       .venv/bin/python -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
+       .venv/bin/python -m pip install -q -e '.[dev,serve]'; } >"$log" 2>&1; then
   cat "$log" >&2
   echo "setup.sh: installing opsfix into .venv failed (output above)" >&2
   exit 1
