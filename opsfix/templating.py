@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from opsfix.errors import VariableError
 
 if TYPE_CHECKING:
-    from jinja2 import Template
+    from jinja2 import FileSystemLoader, Template
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
@@ -60,6 +60,35 @@ def _sandbox_class() -> type[ImmutableSandboxedEnvironment]:
     return Sandbox
 
 
+@functools.cache
+def _loader_class() -> type[FileSystemLoader]:
+    """Jinja2's file loader, refusing a template that is, or sits behind, a link out of its
+    folder: a link in templates/ to a controller file (keys, /etc/shadow) must not end up
+    rendered, shown in a diff and staged on a host."""
+    import os
+
+    from jinja2 import FileSystemLoader, TemplateError, TemplateNotFound
+    from jinja2.loaders import split_template_path
+
+    class InsideFolderLoader(FileSystemLoader):
+        def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+            pieces = split_template_path(template)
+            for folder in self.searchpath:
+                filename = os.path.join(folder, *pieces)
+                if os.path.isfile(filename):
+                    break
+            else:
+                raise TemplateNotFound(template)
+            real, root = os.path.realpath(filename), os.path.realpath(folder)
+            if os.path.commonpath([real, root]) != root:
+                raise TemplateError(
+                    f"{filename} is a link out of its folder {folder} (to {real}): refused"
+                )
+            return super().get_source(environment, template)
+
+    return InsideFolderLoader
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -96,10 +125,10 @@ class TemplateEngine:
         return self._environment(finalize=_shell_word)
 
     def _environment(self, **options: Any) -> ImmutableSandboxedEnvironment:
-        from jinja2 import FileSystemLoader, StrictUndefined
+        from jinja2 import StrictUndefined
 
         env = _sandbox_class()(
-            loader=FileSystemLoader([str(p) for p in self.search_path]),
+            loader=_loader_class()([str(p) for p in self.search_path]),
             undefined=StrictUndefined,
             # block tags leave no blank lines behind, as in Ansible's template module; the
             # lab and the Vagrant provisioning render the same templates the same way
@@ -113,7 +142,8 @@ class TemplateEngine:
         return env
 
     def has_template(self, name: str) -> bool:
-        from jinja2 import TemplateNotFound
+        """True when the template exists; ValueError when it may not be read (a link out)."""
+        from jinja2 import TemplateError, TemplateNotFound
 
         if name in self._found:
             return True
@@ -121,6 +151,8 @@ class TemplateEngine:
             self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
         except TemplateNotFound:
             return False
+        except TemplateError as exc:
+            raise ValueError(f"template {name!r}: {exc.message}") from None
         self._found.add(name)
         return True
 
