@@ -244,8 +244,15 @@ class HostRun:
         return "repaired" if applied else "healthy"
 
     def repair(self, step: BoundStep, step_report: StepReport, changed: bool) -> bool:
-        """Try the step's remediations in order until its check passes. True if any acted."""
-        if step_report.before.ok:
+        """Try the step's remediations in order until its check passes. True if any acted.
+
+        Only a check that *failed* is repaired: an error means the check could not tell,
+        which is never read as broken (nor as healthy)."""
+        if step_report.before.status == "error" and step.remediations:
+            self.report.notes.append(
+                f"{step.label}: the check could not tell, so it was not repaired"
+            )
+        if step_report.before.status != "failed":
             return False
         if changed and not self.current_fails(step, step_report):
             return False
@@ -288,9 +295,9 @@ class HostRun:
     def current_fails(self, step: BoundStep, step_report: StepReport) -> bool:
         """Re-run one check; if it passes now, record that and say so."""
         current = self.check_all([step.check])[0][0]
-        if current.ok:
+        if current.status != "failed":
             step_report.after = current
-        return not current.ok
+        return current.status == "failed"
 
     def early_lock(self) -> _EarlyLock | None:
         """The lock, and the gather of the first step that has remediations, to end the

@@ -119,6 +119,18 @@ def test_unreadable_is_error_not_pass(tmp_path):
     assert host.status == "failed"
 
 
+def test_a_check_that_cannot_tell_is_never_repaired(tmp_path):
+    """docs/checks.md: an error is never read as broken, so no remediation runs for it
+    (write_line would create the missing file)."""
+    (tmp_path / "conf").mkdir()
+    host = run(tmp_path, "apply", book())
+    step = host.steps[0]
+    assert step.before.status == "error" and step.remediations == []
+    assert host.status == "failed"
+    assert not (tmp_path / "conf" / "f").exists()
+    assert host.notes == ["file_contains: the check could not tell, so it was not repaired"]
+
+
 def test_partial_help_is_kept_and_the_host_still_fails(tmp_path, conf):
     body = book(count=2).replace('root: "{{ d }}/conf"}', 'root: "{{ d }}/conf", partial: true}')
     host = run(tmp_path, "apply", body)
