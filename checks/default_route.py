@@ -25,8 +25,6 @@ class DefaultRouteParams(Params):
 
 
 class DefaultRoute(Check[DefaultRouteParams]):
-    Params = DefaultRouteParams
-
     def commands(self) -> list[str]:
         flag = "-4" if self.params.family == "inet" else "-6"
         return [cmd("ip", "-j", flag, "route", "show")]

@@ -70,8 +70,6 @@ class Filesystem(NamedTuple):
 
 
 class DiskUsage(Check[DiskUsageParams]):
-    Params = DiskUsageParams
-
     def commands(self) -> list[str]:
         paths = ["--", *self.params.mounts] if self.params.mounts else []
         return [cmd("df", "-k", f"--output={_COLUMNS}", *paths)]

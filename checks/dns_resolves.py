@@ -29,8 +29,6 @@ class DnsResolvesParams(Params):
 
 
 class DnsResolves(Check[DnsResolvesParams]):
-    Params = DnsResolvesParams
-
     def commands(self) -> list[str]:
         lookups = [cmd("getent", "-s", "files", "hosts", "--", name) for name in self.params.names]
         files = [cmd("cat", "/etc/resolv.conf"), cmd("cat", "/etc/nsswitch.conf")]

@@ -55,8 +55,6 @@ class FilePresentParams(Params):
 
 
 class FilePresent(Check[FilePresentParams]):
-    Params = FilePresentParams
-
     def __init__(self, params: FilePresentParams, context: CheckContext | None = None) -> None:
         super().__init__(params, context)
         release = _manifest(params.manifest) if params.manifest else {}

@@ -31,8 +31,6 @@ class FirewallParams(Params):
 
 
 class Firewall(Check[FirewallParams]):
-    Params = FirewallParams
-
     def commands(self) -> list[str]:
         return [_NFT, _IPTABLES]
 

@@ -52,8 +52,6 @@ class HttpParams(Params):
 
 
 class Http(Check[HttpParams]):
-    Params = HttpParams
-
     @property
     def url(self) -> str:
         path = self.params.path

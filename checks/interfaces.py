@@ -26,8 +26,6 @@ class InterfacesParams(Params):
 
 
 class Interfaces(Check[InterfacesParams]):
-    Params = InterfacesParams
-
     def commands(self) -> list[str]:
         return [cmd("ip", "-j", "addr", "show")]
 

@@ -41,8 +41,6 @@ class Socket(NamedTuple):
 
 
 class ListeningPorts(Check[ListeningPortsParams]):
-    Params = ListeningPortsParams
-
     def commands(self) -> list[str]:
         return [cmd("ss", _FLAGS[p]) for p in self.params.protocols]
 

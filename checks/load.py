@@ -35,8 +35,6 @@ class LoadParams(Params):
 
 
 class Load(Check[LoadParams]):
-    Params = LoadParams
-
     def commands(self) -> list[str]:
         return [cmd("cat", "/proc/loadavg"), "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN"]
 

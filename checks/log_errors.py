@@ -56,8 +56,6 @@ class LogErrorsParams(Params):
 
 
 class LogErrors(Check[LogErrorsParams]):
-    Params = LogErrorsParams
-
     def commands(self) -> list[str]:
         p = self.params
         commands = []

@@ -32,8 +32,6 @@ class MemoryParams(Params):
 
 
 class Memory(Check[MemoryParams]):
-    Params = MemoryParams
-
     def commands(self) -> list[str]:
         return [cmd("cat", "/proc/meminfo")]
 

@@ -30,8 +30,6 @@ class NginxConfigParams(Params):
 
 
 class NginxConfig(Check[NginxConfigParams]):
-    Params = NginxConfigParams
-
     @property
     def conf_dir(self) -> str:
         """Where dangling symlinks are looked for: the config's folder, else /etc/nginx."""

@@ -37,8 +37,6 @@ class Listener(NamedTuple):
 
 
 class PortListening(Check[PortListeningParams]):
-    Params = PortListeningParams
-
     def commands(self) -> list[str]:
         return [cmd("ss", "-ltnpH")]
 

@@ -44,8 +44,6 @@ class RequestTraceParams(Params):
 
 
 class RequestTrace(Check[RequestTraceParams]):
-    Params = RequestTraceParams
-
     @property
     def url(self) -> str:
         path = self.params.path

@@ -36,8 +36,6 @@ class ServiceEnabledParams(Params):
 
 
 class ServiceEnabled(Check[ServiceEnabledParams]):
-    Params = ServiceEnabledParams
-
     def commands(self) -> list[str]:
         return [_INIT, cmd("systemctl", "is-enabled", "--", self.params.service)]
 

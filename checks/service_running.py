@@ -27,8 +27,6 @@ class ServiceRunningParams(Params):
 
 
 class ServiceRunning(Check[ServiceRunningParams]):
-    Params = ServiceRunningParams
-
     @property
     def process(self) -> str:
         return self.params.process or self.params.service

@@ -47,8 +47,6 @@ class VarGrowthParams(Params):
 
 
 class VarGrowth(Check[VarGrowthParams]):
-    Params = VarGrowthParams
-
     def commands(self) -> list[str]:
         p = self.params
         du = cmd("du", "-xk", "-d", p.depth, "--", p.path)

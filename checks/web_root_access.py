@@ -51,8 +51,6 @@ class WebRootAccessParams(Params):
 
 
 class WebRootAccess(Check[WebRootAccessParams]):
-    Params = WebRootAccessParams
-
     def commands(self) -> list[str]:
         p = self.params
         return [_LIST.format(root=quote(p.root), user=quote(p.user), limit=LIMIT)]

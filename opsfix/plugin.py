@@ -6,7 +6,11 @@ remediation reads what it needs (`gather`), then *declares* a `Plan`: files to c
 how to validate the staged result, how to make it take effect, how to undo it. The
 engine runs the plan as a transaction; plugins never touch SSH.
 
-Each class names itself from its module (`checks/nginx_config.py` -> `nginx_config`).
+Each class names itself from its module (`checks/nginx_config.py` -> `nginx_config`) and
+takes its parameters model from its base: `class Memory(Check[MemoryParams])` is all it
+says. A plugin that replaces one of the same name loaded before it (a built-in, or one
+from an installed package) says so with `overrides = True`; otherwise the registry
+refuses it. The guide is docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -130,16 +134,45 @@ def _name_from_module(cls: type) -> str:
     return cls.__module__.rsplit(".", 1)[-1]
 
 
+def _params_from_base(cls: type) -> type[Params] | None:
+    """The model named in `Check[X]` / `Remediation[X]`, if the class subscribes its base."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        for arg in get_args(base):
+            if isinstance(arg, type) and issubclass(arg, Params):
+                return arg
+    return None
+
+
+def _declare(cls: Any) -> None:
+    """Name the class from its module and take its params model from `Check[X]`.
+
+    A class that also sets `Params` (the older form) must name the same model: two
+    different ones would leave parsing and typing disagreeing about the parameters."""
+    if not cls.__dict__.get("name"):
+        cls.name = _name_from_module(cls)
+    subscribed = _params_from_base(cls)
+    given = cls.__dict__.get("Params")
+    if subscribed is None:
+        return
+    if given is not None and given is not subscribed:
+        raise TypeError(
+            f"{cls.__name__} subscribes {subscribed.__name__} but sets Params = "
+            f"{given.__name__}; declare the model once, in the base: "
+            f"{cls.__name__}({cls.__mro__[1].__name__}[{subscribed.__name__}])"
+        )
+    cls.Params = subscribed
+
+
 class Check(Generic[P]):
-    """Judges one aspect of a host's state. Subclasses set `Params` and implement two methods."""
+    """Judges one aspect of a host's state: subclass `Check[YourParams]`, implement two methods."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
+    overrides: ClassVar[bool] = False  # replaces a check of the same name loaded before it
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__dict__.get("name"):
-            cls.name = _name_from_module(cls)
+        _declare(cls)
 
     def __init__(self, params: P, context: CheckContext | None = None) -> None:
         self.params = params
@@ -237,11 +270,11 @@ class Remediation(Generic[P]):
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
     disruptive: ClassVar[bool] = True  # reloads, restarts or deletes something
+    overrides: ClassVar[bool] = False  # replaces a remediation of the same name loaded before
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__dict__.get("name"):
-            cls.name = _name_from_module(cls)
+        _declare(cls)
 
     def __init__(self, params: P, context: RemediationContext) -> None:
         self.params = params

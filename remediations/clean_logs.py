@@ -78,7 +78,6 @@ class LogFile:
 class CleanLogs(Remediation[CleanLogsParams]):
     """Remove old rotated logs that no process holds open."""
 
-    Params = CleanLogsParams
     disruptive = True  # deletes files
 
     def gather(self) -> list[str]:

@@ -61,7 +61,6 @@ class FreePortParams(Params):
 class FreePort(Remediation[FreePortParams]):
     """Stop the non-owner processes listening on the port, after naming them."""
 
-    Params = FreePortParams
     disruptive = True
 
     def gather(self) -> list[str]:

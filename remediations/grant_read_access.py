@@ -29,7 +29,6 @@ class GrantReadAccessParams(Params):
 class GrantReadAccess(Remediation[GrantReadAccessParams]):
     """Add the read and enter bits the web server's user lacks; keep everything else."""
 
-    Params = GrantReadAccessParams
     disruptive = False
 
     def gather(self) -> list[str]:

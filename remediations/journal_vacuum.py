@@ -39,7 +39,6 @@ class JournalVacuumParams(Params):
 class JournalVacuum(Remediation[JournalVacuumParams]):
     """Vacuum the journal down to max_size (and max_age)."""
 
-    Params = JournalVacuumParams
     disruptive = True  # deletes journal files
 
     def gather(self) -> list[str]:

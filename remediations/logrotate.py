@@ -38,7 +38,6 @@ class LogrotateParams(Params):
 class Logrotate(Remediation[LogrotateParams]):
     """Run logrotate now, with the host's config."""
 
-    Params = LogrotateParams
     disruptive = True  # postrotate scripts reload daemons; old rotations are deleted
 
     def gather(self) -> list[str]:

@@ -29,7 +29,6 @@ class NginxReloadParams(Params):
 class NginxReload(Remediation[NginxReloadParams]):
     """Reload nginx if it runs, start it if not; validate with `nginx -t` first."""
 
-    Params = NginxReloadParams
     disruptive = True
 
     def gather(self) -> list[str]:

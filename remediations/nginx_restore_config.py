@@ -43,7 +43,6 @@ class NginxRestoreConfigParams(Params):
 class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
     """Restore root from the known-good snapshot or from templates; validate; reload."""
 
-    Params = NginxRestoreConfigParams
     disruptive = True
 
     @property

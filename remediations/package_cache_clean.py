@@ -32,7 +32,6 @@ class PackageCacheCleanParams(Params):
 class PackageCacheClean(Remediation[PackageCacheCleanParams]):
     """Empty the package download cache."""
 
-    Params = PackageCacheCleanParams
     disruptive = True  # deletes cached packages
 
     def gather(self) -> list[str]:

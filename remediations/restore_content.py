@@ -40,7 +40,6 @@ class RestoreContentParams(Params):
 class RestoreContent(Remediation[RestoreContentParams]):
     """Write the release's files that are missing or different on the host."""
 
-    Params = RestoreContentParams
     disruptive = False
 
     @cached_property

@@ -40,7 +40,6 @@ class ServiceStartParams(Params):
 class ServiceStart(Remediation[ServiceStartParams]):
     """Start the service if it is not running, after the optional validate command."""
 
-    Params = ServiceStartParams
     disruptive = True
 
     @property

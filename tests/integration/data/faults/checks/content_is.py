@@ -15,8 +15,6 @@ class ContentIsParams(Params):
 
 
 class ContentIs(Check[ContentIsParams]):
-    Params = ContentIsParams
-
     def commands(self) -> list[str]:
         return [cmd("cat", self.params.path)]
 

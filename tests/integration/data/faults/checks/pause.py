@@ -14,8 +14,6 @@ class PauseParams(Params):
 
 
 class Pause(Check[PauseParams]):
-    Params = PauseParams
-
     def commands(self) -> list[str]:
         return [cmd("sleep", f"{self.params.seconds:g}")]
 

@@ -21,7 +21,6 @@ class SlowWriteParams(Params):
 
 
 class SlowWrite(Remediation[SlowWriteParams]):
-    Params = SlowWriteParams
     disruptive = False
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:

@@ -10,8 +10,6 @@ from opsfix.transport.base import CommandResult
 
 
 class Explode(Check[Params]):
-    Params = Params
-
     def __init__(self, params: Params, *context: Any) -> None:
         raise RuntimeError("explode: a plugin bug in __init__")
 

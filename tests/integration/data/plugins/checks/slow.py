@@ -16,8 +16,6 @@ class SlowParams(Params):
 
 
 class Slow(Check[SlowParams]):
-    Params = SlowParams
-
     def commands(self) -> list[str]:
         return [cmd("sleep", f"{self.params.seconds:g}")]
 

@@ -14,8 +14,6 @@ class MarkerAbsentParams(Params):
 
 
 class MarkerAbsent(Check[MarkerAbsentParams]):
-    Params = MarkerAbsentParams
-
     def commands(self) -> list[str]:
         return [cmd("test", "-e", self.params.path)]
 

@@ -14,8 +14,6 @@ class MarkerPresentParams(Params):
 
 
 class MarkerPresent(Check[MarkerPresentParams]):
-    Params = MarkerPresentParams
-
     def commands(self) -> list[str]:
         return [cmd("test", "-e", self.params.path)]
 

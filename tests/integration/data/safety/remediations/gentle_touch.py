@@ -13,7 +13,6 @@ class GentleTouchParams(Params):
 
 
 class GentleTouch(Remediation[GentleTouchParams]):
-    Params = GentleTouchParams
     disruptive = False
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:

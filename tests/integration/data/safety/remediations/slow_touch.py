@@ -16,7 +16,6 @@ class SlowTouchParams(Params):
 
 
 class SlowTouch(Remediation[SlowTouchParams]):
-    Params = SlowTouchParams
     disruptive = True
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:

@@ -16,8 +16,6 @@ class FileContainsParams(Params):
 
 
 class FileContains(Check[FileContainsParams]):
-    Params = FileContainsParams
-
     def commands(self) -> list[str]:
         return [cmd("grep", "-cxF", "--", self.params.line, self.params.path)]
 

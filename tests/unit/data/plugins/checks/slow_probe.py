@@ -15,8 +15,6 @@ class SlowProbeParams(Params):
 
 
 class SlowProbe(Check[SlowProbeParams]):
-    Params = SlowProbeParams
-
     def commands(self) -> list[str]:
         p = self.params
         return [f"echo start >> {quote(p.log)}; sleep {p.seconds:g}; echo done"]

@@ -20,7 +20,6 @@ class WriteLineParams(Params):
 
 
 class WriteLine(Remediation[WriteLineParams]):
-    Params = WriteLineParams
     disruptive = False
 
     def gather(self) -> list[str]:
