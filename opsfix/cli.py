@@ -42,6 +42,9 @@ COMMANDS = {
     "report": "report",
     "connections": "connections",
     "serve": "serve",
+    "new": "new",
+    "plugins": "new",
+    "playbooks": "playbooks",
 }
 
 

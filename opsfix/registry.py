@@ -209,6 +209,14 @@ def _import_file(kind: str, path: Path) -> ModuleType:
     return module
 
 
+def load_plugin_file(path: Path) -> Any:
+    """The plugin class in one user file; its kind comes from its folder's name."""
+    kind = path.parent.name
+    if kind not in _KINDS:
+        raise PluginError(f"{path}: a plugin lives in a folder named checks/ or remediations/")
+    return _plugin_class(kind, _import_file(kind, path), str(path))
+
+
 def _register(registry: Registry, kind: str, module: ModuleType, origin: str) -> None:
     cls = _plugin_class(kind, module, origin)
     _may_replace(registry, kind, cls, origin)
