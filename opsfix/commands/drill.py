@@ -83,11 +83,13 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from opsfix.drills import DRILLS
+    from opsfix.shipped import playbook
 
     width = max(len(d.name) for d in DRILLS)
     for d in DRILLS:
         print(f"{d.name:<{width}}  {d.title}")
-        print(f"{'':<{width}}  repair with {d.playbook} (fails: {', '.join(d.detects)})")
+        book = playbook(d.playbook)
+        print(f"{'':<{width}}  repair with {book} (fails: {', '.join(d.detects)})")
     return EXIT_OK
 
 
@@ -111,8 +113,11 @@ def _cmd_break(args: argparse.Namespace) -> int:
     if broken:
         where = _where(args, ":".join(broken))
         print(f"\nwhat to observe: {drill.observe}")
-        print(f"detect:  opsfix check {drill.playbook}{where}")
-        print(f"repair:  opsfix apply {drill.playbook}{where}")
+        from opsfix.shipped import playbook
+
+        book = playbook(drill.playbook)
+        print(f"detect:  opsfix check {book}{where}")
+        print(f"repair:  opsfix apply {book}{where}")
         print(f"undo:    opsfix drill reset{where}")
     return _exit(outcomes)
 

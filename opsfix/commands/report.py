@@ -86,6 +86,11 @@ def _capacity(store: Any, args: argparse.Namespace) -> int:
     out = args.output
     if out is not None and out.suffix.lower() not in capacity.CHART_FORMATS:
         raise OptionsError(f"-o: the chart is written as .png or .svg, not {out.name!r}")
+    if out is not None and not capacity.can_draw():
+        raise OptionsError(
+            "-o: drawing a chart needs matplotlib, an optional part of opsfix: "
+            "pip install 'opsfix[charts]' (the table needs nothing more: leave out -o)"
+        )
     if args.verify_hash or args.format != "markdown":
         raise OptionsError("report capacity takes --host, --path, --window-days, -o")
     items = (

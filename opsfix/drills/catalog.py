@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 NGINX_RECOVERY = "playbooks/nginx_recovery.yml"
 DISK_PRESSURE = "playbooks/disk_pressure.yml"
-DRILL_PLAYBOOKS = "opsfix/drills/playbooks"
+PORT_CONFLICT = "playbooks/port_conflict.yml"
+WEB_ROOT_ACCESS = "playbooks/web_root_access.yml"
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Drill:
     name: str
     title: str  # the fault, in one line
     observe: str  # what a learner sees while it is broken
-    playbook: str  # detects and repairs it; relative to the repository
+    playbook: str  # detects and repairs it; relative to the repository (and the package)
     detects: tuple[str, ...]  # checks of that playbook that fail while it is broken
     breaks: str
     broken_when: str
@@ -109,7 +110,7 @@ done""",
         title="nginx stopped and another server took port 80",
         observe="port 80 answers, but with the wrong page; `ss -ltnp` names python3 as the "
         "owner of port 80; starting nginx fails with 'Address already in use'",
-        playbook=f"{DRILL_PLAYBOOKS}/port_conflict.yml",
+        playbook=PORT_CONFLICT,
         detects=("port_listening", "http"),
         breaks="""command -v python3 >/dev/null || { echo "needs python3 on the host" >&2; exit 1; }
 nginx_stop
@@ -133,7 +134,7 @@ fi""",
         title="web root deployed with umask 077: folder 0700, files 0600, owned by root",
         observe="nginx runs, files are all there, but every page answers 403 Forbidden; the "
         "error log says (13: Permission denied)",
-        playbook=f"{DRILL_PLAYBOOKS}/web_root_access.yml",
+        playbook=WEB_ROOT_ACCESS,
         detects=("web_root_access", "http"),
         saves=("{web_root}",),
         breaks="""chmod 0700 "$WEB_ROOT"

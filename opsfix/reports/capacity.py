@@ -6,7 +6,8 @@ rate over the last `window_days` of samples, and the filesystem's free space ove
 rate. Hosts are sorted so that the one that fills first comes first; hosts whose folder
 is not growing, or that have too few samples for a rate, come last.
 
-matplotlib is imported only to draw a chart, with its Agg backend (no display needed).
+matplotlib is imported only to draw a chart, with its Agg backend (no display needed);
+it is the optional extra `opsfix[charts]`.
 """
 
 from __future__ import annotations
@@ -112,6 +113,13 @@ def table(items: Sequence[Forecast]) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+
+
+def can_draw() -> bool:
+    """Whether matplotlib (the `charts` extra) is installed; asked without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def chart(items: Sequence[Forecast], out: Path, warn_days: float = 14.0) -> None:
