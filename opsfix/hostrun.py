@@ -383,7 +383,7 @@ class HostRun:
         outcome = RemediationOutcome(name, "applied", plan.summary)
         outcome.commands = [*plan.validate, *plan.act]
         if plan.changes and (self.engine.mode == "dry-run" or self.engine.show_diff):
-            current = current_contents(self.conn, [c.path for c in plan.changes], None)
+            current = current_contents(self.conn, plan.changes, None)
             outcome.diff = diff(plan, current, hide=self.engine.is_sensitive)
         tx = Transaction(
             self.conn,

@@ -187,6 +187,11 @@ class Check(Generic[P]):
         raise NotImplementedError
 
 
+# Every change names the folder it must stay in, its `root`: on the host, no folder
+# between the root and the path may be a symlink (the transaction refuses, naming it).
+# The root itself, as the playbook names it, is trusted. "/" (the default) trusts no link.
+
+
 @dataclass(frozen=True)
 class WriteFile:
     """Make `path` hold `content` (mode kept from the old file, else `mode`)."""
@@ -194,6 +199,7 @@ class WriteFile:
     path: str
     content: bytes
     mode: int = 0o644
+    root: str = "/"
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,7 @@ class Symlink:
 
     path: str
     target: str
+    root: str = "/"
 
 
 @dataclass(frozen=True)
@@ -209,6 +216,7 @@ class Remove:
     """Remove the file or symlink at `path` (it is kept in the backup)."""
 
     path: str
+    root: str = "/"
 
 
 Change = WriteFile | Symlink | Remove

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import posixpath
 from dataclasses import dataclass
 
 from opsfix.plugin import Plan, Remove
@@ -35,6 +36,7 @@ class Unfinished:
     state: str
     paths: tuple[str, ...]
     rollback: tuple[str, ...]
+    roots: tuple[str, ...] = ()  # each path's root; journals of older versions have none
 
     @property
     def touched_live(self) -> bool:
@@ -70,9 +72,17 @@ def parse_scan(result: CommandResult) -> list[Unfinished]:
                 state=state,
                 paths=tuple(journal.get("paths", ())),
                 rollback=tuple(journal.get("rollback", ())),
+                roots=tuple(journal.get("roots", ())),
             )
         )
     return found
+
+
+def _rooted(item: Unfinished) -> list[tuple[str, str]]:
+    """Each path with its root; a journal without roots confines each path to its folder."""
+    if len(item.roots) == len(item.paths):
+        return list(zip(item.paths, item.roots, strict=True))
+    return [(p, posixpath.dirname(p)) for p in item.paths]
 
 
 def recover(
@@ -81,7 +91,7 @@ def recover(
     """Restore one unfinished transaction; returns whether it worked and a report line."""
     plan = Plan(
         f"recover {item.txid}",
-        changes=tuple(Remove(p) for p in item.paths),
+        changes=tuple(Remove(p, root) for p, root in _rooted(item)),
         rollback=item.rollback,
     )
     tx = Transaction(conn, plan, item.txid, state_dir=state_dir, backup_dir=backup_dir)

@@ -32,8 +32,29 @@ _QUOTED_QUOTE = "'\"'\"'"
 
 
 def quote(value: object) -> str:
-    """Quote one value for a POSIX shell."""
-    return shlex.quote(str(value))
+    """Quote one value for a POSIX shell.
+
+    A file name read from a host may hold bytes that are not UTF-8; opsfix keeps them as
+    surrogates (Python's `surrogateescape`, as `os.fsdecode` does). A script is sent as
+    UTF-8 text, so those bytes go as `printf` octal escapes, inside the same word.
+    """
+    text = str(value)
+    if text.isascii() or not _UNDECODABLE.search(text):
+        return shlex.quote(text)
+    words = _UNDECODABLE.split(text)
+    return "".join(
+        _printf_bytes(word) if i % 2 else shlex.quote(word) for i, word in enumerate(words) if word
+    )
+
+
+_UNDECODABLE = re.compile("([\udc80-\udcff]+)")
+
+
+def _printf_bytes(surrogates: str) -> str:
+    """A shell word that expands to the bytes these surrogates stand for (never newlines,
+    which `$( )` would strip: they are all 0x80-0xff)."""
+    octal = "".join(f"\\{ord(c) - 0xDC00:03o}" for c in surrogates)
+    return f"\"$(printf '{octal}')\""
 
 
 def cmd(*args: object) -> str:

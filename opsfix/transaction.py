@@ -9,6 +9,11 @@
    `restore` puts every backed-up file back (atomically) and runs the rollback commands.
    Backups are kept under /var/backups/opsfix/<tx>.
 
+Every script checks each change's path against its root (`opsfix.hostfiles.confined`)
+just before it reads, stages, swaps or restores it: a symlinked folder below the root
+refuses the change, and the report names it. Paths whose bytes are not UTF-8 go into the
+scripts as `printf` escapes (`opsfix.shell.quote`).
+
 The journal (/var/lib/opsfix/tx/<tx>/state) says how far a transaction got, so a run that
 dies mid-way leaves evidence of what to restore. While one of its scripts runs, it holds
 a lock on the host (`flock` on <tx>/.busy): the scripts go on after the controller dies,
@@ -26,7 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from posixpath import dirname
 
-from opsfix.plugin import Plan, Remove, Symlink, WriteFile
+from opsfix import hostfiles
+from opsfix.plugin import Change, Plan, Remove, Symlink, WriteFile
 from opsfix.shell import batch, quote, unbatch
 from opsfix.transport.base import CommandResult, Connection
 
@@ -45,6 +51,7 @@ class StepLog:
     ok: bool
     failed_phase: str = ""
     outputs: list[tuple[str, int, str]] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)  # symlinked folders that refused a change
 
     def text(self) -> str:
         return "\n".join(
@@ -158,6 +165,9 @@ class Transaction:
             f'report() {{ printf "%s %s %s %s\\n" {_TAG} "$1" "$2" '
             '"$(base64 -w0 < "$3" 2>/dev/null || base64 < "$3" | tr -d "\\n")"; }',
             f'fail() {{ printf "%s FAIL %s\\n" {_TAG} "$1"; exit 1; }}',
+            hostfiles.CONFINED,
+            f'outside() {{ printf "%s LINK %s\\n" {_TAG} '
+            '"$(printf %s "$link" | base64 | tr -d "\\n")"; }',
             'o="$W/out"',
         ]
 
@@ -185,6 +195,7 @@ class Transaction:
                     "txid": self.txid,
                     "backup": self.backup,
                     "paths": [c.path for c in plan.changes],
+                    "roots": [c.root for c in plan.changes],
                     "rollback": list(plan.rollback),
                 }
             )
@@ -193,12 +204,14 @@ class Transaction:
                 f"printf '%s\\n' {quote(journal)} > \"$W/journal.json\" || fail journal",
                 'echo prepared > "$W/state"',
             ]
+        lines += [f"{_confine(change)} || {{ outside; fail link; }}" for change in plan.changes]
         for change in plan.changes if plan.backup and not scratch else ():
             p = quote(change.path)  # back up, or remember the path did not exist
             lines.append(
                 f'if [ -e {p} ] || [ -L {p} ]; then mkdir -p "$B"{quote(dirname(change.path))}'
                 f' && cp -a {p} "$B"{p} || fail backup; '
-                f"else printf '%s\\n' {p} >> \"$B/.absent\"; fi"
+                f'else mkdir -p "$W/absent"{quote(dirname(change.path))}'
+                f' && : > "$W/absent"{p} || fail backup; fi'
             )
         for i, change in enumerate(plan.changes):
             if isinstance(change, WriteFile):
@@ -229,6 +242,7 @@ class Transaction:
                 continue
             target = '"$S"' + quote(change.path[len(prefix) - 1 :])
             parent = '"$S"' + quote(dirname(change.path[len(prefix) - 1 :]))
+            lines.append(f'confined "$S" {target} || {{ outside; fail link; }}')
             if isinstance(change, WriteFile):
                 step = f'mkdir -p {parent} && rm -f {target} && cp "$W/new/{i}" {target}'
             elif isinstance(change, Symlink):
@@ -251,6 +265,7 @@ class Transaction:
             d = quote(dirname(change.path))
             t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-{i}")
             mkdir = f"(umask 022 && mkdir -p {d})"  # new parent folders must be readable
+            lines.append(f"{_confine(change)} || {{ outside; fail link; }}")
             if isinstance(change, WriteFile):
                 keep = (
                     f"if [ -f {p} ] && [ ! -L {p} ]; then chown --reference={p} {t} && "
@@ -277,10 +292,13 @@ class Transaction:
         for i, change in reversed(list(enumerate(self.plan.changes))):
             p = quote(change.path)
             t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-r{i}")
+            # "$B/.absent" (one path a line) is where older versions noted absent paths
             lines.append(
-                f'if [ -e "$B"{p} ] || [ -L "$B"{p} ]; then rm -rf {t}; '
+                f"if ! {_confine(change)}; then outside; bad=1; "
+                f'elif [ -e "$B"{p} ] || [ -L "$B"{p} ]; then rm -rf {t}; '
                 f'cp -a "$B"{p} {t} && mv -Tf {t} {p} || bad=1; '
-                f'elif grep -qxF {p} "$B/.absent" 2>/dev/null; then rm -f {p} || bad=1; fi'
+                f'elif [ -e "$W/absent"{p} ] || grep -qxF {p} "$B/.absent" 2>/dev/null; '
+                f"then rm -f {p} || bad=1; fi"
             )
         lines.append("[ $bad -eq 0 ] || fail restore")
         for i, command in enumerate(self.plan.rollback):
@@ -294,6 +312,11 @@ class Transaction:
     def _run(self, script: str) -> StepLog:
         result = self.conn.run(script, timeout=self.timeout)
         return parse_log(result, self.plan)
+
+
+def _confine(change: Change) -> str:
+    """The host-side test that the change's path stays in its root (see opsfix.hostfiles)."""
+    return hostfiles.confined(change.root, change.path)
 
 
 def _reported(phase: str, index: int, command: str) -> str:
@@ -317,6 +340,8 @@ def parse_log(result: CommandResult, plan: Plan) -> StepLog:
             log.ok = True
         elif parts[1] == "FAIL":
             log.failed_phase = parts[2] if len(parts) > 2 else "unknown"
+        elif parts[1] == "LINK" and len(parts) > 2:
+            log.links.append(hostfiles.shown(hostfiles.decode(base64.b64decode(parts[2]))))
         elif len(parts) >= 3:
             phase, _, index = parts[1].partition(":")
             out = base64.b64decode(parts[3]).decode("utf-8", "replace") if len(parts) > 3 else ""
@@ -324,6 +349,11 @@ def parse_log(result: CommandResult, plan: Plan) -> StepLog:
             log.outputs.append((command, int(parts[2]), out))
     if not log.ok and not log.failed_phase:
         log.failed_phase = f"script (exit {result.exit_status}): {result.stderr.strip()[:500]}"
+    if log.links:
+        where = "a symlink below its change's root, or outside it: not followed"
+        log.failed_phase = f"{log.links[0]} is {where}" + (
+            f" ({log.failed_phase})" if log.failed_phase not in ("link", "") else ""
+        )
     return log
 
 
@@ -331,32 +361,44 @@ DIFF_LIMIT = 64 * 1024  # bigger or binary files are summarised, never transferr
 
 
 def current_contents(
-    conn: Connection, paths: list[str], timeout: float | None
+    conn: Connection, paths: list[str] | Sequence[Change], timeout: float | None
 ) -> dict[str, str | None]:
     """What each path holds now, for diffs: file text, `-> target` for links, None if absent.
 
     A file over DIFF_LIMIT or with NUL bytes reads as a one-line summary, so a dry run
-    of a log cleanup never pulls gigabytes of logs over SSH.
+    of a log cleanup never pulls gigabytes of logs over SSH. A change's path that leads
+    out of its root through a symlinked folder is not read (the summary names the link).
     """
+    changes = [Remove(c) if isinstance(c, str) else c for c in paths]
     commands = [
-        f"if [ -L {quote(p)} ]; then printf 'L%s' \"$(readlink {quote(p)})\"; "
+        f"{hostfiles.CONFINED}\nif ! {_confine(c)}; then printf 'X%s' \"$link\"; "
+        + _read_current(c.path)
+        for c in changes
+    ]
+    results = unbatch(commands, conn.run(batch(commands), timeout=timeout))
+    contents: dict[str, str | None] = {}
+    for change, res in zip(changes, results, strict=True):
+        kind, body = res.stdout[:1], res.stdout[1:]
+        if kind == "X":
+            contents[change.path] = f"(not read: {body} is a symlink below {change.root})\n"
+        elif kind == "L":
+            contents[change.path] = f"-> {body}\n"
+        elif kind == "B":
+            contents[change.path] = f"({body.strip()} bytes, binary or too large to show)\n"
+        else:
+            contents[change.path] = body if kind == "F" else None
+    return contents
+
+
+def _read_current(p: str) -> str:
+    """The shell that prints what `current_contents` reads of one path (after an `if`)."""
+    return (
+        f"elif [ -L {quote(p)} ]; then printf 'L%s' \"$(readlink {quote(p)})\"; "
         f"elif [ -f {quote(p)} ]; then n=$(wc -c < {quote(p)}); "
         f"if [ \"$n\" -gt {DIFF_LIMIT} ] || head -c {DIFF_LIMIT} {quote(p)} | tr -d '\\n' "
         f"| grep -qaP '\\x00' 2>/dev/null; then printf 'B%s' \"$n\"; "
         f"else printf F; cat {quote(p)}; fi; else printf N; fi"
-        for p in paths
-    ]
-    results = unbatch(commands, conn.run(batch(commands), timeout=timeout))
-    contents: dict[str, str | None] = {}
-    for path, res in zip(paths, results, strict=True):
-        kind, body = res.stdout[:1], res.stdout[1:]
-        if kind == "L":
-            contents[path] = f"-> {body}\n"
-        elif kind == "B":
-            contents[path] = f"({body.strip()} bytes, binary or too large to show)\n"
-        else:
-            contents[path] = body if kind == "F" else None
-    return contents
+    )
 
 
 def diff(

@@ -25,10 +25,13 @@ class LocalShell:
         self, script: str, *, become: bool | None = None, timeout: float | None = None
     ) -> CommandResult:
         self.scripts.append(script)
+        # as the SSH transport does: the script goes as UTF-8 (a stray surrogate is an error,
+        # never smuggled through), the output comes back decoded with replacement characters
         done = subprocess.run(
-            ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=timeout or 60
+            [b"/bin/sh", b"-c", script.encode()], capture_output=True, timeout=timeout or 60
         )
-        return CommandResult(script, done.returncode, done.stdout, done.stderr)
+        out, err = (data.decode("utf-8", "replace") for data in (done.stdout, done.stderr))
+        return CommandResult(script, done.returncode, out, err)
 
     def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
         Path(remote_path).write_bytes(data)

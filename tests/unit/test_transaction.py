@@ -239,3 +239,49 @@ def test_reports_decode_with_a_base64_that_has_no_w0(tmp_path, tree):
         )
         log = parse_log(CommandResult(script, done.returncode, done.stdout), Plan("f", act=("a",)))
         assert log.outputs == [("a", 0, long_output)], (path, done.stdout, done.stderr)
+
+
+def test_a_symlinked_folder_below_the_root_refuses_the_change_and_is_named(tmp_path, tree):
+    outside = tmp_path / "cron.d"
+    outside.mkdir()
+    (tree / "assets").symlink_to(outside)
+    plan = Plan(
+        "write",
+        changes=(
+            WriteFile(str(tree / "main.conf"), b"fixed\n", root=str(tree)),
+            WriteFile(str(tree / "assets" / "site.css"), b"* * * * * root id\n", root=str(tree)),
+        ),
+    )
+    t = tx(tmp_path, plan)
+    prepared, applied, _ = t.prepare_and_apply()
+    assert not prepared.ok and applied is None
+    assert prepared.failed_phase.startswith(f"{tree}/assets is a symlink below its change's root")
+    assert list(outside.iterdir()) == []  # nothing written, nothing backed up through it
+    assert (tree / "main.conf").read_text() == "main ok\n"
+    assert not list((tmp_path / "bk").rglob("site.css"))
+    current = current_contents(LocalShell(), plan.changes, None)
+    assert current[str(tree / "assets" / "site.css")] == (
+        f"(not read: {tree}/assets is a symlink below {tree})\n"
+    )
+
+
+def test_a_folder_swapped_for_a_symlink_after_the_backup_is_not_restored_through(tmp_path, tree):
+    outside = tmp_path / "elsewhere"
+    (outside / "conf.d").mkdir(parents=True)
+    (outside / "conf.d" / "broken.conf").write_text("victim\n")
+    path = tree / "conf.d" / "broken.conf"
+    plan = Plan("fix", changes=(WriteFile(str(path), b"fixed\n", root=str(tree)),))
+    t = tx(tmp_path, plan)
+    assert t.prepare().ok and t.apply().ok
+    shutil.rmtree(tree / "conf.d")
+    (tree / "conf.d").symlink_to(outside / "conf.d")
+    restored = t.restore()
+    assert not restored.ok and restored.links == [f"{tree}/conf.d"]
+    assert (outside / "conf.d" / "broken.conf").read_text() == "victim\n"
+
+
+def test_a_change_outside_its_root_is_refused(tmp_path, tree):
+    plan = Plan("write", changes=(WriteFile(str(tmp_path / "x"), b"x", root=str(tree)),))
+    prepared = tx(tmp_path, plan).prepare()
+    assert not prepared.ok and prepared.failed_phase.startswith(f"{tmp_path}/x is ")
+    assert not (tmp_path / "x").exists()
