@@ -21,6 +21,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from opsfix import hostfiles
 from opsfix.plugin import Change, Remove, Symlink, WriteFile
 from opsfix.shell import cmd, quote
 from opsfix.transport.base import CommandResult
@@ -174,8 +175,9 @@ def check_under(root: str, paths: Iterable[str]) -> None:
 
 
 def manifest_command(root: str) -> str:
-    """Type, mode, link target and relative path of every entry, then sha256 of every file."""
-    return (
+    """Type, mode, link target and relative path of every entry, then sha256 of every file:
+    NUL-separated, sent as a `hostfiles.listing` (every byte of every name arrives)."""
+    return hostfiles.listing(
         f"cd {quote(root)} || exit 2\n"
         "find . -mindepth 1 -printf '%y\\0%m\\0%l\\0%P\\0' && printf 'sums\\0' &&\n"
         "find . -type f -exec sha256sum -z {} +"
@@ -183,20 +185,22 @@ def manifest_command(root: str) -> str:
 
 
 def read_manifest(result: CommandResult, root: str) -> Tree:
-    if not result.ok:
-        raise ValueError(f"cannot list {root} on the host: {_service.failure(result)}")
-    return parse_manifest(result.stdout)
+    listed = hostfiles.read_listing(result)
+    if not listed.ok:
+        status = CommandResult(result.command, listed.exit_status, "", result.stderr)
+        raise ValueError(f"cannot list {root} on the host: {_service.failure(status)}")
+    return parse_manifest(listed.records)
 
 
-def parse_manifest(text: str) -> Tree:
-    fields = text.split("\0")
+def parse_manifest(fields: list[str]) -> Tree:
+    """The entries of a manifest's records (see `manifest_command`)."""
     entries: Tree = {}
     i = 0
     while i + 3 < len(fields) and fields[i] != "sums":
         kind, mode, target, rel = fields[i : i + 4]
         entries[rel] = Entry(kind, int(mode, 8), target)
         i += 4
-    for line in fields[i + 1 :]:  # "<sha256>  ./<path>"
+    for line in fields[i + 1 :]:  # "<sha256>  ./<path>", unescaped (sha256sum -z)
         rel = line[66:].removeprefix("./")
         if rel in entries:
             entries[rel] = replace(entries[rel], sha256=line[:64])
@@ -212,10 +216,15 @@ def wanted_tree(root: str, files: dict[str, str], symlinks: dict[str, str]) -> T
 def tree_changes(root: str, want: Tree, live: Tree, remove: Iterable[str] = ()) -> list[Change]:
     """Changes that make `live` hold `want`'s files and symlinks and drop `remove`.
 
-    Raises ValueError when a wanted path is a folder on the host or sits below a file.
+    Every change is confined to `root` (see opsfix.plugin). Raises ValueError when a
+    wanted path is a folder on the host, or sits below a symlink or a file there.
     """
     want = {rel: e for rel, e in want.items() if e.kind in ("f", "l")}
-    blocked = [f"{root}/{rel}" for rel in conflicts(want, live)]
+    links = sorted({f"{root}/{rel}" for rel in symlinked_folders(want, live)})
+    if links:
+        shown = ", ".join(hostfiles.shown(link) for link in links[:5])
+        raise ValueError(f"{shown}: a symlink on the host where a folder should be: not followed")
+    blocked = [hostfiles.shown(f"{root}/{rel}") for rel in conflicts(want, live)]
     if blocked:
         raise ValueError(f"{', '.join(blocked)}: a folder on the host, or below a file")
     changes: list[Change] = []
@@ -225,16 +234,24 @@ def tree_changes(root: str, want: Tree, live: Tree, remove: Iterable[str] = ()) 
             continue
         is_file = entry.kind == "f"
         changes.append(
-            WriteFile(path, entry.content, entry.mode) if is_file else Symlink(path, entry.target)
+            WriteFile(path, entry.content, entry.mode, root)
+            if is_file
+            else Symlink(path, entry.target, root)
         )
     gone = sorted(r for r in remove if r not in want and live[r].kind in ("f", "l"))
-    return changes + [Remove(f"{root}/{rel}") for rel in gone]
+    return changes + [Remove(f"{root}/{rel}", root) for rel in gone]
 
 
 def matches(rel: str, pattern: str) -> bool:
     """Glob per path part: `conf.d/*.conf` matches `conf.d/a.conf`, not `conf.d/x/a.conf`."""
     parts, globs = rel.split("/"), pattern.strip("/").split("/")
     return len(parts) == len(globs) and all(map(fnmatch.fnmatchcase, parts, globs))
+
+
+def symlinked_folders(want: Iterable[str], live: Tree) -> list[str]:
+    """Folders above wanted paths that are symlinks on the host (never written through)."""
+    above = {"/".join(rel.split("/")[:n]) for rel in want for n in range(1, rel.count("/") + 1)}
+    return [a for a in above if live.get(a, Entry("d")).kind == "l"]
 
 
 def conflicts(want: Iterable[str], live: Tree) -> list[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, field_validator, model_validator
 
+from opsfix import hostfiles
 from opsfix.checks._units import human
 from opsfix.plugin import Params, Plan, Remediation, Remove
 from opsfix.shell import quote
@@ -88,25 +89,25 @@ class CleanLogs(Remediation[CleanLogsParams]):
             'printf "P\\t%s\\0" "$(ls /proc/1/fd >/dev/null 2>&1 && echo ok)"',
             'for r in "$@"; do printf "R\\t%s\\0" "$(realpath -e -- "$r" 2>/dev/null)"; done',
         ]
-        for folder in p.folders:
+        for i, folder in enumerate(p.folders):  # named by index: a name may hold a tab
             f = quote(folder)
             lines += [
                 f'if d=$(realpath -e -- {f} 2>/dev/null) && [ -d "$d" ]; then',
-                f'  printf "D\\t%s\\t%s\\0" {f} "$d"',
-                f'  printf "U\\t%s\\t%s\\0" {f} "$({_disk.df(folder)} | sed -n 2p)"',
+                f'  printf "D\\t{i}\\t%s\\0" "$d"',
+                f'  printf "U\\t{i}\\t%s\\0" "$({_disk.df(folder)} | sed -n 2p)"',
                 f"  {find} \\( {names} \\) -printf 'F\\t%s\\t%b\\t%A@\\t%T@\\t%n\\t%p\\0'",
                 f"  {find} ! \\( {names} \\) -printf 'A\\t%s\\t%p\\0' | sort -z -t '\t' -k2 -rn"
                 " | head -z -n 3",
                 "  find /proc/[0-9]*/fd -maxdepth 1 -type l -printf 'O\\t%l\\0' 2>/dev/null"
                 ' | grep -z -F -- "$d/"',
-                f'else printf "X\\t%s\\0" {f}; fi',
+                f'else printf "X\\t{i}\\0"; fi',
             ]
         lines.append('printf "N\\t%s\\0" "$(date +%s)"')
         roots = " ".join(quote(r) for r in p.allowed_roots)
-        return ["set -- " + roots + "\n" + "\n".join(lines)]
+        return [hostfiles.listing("set -- " + roots + "\n" + "\n".join(lines))]
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:
-        p, host = self.params, _parse(facts[0])
+        p, host = self.params, _parse(facts[0], self.params.folders)
         where = ", ".join(p.folders)
         problem = self._unsafe(host)
         if problem:
@@ -130,7 +131,7 @@ class CleanLogs(Remediation[CleanLogsParams]):
         listing = [f"  {f.path} ({human(f.blocks)}, {f.age_days:.0f} days old)" for f in chosen]
         return Plan(
             "\n".join([f"{head}; {outlook}", *listing, *(f"  {n}" for n in notes)]),
-            changes=tuple(Remove(f.path) for f in chosen),
+            changes=tuple(Remove(f.path, _folder_of(f.path, host)) for f in chosen),
             validate=(_still_safe(chosen, list(host.folders.values()), p.older_than_days),),
             backup=False,
             partial_ok=True,
@@ -180,30 +181,39 @@ class _Host:
     open_paths: set[str] = field(default_factory=set)
 
 
-def _parse(result: CommandResult) -> _Host:
+def _folder_of(path: str, host: _Host) -> str:
+    """The resolved folder a listed file lies in (its root: nothing below it is followed)."""
+    found = [real for real in host.folders.values() if _under(path, real)]
+    return max(found, key=len, default="/")
+
+
+def _parse(result: CommandResult, folders: list[str]) -> _Host:
+    """Records are `KIND\tFIELDS...`; a path is always the last field (it may hold tabs)."""
     host, stamps = _Host(), []
-    for record in result.stdout.split("\0"):
+    for record in hostfiles.read_listing(result).records:
         kind, _, rest = record.partition("\t")
-        fields = rest.split("\t")
+        index, _, value = rest.partition("\t")
+        folder = folders[int(index)] if index.isdigit() and int(index) < len(folders) else None
+        fields = rest.split("\t", 5)
         if kind == "N" and rest.isdigit():
             host.now = float(rest)
         elif kind == "P":
             host.proc_readable = rest == "ok"
         elif kind == "R":
             host.roots.append(rest)
-        elif kind == "D" and len(fields) == 2:
-            host.folders[fields[0]] = fields[1]
-        elif kind == "X":
-            host.missing.append(rest)
-        elif kind == "U" and len(fields) == 2:
-            usage = _disk.parse_df(CommandResult("df", 0, "header\n" + fields[1]))
+        elif kind == "D" and folder is not None:
+            host.folders[folder] = value
+        elif kind == "X" and folder is not None:
+            host.missing.append(folder)
+        elif kind == "U" and folder is not None:
+            usage = _disk.parse_df(CommandResult("df", 0, "header\n" + value))
             if usage is not None:
-                host.usage[fields[0]] = usage
+                host.usage[folder] = usage
         elif kind == "F" and len(fields) == 6:
             size, blocks, _, mtime, links, path = fields
             stamps.append((path, int(size), int(blocks) * 512, float(mtime), int(links)))
-        elif kind == "A" and len(fields) == 2 and fields[0].isdigit():
-            host.largest.append((int(fields[0]), fields[1]))
+        elif kind == "A" and index.isdigit():
+            host.largest.append((int(index), value))
         elif kind == "O":
             host.open_paths.add(rest)
     host.files = [

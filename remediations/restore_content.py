@@ -2,23 +2,25 @@
 
 Writes every file that is missing on the host or differs from the release; with `prune`,
 removes host files the release lacks (symlinks and folders stay). Checks free space first;
-reloads nothing: nginx serves the files as they land.
+reloads nothing: nginx serves the files as they land. Others may write the web root, so
+nothing below `dest` is followed: a symlink where the release has a folder refuses the
+plan, naming it, and the transaction checks again on the host just before each write.
 """
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Sequence
 from functools import cached_property
 
 from pydantic import Field, field_validator
 
-from opsfix.plugin import Change, ControllerPath, Params, Plan, Remediation, Remove, WriteFile
+from opsfix.plugin import ControllerPath, Params, Plan, Remediation, WriteFile
 from opsfix.shell import quote
 from opsfix.transport.base import CommandResult
 
-from . import _service
+from . import _nginx, _service
+from ._nginx import Entry
 
 RESERVE_KIB = 1024  # left free after the write, so a deploy never fills a disk to the brim
 
@@ -51,7 +53,7 @@ class RestoreContent(Remediation[RestoreContentParams]):
 
     def gather(self) -> list[str]:
         d = quote(self.params.dest)
-        return [f"[ -e {d} ] || exit 0\ncd {d} || exit 2\nfind . -type f -exec sha256sum -z {{}} +"]
+        return [f"[ -e {d} ] || exit 0\n{_nginx.manifest_command(self.params.dest)}"]
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:
         source, dest = self.params.source, self.params.dest
@@ -61,15 +63,13 @@ class RestoreContent(Remediation[RestoreContentParams]):
         if not facts[0].ok:
             reason = f"cannot read {dest} on the host: {_service.failure(facts[0])}"
             return Plan(f"{dest} not restored", refuse=reason)
-        lines = facts[0].stdout.split("\0")
-        have = {line[66:].removeprefix("./"): line[:64] for line in lines if line}
-        changes: list[Change] = [
-            WriteFile(f"{dest}/{rel}", data, self.params.mode)
-            for rel, data in self.release.items()
-            if have.get(rel) != hashlib.sha256(data).hexdigest()
-        ]
-        if self.params.prune:
-            changes += [Remove(f"{dest}/{rel}") for rel in sorted(have) if rel not in self.release]
+        try:  # no output: dest does not exist yet
+            live = _nginx.read_manifest(facts[0], dest) if facts[0].stdout else {}
+            want = {rel: Entry.file(data, self.params.mode) for rel, data in self.release.items()}
+            stray = [rel for rel, e in live.items() if e.kind == "f"] if self.params.prune else []
+            changes = _nginx.tree_changes(dest, want, live, stray)
+        except ValueError as exc:
+            return Plan(f"{dest} not restored", refuse=str(exc))
         if not changes:
             return Plan(f"{dest} already matches {source} ({len(self.release)} files)")
         sizes = [len(c.content) for c in changes if isinstance(c, WriteFile)]

@@ -7,6 +7,7 @@ files and a scratch process.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import time
@@ -14,26 +15,33 @@ from pathlib import Path
 
 import pytest
 
+from opsfix import hostfiles
 from opsfix.checks.web_root_access import WebRootAccess, WebRootAccessParams
 from opsfix.plugin import CheckResult, Plan, RemediationContext
 from opsfix.remediations.free_port import FreePort, FreePortParams
 from opsfix.remediations.grant_read_access import GrantReadAccess, GrantReadAccessParams
 from opsfix.transport.base import CommandResult
 
-WWW_DATA = "33\n33\n"  # id -u www-data; id -G www-data
-PARENTS = "P 755 0 0 d /var/www\nP 755 0 0 d /var\nP 755 0 0 d /\n"
+WWW_DATA = "U 33\nG 33\n"  # id -u www-data; id -G www-data
+PARENTS = "P 755 0 0 d 2 /var/www\nP 755 0 0 d 3 /var\nP 755 0 0 d 20 /\n"
 HEALTHY = (
-    "T 755 0 0 d /var/www/html\nT 644 0 0 f /var/www/html/index.html\n"
-    "T 644 0 0 f /var/www/html/app.js\nT 777 0 0 l /var/www/html/latest\n"
+    "T 755 0 0 d 2 /var/www/html\nT 644 0 0 f 1 /var/www/html/index.html\n"
+    "T 644 0 0 f 1 /var/www/html/app.js\nT 777 0 0 l 1 /var/www/html/latest\n"
 )
 UMASK_077 = (
-    "T 700 0 0 d /var/www/html\nT 600 0 0 f /var/www/html/index.html\n"
-    "T 640 0 33 f /var/www/html/app.js\nT 600 33 33 f /var/www/html/own file.css\n"
+    "T 700 0 0 d 2 /var/www/html\nT 600 0 0 f 1 /var/www/html/index.html\n"
+    "T 640 0 33 f 1 /var/www/html/app.js\nT 600 33 33 f 1 /var/www/html/own file.css\n"
 )
 
 
 def result(stdout: str, status: int = 0, stderr: str = "") -> CommandResult:
-    return CommandResult("<canned>", status, stdout, stderr)
+    return CommandResult("<canned>", 0, listed(stdout, status), stderr)
+
+
+def listed(text: str, status: int = 0) -> str:
+    """What `hostfiles.listing` sends for these records (one a line here)."""
+    records = b"".join(line.encode() + b"\0" for line in text.splitlines())
+    return base64.b64encode(records + b"\0" + str(status).encode()).decode()
 
 
 def judge(stdout: str, status: int = 0) -> CheckResult:
@@ -64,7 +72,8 @@ def test_a_umask_077_deploy_fails_naming_what_blocks_www_data() -> None:
 
 
 def test_a_parent_folder_www_data_cannot_enter_fails() -> None:
-    verdict = judge(WWW_DATA + "P 750 0 0 d /var/www\nP 755 0 0 d /var\nP 755 0 0 d /\n" + HEALTHY)
+    parents = "P 750 0 0 d 2 /var/www\nP 755 0 0 d 2 /var\nP 755 0 0 d 2 /\n"
+    verdict = judge(WWW_DATA + parents + HEALTHY)
     assert verdict.status == "failed"
     assert verdict.evidence["blocked"] == ["/var/www (0750 0:0)"]
 
@@ -72,6 +81,16 @@ def test_a_parent_folder_www_data_cannot_enter_fails() -> None:
 def test_missing_root_fails_and_an_unknown_user_cannot_tell() -> None:
     assert judge(WWW_DATA + "missing\n").status == "failed"
     assert judge("", status=3).status == "error"
+    cut = CommandResult("<canned>", -1, listed(WWW_DATA + HEALTHY)[:-8])
+    assert WebRootAccess(WebRootAccessParams(root="/var/www/html")).evaluate([cut]).status == (
+        "error"
+    )
+
+
+def test_entries_outside_the_root_or_forged_parents_are_not_judged() -> None:
+    forged = "P 700 0 0 d 1 /root\nT 700 0 0 d 1 /root\nT 600 0 0 f 1 /var/www/html/../x\n"
+    verdict = judge(WWW_DATA + PARENTS + HEALTHY + forged)
+    assert verdict.status == "passed", verdict
 
 
 def test_the_command_lists_what_the_check_judges_on_a_real_tree(tmp_path: Path) -> None:
@@ -79,12 +98,15 @@ def test_the_command_lists_what_the_check_judges_on_a_real_tree(tmp_path: Path) 
     root.mkdir()
     (root / "index.html").write_text("x")
     (root / "index.html").chmod(0o600)
+    (root / "two\nT 700 0 0 d 1 .").write_text("y")
     check = WebRootAccess(WebRootAccessParams(root=str(root), user="root"))
     done = subprocess.run(["sh", "-c", check.commands()[0]], capture_output=True, text=True)
-    lines = done.stdout.splitlines()
-    assert lines[0] == "0" and f"T 600 0 0 f {root}/index.html" in lines
-    assert "P 755 0 0 d /" in lines
-    assert check.evaluate([result(done.stdout, done.returncode)]).status == "passed"
+    records = hostfiles.read_listing(CommandResult("", done.returncode, done.stdout)).records
+    assert records[0] == "U 0" and f"T 600 0 0 f 1 {root}/index.html" in records
+    assert f"T 644 0 0 f 1 {root}/two\nT 700 0 0 d 1 ." in records
+    assert any(r.startswith("P ") and r.endswith(" /") for r in records)
+    judged = check.evaluate([CommandResult("", done.returncode, done.stdout)])
+    assert judged.status == "passed"
 
 
 # -- grant_read_access ------------------------------------------------------------------
@@ -97,8 +119,9 @@ def plan_access(tmp_path: Path, stdout: str, status: int = 0) -> Plan:
 
 def test_only_the_blocking_paths_get_bits_added_and_rollback_sets_old_modes(tmp_path) -> None:
     plan = plan_access(tmp_path, WWW_DATA + PARENTS + UMASK_077)
-    assert plan.act == ("chmod a+rx -- /var/www/html && chmod a+r -- /var/www/html/index.html",)
-    assert plan.rollback == ("chmod 0700 -- /var/www/html; chmod 0600 -- /var/www/html/index.html",)
+    [act], [rollback] = plan.act, plan.rollback
+    assert act.endswith("grant a+rx d /var/www/html && grant a+r f /var/www/html/index.html")
+    assert rollback.endswith("grant 0700 d /var/www/html; grant 0600 f /var/www/html/index.html")
     assert not plan.changes and not plan.refuse
 
 
@@ -106,14 +129,19 @@ def test_nothing_to_do_and_refusals(tmp_path: Path) -> None:
     assert plan_access(tmp_path, WWW_DATA + PARENTS + HEALTHY).is_noop
     assert "missing" in plan_access(tmp_path, WWW_DATA + "missing\n").refuse
     assert "unknown user" in plan_access(tmp_path, "", 3).refuse
+    twice = UMASK_077.replace("f 1 /var/www/html/i", "f 2 /var/www/html/i")
+    linked = plan_access(tmp_path, WWW_DATA + PARENTS + twice)
+    assert linked.refuse and "/var/www/html/index.html: other hard links" in linked.refuse
 
 
 def test_a_parent_gets_only_the_enter_bit_and_odd_names_are_quoted(tmp_path: Path) -> None:
-    stdout = WWW_DATA + "P 700 0 0 d /srv/a b\nP 755 0 0 d /srv\nP 755 0 0 d /\n"
-    stdout += "T 755 0 0 d /srv/a b/www\nT 600 0 0 f /srv/a b/www/it's.html\n"
+    stdout = WWW_DATA + "P 700 0 0 d 2 /srv/a b\nP 755 0 0 d 2 /srv\nP 755 0 0 d 2 /\n"
+    stdout += "T 755 0 0 d 2 /srv/a b/www\nT 600 0 0 f 1 /srv/a b/www/it's.html\n"
     rem = GrantReadAccess(GrantReadAccessParams(root="/srv/a b/www"), context(tmp_path))
     plan = rem.plan([result(stdout)])
-    assert plan.act == ("chmod a+x -- '/srv/a b' && chmod a+r -- '/srv/a b/www/it'\"'\"'s.html'",)
+    assert plan.act[0].endswith(
+        "above a+x '/srv/a b' && grant a+r f '/srv/a b/www/it'\"'\"'s.html'"
+    )
 
 
 def test_act_and_rollback_for_real(tmp_path: Path) -> None:
@@ -122,7 +150,7 @@ def test_act_and_rollback_for_real(tmp_path: Path) -> None:
     (root / "index.html").write_text("x")
     (root / "index.html").chmod(0o600)
     root.chmod(0o700)
-    stdout = f"33\n33\nT 700 0 0 d {root}\nT 600 0 0 f {root}/index.html\n"
+    stdout = f"U 33\nG 33\nT 700 0 0 d 2 {root}\nT 600 0 0 f 1 {root}/index.html\n"
     rem = GrantReadAccess(GrantReadAccessParams(root=str(root)), context(tmp_path))
     plan = rem.plan([result(stdout)])
     subprocess.run(["sh", "-c", plan.act[0]], check=True)
@@ -150,7 +178,7 @@ SS_NGINX = (
 
 def plan_port(tmp_path: Path, listing: str, details: str = "", status: int = 0) -> Plan:
     rem = FreePort(FreePortParams(port=80, owner="nginx"), context(tmp_path))
-    return rem.plan([result(f"{listing}--\n{details}", status)])
+    return rem.plan([CommandResult("<canned>", status, f"{listing}--\n{details}")])
 
 
 def test_a_foreign_listener_is_named_and_stopped_carefully(tmp_path: Path) -> None:
@@ -182,7 +210,7 @@ def test_refusals(tmp_path: Path, listing: str, details: str, reason: str) -> No
 
 def test_ss_failing_refuses(tmp_path: Path) -> None:
     rem = FreePort(FreePortParams(port=80, owner="nginx"), context(tmp_path))
-    assert "ss failed" in rem.plan([result("", 2, "ss: not found")]).refuse
+    assert "ss failed" in rem.plan([CommandResult("<canned>", 2, "", "ss: not found")]).refuse
 
 
 def start_time(pid: int) -> str:

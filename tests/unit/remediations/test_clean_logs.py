@@ -34,8 +34,8 @@ def plan_for(context: RemediationContext, case: str, **overrides: Any) -> Plan:
 def test_old_rotated_logs_go_and_nothing_else(context):
     plan = plan_for(context, "filled")
     assert plan.changes == (
-        Remove("/var/log/nginx/error.log.4.gz"),
-        Remove("/var/log/nginx/access.log.2.gz"),
+        Remove("/var/log/nginx/error.log.4.gz", "/var/log"),
+        Remove("/var/log/nginx/access.log.2.gz", "/var/log"),
     )
     assert plan.backup is False and plan.partial_ok and plan.act == ()
     head, *rest = plan.summary.splitlines()
@@ -62,7 +62,7 @@ def test_not_enough_still_removes_what_is_safe_and_says_what_would_help(context)
 
 def test_a_younger_cutoff_takes_the_recent_rotation_too(context):
     plan = plan_for(context, "filled", older_than_days=1)
-    assert Remove("/var/log/nginx/access.log.1") in plan.changes
+    assert Remove("/var/log/nginx/access.log.1", "/var/log") in plan.changes
 
 
 def test_nothing_to_remove_is_a_no_op(context):
@@ -130,7 +130,7 @@ def test_real_gather_and_validation_in_dash(context, tmp_path: Path, sh: Run):
         remediation = cleaner(context, folders=[str(logs)], allowed_roots=[str(tmp_path)])
         plan = remediation.plan([sh(c) for c in remediation.gather()])
         assert plan.refuse is None
-        assert plan.changes == (Remove(str(old)),), plan.summary
+        assert plan.changes == (Remove(str(old), str(logs)),), plan.summary
         assert "kept 1 held open" in plan.summary and "kept 1 with other hard links" in plan.summary
         assert run_sh(plan.validate[0]).ok
         os.utime(old, None)  # written to since the plan

@@ -34,7 +34,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_the_manifest_survives_odd_names(tree: Path, sh: Run) -> None:
-    entries = _nginx.parse_manifest(sh(_nginx.manifest_command(str(tree))).stdout)
+    entries = _nginx.read_manifest(sh(_nginx.manifest_command(str(tree))), str(tree))
     assert entries["sub dir"].kind == "d"
     odd = entries["sub dir/odd name\nwith newline"]
     assert odd == Entry("f", 0o644, sha256=Entry.file(b"b\n").sha256)
@@ -44,7 +44,7 @@ def test_the_manifest_survives_odd_names(tree: Path, sh: Run) -> None:
 
 
 def test_a_snapshot_reads_back_what_the_manifest_sees(tree: Path, sh: Run) -> None:
-    listed = _nginx.parse_manifest(sh(_nginx.manifest_command(str(tree))).stdout)
+    listed = _nginx.read_manifest(sh(_nginx.manifest_command(str(tree))), str(tree))
     snapshot = _nginx.read_snapshot(sh(_nginx.snapshot_command(str(tree))), str(tree))
     assert set(snapshot) == set(listed)
     for rel, entry in snapshot.items():
@@ -84,10 +84,10 @@ def test_tree_changes_write_link_and_remove_only_what_differs() -> None:
     }
     changes = _nginx.tree_changes("/r", want, live, list(live))
     assert changes == [
-        Symlink("/r/link", "/b"),
-        WriteFile("/r/missing/f", b"z", 0o644),
-        WriteFile("/r/old", b"new", 0o600),
-        Remove("/r/extra"),  # folders are never removed
+        Symlink("/r/link", "/b", "/r"),
+        WriteFile("/r/missing/f", b"z", 0o644, "/r"),
+        WriteFile("/r/old", b"new", 0o600, "/r"),
+        Remove("/r/extra", "/r"),  # folders are never removed
     ]
     with pytest.raises(ValueError, match="/r/dir/f: a folder on the host, or below a file"):
         _nginx.tree_changes("/r", {"dir/f": Entry.file(b"")}, {"dir": Entry.file(b"")})

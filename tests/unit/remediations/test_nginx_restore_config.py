@@ -110,7 +110,9 @@ def test_templates_rebuild_the_managed_files_and_prune_strays(context: Remediati
     assert isinstance(site, WriteFile)
     assert site.content == b"# nginx/site.conf.j2\nroot /var/www/html;\n"  # rendered with vars
     link = changes["/etc/nginx/sites-enabled/default"]
-    assert link == Symlink("/etc/nginx/sites-enabled/default", "/etc/nginx/sites-available/default")
+    assert link == Symlink(
+        "/etc/nginx/sites-enabled/default", "/etc/nginx/sites-available/default", "/etc/nginx"
+    )
     assert isinstance(changes["/etc/nginx/sites-enabled/stale"], Remove)
     assert isinstance(changes["/etc/nginx/conf.d/extra.conf"], Remove)
     assert "/etc/nginx/conf.d/README" not in changes  # not *.conf: nginx never loads it
@@ -141,7 +143,7 @@ def test_nothing_to_do_when_the_tree_matches_the_templates(
     assert plan.is_noop, plan
     (root / "sites-enabled/other").symlink_to("/nowhere")
     plan = nginx_restore.plan([run_sh(command) for command in nginx_restore.gather()])
-    assert plan.changes == (Remove(f"{root}/sites-enabled/other"),)
+    assert plan.changes == (Remove(f"{root}/sites-enabled/other", str(root)),)
 
 
 def test_a_folder_where_a_file_belongs_is_refused(

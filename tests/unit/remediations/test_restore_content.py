@@ -40,7 +40,9 @@ def test_nothing_to_do_when_the_web_root_matches(
 def test_changed_files_are_written_back_and_extras_kept(context: RemediationContext) -> None:
     plan = plan_for(context, "webroot_drifted")
     assert plan.changes == (
-        WriteFile("/var/www/html/app.js", (RELEASE / "app.js").read_bytes(), 0o644),
+        WriteFile(
+            "/var/www/html/app.js", (RELEASE / "app.js").read_bytes(), 0o644, "/var/www/html"
+        ),
     )
     assert plan.summary == f"write 1 file(s) to /var/www/html from {RELEASE}"
     assert plan.stage_root is None and plan.act == () and plan.rollback == ()
@@ -49,7 +51,7 @@ def test_changed_files_are_written_back_and_extras_kept(context: RemediationCont
 
 def test_prune_removes_what_the_release_does_not_have(context: RemediationContext) -> None:
     plan = plan_for(context, "webroot_drifted", prune=True)
-    assert Remove("/var/www/html/extra.txt") in plan.changes
+    assert Remove("/var/www/html/extra.txt", "/var/www/html") in plan.changes
     assert plan.summary.endswith(", remove 1")
 
 
@@ -79,7 +81,7 @@ def test_a_dest_that_is_not_a_folder_is_refused(
     (tmp_path / "file").write_text("x")
     restore = content(context, dest=str(tmp_path / "file"))
     plan = restore.plan([sh(c) for c in restore.gather()])
-    assert plan.refuse is not None and plan.refuse.startswith(f"cannot read {tmp_path}/file")
+    assert plan.refuse is not None and plan.refuse.startswith(f"cannot list {tmp_path}/file")
 
 
 def test_the_release_path_is_relative_to_the_playbook(context: RemediationContext) -> None:
@@ -125,3 +127,21 @@ def test_hostile_values_stay_quoted(context: RemediationContext, tmp_path: Path)
         assert quote(dest) in command
         run_sh(command)
     assert not marker.exists()
+
+
+def test_a_symlink_where_the_release_has_a_folder_refuses_naming_it(
+    context: RemediationContext, tmp_path: Path, sh: Run
+) -> None:
+    release, dest, cron = tmp_path / "release", tmp_path / "html", tmp_path / "cron.d"
+    (release / "assets").mkdir(parents=True)
+    (release / "assets" / "site.css").write_text("body {}\n")
+    dest.mkdir()
+    cron.mkdir()
+    (dest / "assets").symlink_to(cron)
+    restore = content(context, source=release, dest=str(dest))
+    plan = restore.plan([sh(c) for c in restore.gather()])
+    assert (
+        plan.refuse
+        == f"{dest}/assets: a symlink on the host where a folder should be: not followed"
+    )
+    assert not plan.changes
