@@ -241,20 +241,22 @@ def _help(young: list[LogFile], largest: list[tuple[int, str]], cutoff: float) -
 
 def _still_safe(files: list[LogFile], folders: list[str], cutoff: float) -> str:
     """Each file, just before removal: still a regular file with one link, old enough,
-    in its folder (its parent resolves inside a named folder), and not held open."""
+    in its folder (its parent resolves inside a named folder), and not held open (no
+    process has its device and inode open: names are never compared as text lines)."""
     minutes = int(cutoff * 1440)
     roots = " ".join(quote(r) for r in sorted(set(folders)))
     paths = " ".join(quote(f.path) for f in files)
+    say = 'printf "%s: %s\\n" "$f"'
     return (
-        f"held=$(find /proc/[0-9]*/fd -maxdepth 1 -type l -printf '%l\\n' 2>/dev/null)\nbad=0\n"
-        f"for f in {paths}; do\n"
-        '  p=$(realpath -e -- "$(dirname -- "$f")" 2>/dev/null); in=no\n'
+        "held=\" $(find -L /proc/[0-9]*/fd -maxdepth 1 -type f -printf '%D:%i ' 2>/dev/null)\"\n"
+        f"bad=0\nfor f in {paths}; do\n"
+        '  p=$(realpath -e -- "${f%/*}" 2>/dev/null); in=no\n'
         f'  for r in {roots}; do case "$p/" in "$r"/*) in=yes;; esac; done\n'
-        '  if [ ! -f "$f" ] || [ -L "$f" ]; then echo "$f: no longer a regular file"; bad=1\n'
-        '  elif [ "$in" = no ]; then echo "$f: no longer inside the folders"; bad=1\n'
-        f'  elif [ -z "$(find "$f" -maxdepth 0 -links 1 -mmin +{minutes})" ]; then\n'
-        '    echo "$f: changed since the plan"; bad=1\n'
-        '  elif printf "%s\\n" "$held" | grep -qxF -- "$f"; then echo "$f: now held open"; bad=1\n'
+        f'  id=$(find "$f" -maxdepth 0 -type f -links 1 -mmin +{minutes} -printf "%D:%i")\n'
+        f'  if [ ! -f "$f" ] || [ -L "$f" ]; then {say} "no longer a regular file"; bad=1\n'
+        f'  elif [ "$in" = no ]; then {say} "no longer inside the folders"; bad=1\n'
+        f'  elif [ -z "$id" ]; then {say} "changed since the plan"; bad=1\n'
+        f'  else case $held in *" $id "*) {say} "now held open"; bad=1;; esac\n'
         "  fi\ndone\nexit $bad"
     )
 
