@@ -21,6 +21,9 @@ apt-get install -y -qq --no-install-recommends vagrant ruby python3-jinja2 >/dev
 # blackbox exporter on loopback (each in the foreground; their own services stay off).
 apt-get install -y -qq --no-install-recommends \
   prometheus prometheus-alertmanager prometheus-blackbox-exporter >/dev/null
+# systemd lab hosts (`opsfix lab up --systemd`): nspawn containers booting a Debian tree
+# that mmdebstrap builds from the same archive apt uses.
+apt-get install -y -qq --no-install-recommends systemd-container mmdebstrap >/dev/null
 # The lab starts its own sshd and nginx inside namespaces; the machine's own stay off.
 for svc in nginx ssh prometheus prometheus-alertmanager prometheus-blackbox-exporter \
   prometheus-node-exporter; do
@@ -39,3 +42,7 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip &&
 fi
 rm -f "$log"
 echo "opsfix installed: $(.venv/bin/opsfix --version)"
+# The tree systemd lab hosts boot, built once into /var/cache/opsfix (or $OPSFIX_CACHE_DIR).
+start=$(date +%s)
+tree=$(.venv/bin/python -c 'from opsfix.lab.rootfs import ensure_rootfs; print(ensure_rootfs())')
+echo "systemd lab tree: $tree ($(($(date +%s) - start)) s)"

@@ -1,5 +1,8 @@
 """The practice lab: nginx hosts in Linux namespaces, for learning and testing opsfix.
 
+Two kinds of host: `namespace` (the default; sshd as PID 1, no systemd) and `systemd`
+(systemd-nspawn containers booting a cached Debian tree, systemd as PID 1).
+
     lab = up(3)                   # web1..web3, inventory in lab.inventory_path
     lab.exec("web1", "nginx -t")  # a command inside a host, without SSH
     lab.reset("web1")             # back to pristine

@@ -67,12 +67,17 @@ def generate_keypair(private_path: Path, comment: str) -> str:
     return line
 
 
-def build_pristine(paths: LabPaths, *, listen_ipv6: bool) -> None:
-    """Render the initial /etc/nginx and web root every host starts from and resets to."""
-    if not (SYSTEM_NGINX / "mime.types").is_file():
-        raise LabError(f"{SYSTEM_NGINX}/mime.types not found: install nginx (apt install nginx)")
+def build_pristine(paths: LabPaths, *, listen_ipv6: bool, nginx_source: Path | None = None) -> None:
+    """Render the initial /etc/nginx and web root every host starts from and resets to.
+
+    `nginx_source` is the Debian /etc/nginx the hosts run: the controller's for namespace
+    hosts (the default), the booted tree's for systemd hosts.
+    """
+    nginx_source = nginx_source or SYSTEM_NGINX
+    if not (nginx_source / "mime.types").is_file():
+        raise LabError(f"{nginx_source}/mime.types not found: install nginx (apt install nginx)")
     nginx = paths.pristine / "nginx"
-    shutil.copytree(SYSTEM_NGINX, nginx, symlinks=True, ignore=_skip_site_contents)
+    shutil.copytree(nginx_source, nginx, symlinks=True, ignore=_skip_site_contents)
     (nginx / "nginx.conf").write_text(render("nginx/nginx.conf.j2"))
     site = render("nginx/site.conf.j2", web_root=WEB_ROOT, listen_ipv6=listen_ipv6)
     (nginx / SITE_PATH).write_text(site)

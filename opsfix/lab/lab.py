@@ -1,7 +1,8 @@
 """The practice lab: nginx hosts made of Linux namespaces, reachable over real SSH.
 
 Each host is a network namespace on a bridge, with its own pid, mount and uts
-namespaces inside; `boot.sh` builds its private filesystem and ends as its sshd.
+namespaces inside; `boot.sh` builds its private filesystem and ends as its sshd. A
+systemd host joins the same network namespace, but is a container nspawn boots (`nspawn`).
 `up` builds every host at once, `down` undoes everything (also a partial `up`), and a
 `Lab` lets tests run commands inside a host and reset it without going through opsfix.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from opsfix.errors import LabError
-from opsfix.lab import files, system
+from opsfix.lab import files, nspawn, rootfs, system
 from opsfix.lab.plan import (
     HostPlan,
     LabPlan,
@@ -34,6 +35,7 @@ from opsfix.lab.state import LabPaths, LabRecord, resolve_state_dir
 
 SCRIPTS = Path(str(importlib.resources.files("opsfix.lab")))
 REQUIRED_COMMANDS = ("ip", "nsenter", "unshare", "mount", "findmnt", "nginx", "/usr/sbin/sshd")
+KINDS = ("namespace", "systemd")
 PROBE_TIMEOUT = 0.5
 _children: dict[str, subprocess.Popen[bytes]] = {}  # netns -> boot process started here
 
@@ -68,6 +70,11 @@ class Lab:
         record = LabRecord.load(paths)
         hosts = {h.name: h.address for h in record.plan.hosts}
         return cls(paths.root, paths.inventory, hosts, record)
+
+    @property
+    def kind(self) -> str:
+        """`namespace` (sshd as PID 1, no systemd) or `systemd` (nspawn, systemd as PID 1)."""
+        return self._record.kind
 
     @property
     def private_key_path(self) -> Path:
@@ -148,8 +155,13 @@ def up(
     state_dir: Path | str | None = None,
     name: str = "opsfix",
     subnet: str = "10.231.0.0/24",
+    kind: str = "namespace",
+    cache_dir: Path | str | None = None,
 ) -> Lab:
     """Build `count` hosts web1..webN in parallel and wait until each answers SSH and HTTP.
+
+    `kind` is `namespace` (the fast default) or `systemd`: nspawn containers booting a
+    Debian tree that is built once with mmdebstrap and cached in `cache_dir`.
 
     Refuses if `state_dir` already holds a lab, or if the name or subnet is in use: run
     `down` first (a lab is not extended in place). On failure, everything made is removed
@@ -157,16 +169,17 @@ def up(
     """
     plan = plan_lab(count, name, subnet)
     paths = LabPaths(resolve_state_dir(state_dir))
-    _preflight(plan, paths)
+    _preflight(plan, paths, kind)
+    tree = rootfs.ensure_rootfs(cache_dir) if kind == "systemd" else None
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    record = LabRecord(name=name, subnet=subnet, count=count)
+    record = LabRecord(name=name, subnet=subnet, count=count, kind=kind)
     record.save(paths)  # first, so that `down` can undo whatever follows
     try:
-        _write_files(plan, paths)
         system.ip_batch(network_up_commands(plan))
-        started = {host.name: _boot(host, plan, paths) for host in plan.hosts}
-        deadline = time.monotonic() + 20 + 0.3 * count
-        record.pids = _find_inits(started, paths, deadline)
+        _write_files(plan, paths, tree)
+        started = {host.name: _boot(host, plan, paths, kind) for host in plan.hosts}
+        deadline = time.monotonic() + (60 + 2 * count if tree else 20 + 0.3 * count)
+        record.pids = _find_inits(plan, started, paths, deadline, kind)
         record.save(paths)
         _wait_ready(plan, started, record.pids, paths, deadline)
     except BaseException as exc:
@@ -188,8 +201,11 @@ def down(state_dir: Path | str | None = None) -> None:
         if paths.root.is_dir() and not any(paths.root.iterdir()):
             paths.root.rmdir()
         return
-    plan = LabRecord.load(paths).plan
+    record = LabRecord.load(paths)
+    plan = record.plan
     _stop_hosts(plan)
+    if record.kind == "systemd":
+        nspawn.release(plan, paths)
     system.ip_batch(network_down_commands(plan), force=True)
     left = [h.netns for h in plan.hosts if h.netns in system.netns_names()]
     left += [n for n in (plan.bridge, *(h.veth for h in plan.hosts)) if system.interface_exists(n)]
@@ -207,13 +223,19 @@ def status(state_dir: Path | str | None = None) -> list[HostStatus]:
     return Lab.load(paths.root).status() if paths.record.exists() else []
 
 
-def _preflight(plan: LabPlan, paths: LabPaths) -> None:
+def _preflight(plan: LabPlan, paths: LabPaths, kind: str) -> None:
     """Refuse early, before anything is made, with a message that says what to do."""
+    if kind not in KINDS:
+        raise LabError(f"lab kind {kind!r}: expected one of {', '.join(KINDS)}")
     if os.geteuid() != 0:
         raise LabError("the lab needs root (namespaces, mounts, network interfaces)")
-    missing = [c for c in REQUIRED_COMMANDS if not shutil.which(c, path=system.HOST_ENV["PATH"])]
+    needed: tuple[str, ...] = REQUIRED_COMMANDS
+    packages = "openssh-server, nginx"
+    if kind == "systemd":
+        needed, packages = nspawn.REQUIRED_COMMANDS, "systemd-container, mmdebstrap"
+    missing = [c for c in needed if not shutil.which(c, path=system.HOST_ENV["PATH"])]
     if missing:
-        raise LabError(f"missing commands: {', '.join(missing)} (install openssh-server, nginx)")
+        raise LabError(f"missing commands: {', '.join(missing)} (install {packages})")
     if paths.record.exists():
         raise LabError(f"{paths.root}: a lab already exists here; run `opsfix lab down` first")
     if paths.root.is_dir() and any(paths.root.iterdir()):
@@ -252,24 +274,41 @@ def _addresses() -> list[tuple[str, ipaddress.IPv4Network]]:
     return found
 
 
-def _write_files(plan: LabPlan, paths: LabPaths) -> None:
-    """Keys, pristine trees, each host's folders, then the inventory and known_hosts."""
+def _write_files(plan: LabPlan, paths: LabPaths, tree: Path | None) -> None:
+    """Keys, pristine trees, each host's folders, then the inventory and known_hosts.
+
+    With a `tree` (systemd hosts), each host's overlay on it is mounted and its network
+    namespace gets the host's address, as its boot would do on a namespace host.
+    """
     client_key = files.generate_keypair(paths.private_key, f"opsfix-lab-{plan.name}")
-    files.build_pristine(paths, listen_ipv6=Path("/proc/net/if_inet6").exists())
+    ipv6 = Path("/proc/net/if_inet6").exists()
+    nginx = tree / "etc/nginx" if tree else None
+    files.build_pristine(paths, listen_ipv6=ipv6, nginx_source=nginx)
+
+    def prepare(host: HostPlan) -> str:
+        if tree is None:
+            return files.prepare_host(paths, host, client_key)
+        system.run(["ip", "-n", host.netns, "-batch", "-"], input=_lines(plan, host))
+        return nspawn.prepare(paths, host, tree, client_key)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
         host_keys = dict(
-            zip(
-                [h.name for h in plan.hosts],
-                pool.map(lambda h: files.prepare_host(paths, h, client_key), plan.hosts),
-                strict=True,
-            )
+            zip([h.name for h in plan.hosts], pool.map(prepare, plan.hosts), strict=True)
         )
     paths.known_hosts.write_text(known_hosts_text(plan, host_keys))
     paths.inventory.write_text(inventory_text(plan, paths.root))
 
 
-def _boot(host: HostPlan, plan: LabPlan, paths: LabPaths) -> subprocess.Popen[bytes]:
-    """Start a host's boot script in new namespaces; it outlives this process."""
+def _lines(plan: LabPlan, host: HostPlan) -> str:
+    return "\n".join(nspawn.address_commands(plan, host)) + "\n"
+
+
+def _boot(host: HostPlan, plan: LabPlan, paths: LabPaths, kind: str) -> subprocess.Popen[bytes]:
+    """Start a host's boot script (or nspawn) in new namespaces; it outlives this process."""
+    if kind == "systemd":
+        process = nspawn.boot(plan, host, paths)
+        _children[host.netns] = process
+        return process
     argv = [
         "nsenter", f"--net={system.NETNS_DIR / host.netns}", "--",
         "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc",
@@ -293,15 +332,26 @@ def _boot(host: HostPlan, plan: LabPlan, paths: LabPaths) -> subprocess.Popen[by
 
 
 def _find_inits(
-    started: dict[str, subprocess.Popen[bytes]], paths: LabPaths, deadline: float
+    plan: LabPlan,
+    started: dict[str, subprocess.Popen[bytes]],
+    paths: LabPaths,
+    deadline: float,
+    kind: str,
 ) -> dict[str, int]:
-    """Each host's namespace PID 1, as a root-namespace PID: unshare's only child."""
+    """Each host's namespace PID 1, as a root-namespace PID: unshare's only child, or
+    the systemd that nspawn started in the host's network namespace."""
+    systemd = kind == "systemd"
+    hosts = {h.name: h for h in plan.hosts}
     inits: dict[str, int] = {}
     while len(inits) < len(started):
         for name, process in started.items():
-            if name not in inits and (children := system.child_pids(process.pid)):
+            if name in inits:
+                continue
+            if systemd and (pid := nspawn.find_init(hosts[name])):
+                inits[name] = pid
+            elif not systemd and (children := system.child_pids(process.pid)):
                 inits[name] = children[0]
-            elif name not in inits and process.poll() is not None:
+            elif process.poll() is not None:
                 raise _boot_failed(name, paths)
         if time.monotonic() > deadline:
             raise LabError(f"hosts did not start in time: {sorted(set(started) - set(inits))}")
@@ -327,7 +377,7 @@ def _wait_ready(
             for host in pending:
                 if started[host.name].poll() is not None:
                     raise _boot_failed(host.name, paths)
-            booted = [h for h in pending if system.command_name(inits[h.name]) == "sshd"]
+            booted = [h for h in pending if system.command_name(inits[h.name]) in _BOOTED]
             answers = dict(
                 zip(booted, pool.map(lambda h: _answers(h.address, 1), booted), strict=True)
             )
@@ -336,6 +386,9 @@ def _wait_ready(
                 names = ", ".join(h.name for h in pending)
                 raise LabError(f"hosts not answering on ports 22 and 80 in time: {names}")
             time.sleep(0.05 if pending else 0)
+
+
+_BOOTED = ("sshd", "systemd")  # a namespace host's init becomes sshd; nspawn's is systemd
 
 
 def _answers(address: str, timeout: float) -> bool:

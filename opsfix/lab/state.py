@@ -67,6 +67,7 @@ class LabRecord:
     subnet: str
     count: int
     pids: dict[str, int] = field(default_factory=dict)
+    kind: str = "namespace"  # or "systemd"; records written before kinds existed are namespace
     version: int = STATE_VERSION
 
     @property
