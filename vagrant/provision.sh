@@ -74,8 +74,13 @@ nginx -t
 # Running: reload. Stopped: start (and enable at boot, where systemd runs).
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   systemctl enable --quiet nginx
-  if systemctl is-active --quiet nginx; then systemctl reload nginx; else systemctl start nginx; fi
-  say "nginx $(systemctl is-active nginx) (systemd)"
+  if systemctl is-active --quiet nginx; then
+    systemctl reload nginx
+    say "nginx reloaded (systemd)"
+  else
+    systemctl start nginx
+    say "nginx started (systemd)"
+  fi
 else
   pid=$(cat /run/nginx.pid 2>/dev/null || true)
   if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ]; then

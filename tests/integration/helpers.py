@@ -230,13 +230,27 @@ def config_ok(lab: Lab, host: str) -> tuple[bool, str]:
     return done.returncode == 0, done.stderr
 
 
+_HAS_SYSTEMD = "[ -d /run/systemd/system ]"
+
+
 def sshd_log(lab: Lab, host: str) -> str:
-    """The host's sshd log (sshd -e writes to the boot log): one line per connection."""
+    """The host's sshd log, one line per connection: where systemd runs, ssh.service's
+    journal; else the boot log (sshd -e, as the namespace host's PID 1, writes there)."""
+    journal = "journalctl -u ssh.service -o cat --no-pager"
+    out = lab.exec(host, f"if {_HAS_SYSTEMD}; then {journal}; else echo no-journal; fi").stdout
+    if out != "no-journal\n":
+        return out
     return (LabPaths(lab.state_dir).host(host) / "boot.log").read_text(errors="replace")
 
 
+def host_public_key(lab: Lab, host: str) -> str:
+    """The public host key its sshd serves (the lab's own config, or Debian's)."""
+    keys = "/run/opsfix-lab/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key.pub"
+    return lab.exec(host, f"for k in {keys}; do [ -f $k ] && exec cat $k; done").stdout
+
+
 def host_key_fingerprint(lab: Lab, host: str) -> str:
-    out = lab.exec(host, "ssh-keygen -lf /run/opsfix-lab/ssh_host_ed25519_key.pub").stdout
+    out = lab.exec(host, "ssh-keygen -lf -", input=host_public_key(lab, host)).stdout
     return out.split()[1]
 
 
@@ -251,7 +265,11 @@ BREAKS: dict[str, str] = {
     # nginx stopped cleanly; must come before any config breakage (nginx -s needs a valid one)
     "nginx_stopped": _STOP_NGINX,
     # the master killed: its workers keep port 80 and no pid file names them
-    "master_killed": 'kill -KILL "$(cat /run/nginx.pid)"; sleep 0.2; pgrep -x nginx >/dev/null',
+    # (systemd would stop the workers of its unit's master: there, nginx was started by hand)
+    "master_killed": (
+        f"if {_HAS_SYSTEMD}; then systemctl stop nginx && nginx; fi; "
+        'kill -KILL "$(cat /run/nginx.pid)"; sleep 0.2; pgrep -x nginx >/dev/null'
+    ),
     "nginx_conf_syntax": (
         "sed -i 's/worker_connections 768;/worker_connections 768/' /etc/nginx/nginx.conf"
         " && grep -q 'worker_connections 768$' /etc/nginx/nginx.conf"

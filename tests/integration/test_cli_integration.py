@@ -25,6 +25,7 @@ from .helpers import (
     break_host,
     config_ok,
     host_key_fingerprint,
+    host_public_key,
     http_body,
     inventory_copy,
     kill_processes,
@@ -139,7 +140,7 @@ def test_an_unknown_host_key_is_refused_until_trusted_then_recorded(
         check=False,
     )
     assert found.returncode == 0, f"{address} not recorded in {known_hosts}"
-    host_key = hosts.exec("web4", "cat /run/opsfix-lab/ssh_host_ed25519_key.pub").stdout.split()
+    host_key = host_public_key(hosts, "web4").split()
     assert found.stdout.split()[-2:] == host_key[:2]
     assert len(known_hosts.read_text().splitlines()) == 1
 
