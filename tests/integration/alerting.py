@@ -12,6 +12,7 @@ import contextlib
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -39,9 +40,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get_json(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> Any:
+def get_json(
+    url: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5,
+    context: ssl.SSLContext | None = None,
+) -> Any:
     request = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         return json.loads(response.read())
 
 
@@ -279,7 +285,12 @@ def running_stack(
 
 @contextlib.contextmanager
 def opsfix_serve(
-    argv: Sequence[str], env: dict[str, str], port: int, token: str, log: Path
+    argv: Sequence[str],
+    env: dict[str, str],
+    port: int,
+    token: str,
+    log: Path,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`opsfix serve ...` as a user starts it, until its /healthz answers; SIGTERM after."""
     with log.open("wb") as out:
@@ -287,7 +298,7 @@ def opsfix_serve(
             list(argv), env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
-        wait_for("opsfix serve", lambda: _healthy(process, port, log), 30)
+        wait_for("opsfix serve", lambda: _healthy(process, port, log, tls), 30)
         yield process
     finally:
         process.terminate()
@@ -298,10 +309,13 @@ def opsfix_serve(
             process.wait()
 
 
-def _healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
+def _healthy(
+    process: subprocess.Popen[bytes], port: int, log: Path, tls: ssl.SSLContext | None
+) -> bool:
     if process.poll() is not None:
         raise AssertionError(f"opsfix serve exited {process.returncode}:\n{log.read_text()}")
-    return get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok"
+    scheme = "https" if tls else "http"
+    return get_json(f"{scheme}://127.0.0.1:{port}/healthz", context=tls)["status"] == "ok"
 
 
 # -- talking to `opsfix serve` as Alertmanager does ----------------------------------------
@@ -343,14 +357,17 @@ def notification(*alerts: dict[str, Any]) -> dict[str, Any]:
 
 
 def post(
-    url: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None
+    url: str,
+    body: bytes | dict[str, Any],
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, Any]:
     """POST to `url`; the status and the decoded JSON answer (errors included)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="POST", headers=headers or {})
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")

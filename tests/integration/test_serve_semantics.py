@@ -14,6 +14,9 @@ import base64
 import contextlib
 import json
 import secrets
+import signal
+import ssl
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -50,10 +53,12 @@ class Served:
     state: Path
     log: Path
     receiver: alerting.Receiver
+    process: subprocess.Popen[bytes]
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/alerts"
+        return f"{self.scheme}://127.0.0.1:{self.port}/alerts"
 
     def send(self, *alerts: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         given = {"Authorization": f"Bearer {self.token}"} if headers is None else headers
@@ -88,7 +93,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(tmp: Path, inventory: Path, *extra: str, **rule: Any) -> Iterator[Served]:
+def serving(
+    tmp: Path, inventory: Path, *extra: str, tls: ssl.SSLContext | None = None, **rule: Any
+) -> Iterator[Served]:
     token = secrets.token_urlsafe(24)
     (tmp / "token").write_text(token)
     receiver = alerting.Receiver()
@@ -121,8 +128,8 @@ def serving(tmp: Path, inventory: Path, *extra: str, **rule: Any) -> Iterator[Se
     ]
     env = {**clean_env(tmp), "OPSFIX_STATE_DIR": str(state)}
     try:
-        with alerting.opsfix_serve(argv, env, port, token, log):
-            yield Served(port, token, state, log, receiver)
+        with alerting.opsfix_serve(argv, env, port, token, log, tls) as process:
+            yield Served(port, token, state, log, receiver, process, "https" if tls else "http")
     finally:
         receiver.stop()
 
@@ -302,3 +309,86 @@ def test_rate_limit_answers_429(clean_lab: Lab, tmp_path: Path) -> None:
     with serving(tmp_path, clean_lab.inventory_path, "--rate-limit", "1") as served:
         codes = [served.send(headers={})[0] for _ in range(4)]
     assert codes[:2] == [401, 401] and codes[-1] == 429, codes
+
+
+def test_tls_with_cert_and_key(clean_lab: Lab, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert))
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    with serving(tmp_path, clean_lab.inventory_path, *tls, tls=context) as served:
+        code, answer = post(
+            served.url,
+            notification(alert("http://192.0.2.1/", "x1")),
+            {"Authorization": f"Bearer {served.token}"},
+            context=context,
+        )
+        with pytest.raises(Exception):  # noqa: B017 - plain HTTP to a TLS port: no answer
+            post(served.url.replace("https:", "http:"), notification())
+    assert code == 200 and answer["alerts"][0]["action"] == "ignored"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+# -- section 6: graceful shutdown ---------------------------------------------------------
+
+
+def test_sigterm_lets_the_run_finish_and_records_what_was_cut(
+    clean_lab: Lab, tmp_path: Path
+) -> None:
+    lab = clean_lab
+    stop_nginx(lab, "web1", "web2")
+    with serving(tmp_path, lab.inventory_path, limits={"concurrency": 1}) as served:
+        served.decisions(alert(url(lab, "web1"), "g1"), alert(url(lab, "web2"), "g2"))
+        alerting.wait_for(
+            "web1's run to start", lambda: "run_started" in served.log.read_text(), 10
+        )
+        served.process.send_signal(signal.SIGTERM)
+        # uvicorn ends by the signal it handled, after the shutdown (systemd counts it clean)
+        assert served.process.wait(60) in (0, -signal.SIGTERM)
+        runs = {r["options"]["limit"]: r for r in served.history()}
+    log = served.log.read_text()
+    assert runs["web1"]["report"]["hosts"][0]["status"] == "repaired", log
+    cut = runs["web2"]["report"]["hosts"][0]
+    assert cut["status"] == "not_attempted" and "stopped before this run started" in cut["reason"]
+    assert runs["web2"]["options"]["alerts"][0]["fingerprint"] == "g2"
+    assert serves(lab, "web1") and not serves(lab, "web2")
+    assert '"event": "runs_cut"' in log and '"event": "stopped"' in log
