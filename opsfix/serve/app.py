@@ -81,6 +81,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         dispatcher.start()
+        _warm_up()
         log("serving", rules=[r.name for r in dispatcher.rules.rules])
         try:
             yield
@@ -98,6 +99,15 @@ def build_app(
         Route("/status", status, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _warm_up() -> None:
+    """What the first run needs loads now, on a thread of its own, not once an alert
+    waits for it (the engine, the SSH transport, pytest and testinfra for verify)."""
+    from opsfix.runner import import_soon
+
+    for module in ("opsfix.runner", "opsfix.transport.ssh", "opsfix.verify"):
+        import_soon(module)
 
 
 def _refusal(request: Request, guards: Guards) -> Response | None:
