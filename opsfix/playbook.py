@@ -31,6 +31,8 @@ from opsfix import rollout, yamlpos
 from opsfix.errors import Location, PlaybookError
 from opsfix.registry import Registry
 
+MAX_PLAYBOOK_BYTES = 2**20  # a playbook is a page or two; 1 MiB is far past any real one
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -141,7 +143,7 @@ class Playbook:
 def load_playbook(path: Path, registry: Registry) -> Playbook:
     """Parse and validate a playbook file; raise PlaybookError naming the exact spot."""
     source = str(path)
-    data = yamlpos.load(path, error=PlaybookError)
+    data = yamlpos.load(path, error=PlaybookError, limit=MAX_PLAYBOOK_BYTES)
     if not isinstance(data, dict):
         raise PlaybookError("expected a mapping with 'hosts' and 'checks'", Location(source, 1, 1))
     try:

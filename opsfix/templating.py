@@ -9,14 +9,15 @@ refer to another var, and a broken var that nothing uses does no harm.
 from __future__ import annotations
 
 import functools
-import math
 import re
 import shlex
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from opsfix.errors import VariableError
+from opsfix.template_bounds import render_budget, sandbox_class
 
 if TYPE_CHECKING:
     from jinja2 import FileSystemLoader, Template
@@ -24,40 +25,14 @@ if TYPE_CHECKING:
 
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
 _MAX_DEPTH = 20
-MAX_VALUE_SIZE = 1_000_000  # items or characters a `*` may make, digits a `**` may make
 
 
 def _render_errors() -> tuple[type[Exception], ...]:
-    """What a template's own arithmetic or method calls may raise on bad data: a user error."""
+    """What a template's own arithmetic or method calls may raise on bad data: a user error.
+    RecursionError: a macro that calls itself without end."""
     from jinja2 import TemplateError
 
-    return (TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
-
-
-@functools.cache
-def _sandbox_class() -> type[ImmutableSandboxedEnvironment]:
-    """Jinja2's sandbox, with `*` and `**` bounded: no template makes a huge value.
-
-    The sandbox already bounds `range()`; `'x' * 10**9` or `9 ** 9 ** 9` would still take
-    gigabytes or minutes before anything could stop them. Built on first use, so a run
-    whose values hold no template never imports Jinja2.
-    """
-    from jinja2.exceptions import SecurityError
-    from jinja2.runtime import Context
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class Sandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-            if operator == "*":
-                _check_repeat(left, right)
-                _check_repeat(right, left)
-            elif operator == "**" and _too_many_digits(left, right):
-                raise SecurityError(f"{left} ** {right} would have too many digits")
-            return super().call_binop(context, operator, left, right)
-
-    return Sandbox
+    return (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, RecursionError)
 
 
 @functools.cache
@@ -89,24 +64,6 @@ def _loader_class() -> type[FileSystemLoader]:
     return InsideFolderLoader
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _too_many_digits(base: Any, exponent: Any) -> bool:
-    if not (_is_int(base) and _is_int(exponent)) or abs(base) <= 1 or exponent <= 0:
-        return False
-    return bool(exponent * math.log10(abs(base)) > MAX_VALUE_SIZE)
-
-
-def _check_repeat(sequence: Any, times: Any) -> None:
-    sized = isinstance(sequence, str | list | tuple) and _is_int(times)
-    if sized and len(sequence) * times > MAX_VALUE_SIZE:
-        from jinja2.exceptions import SecurityError
-
-        raise SecurityError(f"repeating {len(sequence)} item(s) {times} times is too big")
-
-
 class TemplateEngine:
     """One sandboxed Jinja2 environment per run; templates come only from `search_path`."""
 
@@ -127,7 +84,7 @@ class TemplateEngine:
     def _environment(self, **options: Any) -> ImmutableSandboxedEnvironment:
         from jinja2 import StrictUndefined
 
-        env = _sandbox_class()(
+        env = sandbox_class()(
             loader=_loader_class()([str(p) for p in self.search_path]),
             undefined=StrictUndefined,
             # block tags leave no blank lines behind, as in Ansible's template module; the
@@ -176,9 +133,10 @@ class TemplateEngine:
             return value
         try:
             template = self._compiled(value, self.shell_env)
-            return self.shell_env.concat(
-                template.root_render_func(template.new_context(_scope(variables), shared=True))
-            )
+            with render_budget():
+                return self.shell_env.concat(
+                    template.root_render_func(template.new_context(_scope(variables), shared=True))
+                )
         except VariableError:
             raise
         except _render_errors() as exc:
@@ -190,15 +148,16 @@ class TemplateEngine:
 
         try:
             template = self.env.get_template(name)
-            return self.env.concat(
-                template.root_render_func(template.new_context(_scope(variables), shared=True))
-            )
+            with render_budget():
+                return self.env.concat(
+                    template.root_render_func(template.new_context(_scope(variables), shared=True))
+                )
         except TemplateNotFound:
             raise VariableError(f"template {name!r} not found in {self._where()}") from None
         except VariableError:
             raise
         except _render_errors() as exc:
-            raise VariableError(f"template {name!r}: {_describe(exc)}") from None
+            raise VariableError(f"template {_where_in(exc, name)}: {_describe(exc)}") from None
 
     def _render_string(self, text: str, variables: Mapping[str, Any]) -> Any:
         if "{{" not in text and "{%" not in text:
@@ -206,24 +165,30 @@ class TemplateEngine:
         try:
             single = _SINGLE_EXPR.match(text)
             if single:
-                from jinja2 import Undefined
-
-                template = self._compiled(f"{{% set result = ({single.group('expr')}) %}}")
-                context = template.new_context(_scope(variables), shared=True)
-                for _ in template.root_render_func(context):
-                    pass
-                result = context.vars["result"]
-                if isinstance(result, Undefined):
-                    result._fail_with_undefined_error()
-                return result
+                return self._evaluate(single.group("expr"), variables)
             template = self._compiled(text)
-            return self.env.concat(
-                template.root_render_func(template.new_context(_scope(variables), shared=True))
-            )
+            with render_budget():
+                return self.env.concat(
+                    template.root_render_func(template.new_context(_scope(variables), shared=True))
+                )
         except VariableError:
             raise
         except _render_errors() as exc:
             raise VariableError(_describe(exc)) from None
+
+    def _evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any:
+        """One expression's value, keeping its type (a list stays a list)."""
+        from jinja2 import Undefined
+
+        template = self._compiled(f"{{% set result = ({expression}) %}}")
+        context = template.new_context(_scope(variables), shared=True)
+        with render_budget():
+            for _ in template.root_render_func(context):
+                pass
+        result = context.vars["result"]
+        if isinstance(result, Undefined):
+            result._fail_with_undefined_error()
+        return result
 
     def _compiled(self, source: str, env: ImmutableSandboxedEnvironment | None = None) -> Template:
         """Each distinct template text is compiled once per run, not once per host."""
@@ -320,7 +285,19 @@ def _scope(variables: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], _Scope(variables))
 
 
+def _where_in(exc: BaseException, name: str) -> str:
+    """`'name'`, with the template's line where the error happened when it is known."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None and template.name == name:
+            line = template.get_corresponding_lineno(lineno)
+    return f"{name!r} line {line}" if line else repr(name)
+
+
 def _describe(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "template error: recursion too deep (a macro that calls itself without end?)"
     from jinja2 import TemplateError
 
     if not isinstance(exc, TemplateError):

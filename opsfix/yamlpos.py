@@ -22,6 +22,8 @@ from opsfix.errors import InputError, Location
 MAX_ALIASES = 200
 MAX_EXPANDED = 100_000  # values all aliases together may stand for
 MAX_FLOW_DEPTH = 100  # [ and { inside each other; PyYAML's scanner is quadratic in it
+MAX_DEPTH = 100  # collections inside each other, block or flow
+MAX_FILE_BYTES = 16 * 2**20  # a YAML file larger than this is refused before it is parsed
 
 
 class PosDict(dict[Any, Any]):
@@ -56,8 +58,22 @@ class _Guarded:
         self._aliases = 0
         self._expanded = 0
         self._sizes: dict[int, int] = {}
+        self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        loader: Any = self
+        if self._depth >= MAX_DEPTH:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep (refused)",
+                loader.peek_event().start_mark,
+            )  # fmt: skip
+        self._depth += 1
+        try:
+            return self._compose_counted(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_counted(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         loader: Any = self
         if loader.check_event(yaml.AliasEvent):
             self._aliases += 1
@@ -238,19 +254,46 @@ def loads(text: str, source: str, *, error: type[InputError] = InputError) -> An
         problem = exc.problem or exc.context or "invalid YAML"
         where = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
         raise error(f"invalid YAML: {problem}", where) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL)
+        where = Location(source, *_line_and_column(text, exc.position))
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise error(f"invalid YAML: {exc.reason} (character {char!r})", where) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", Location(source)) from None
     except RecursionError:
         raise error("invalid YAML: nested too deeply", Location(source)) from None
 
 
-def load(path: Path, *, error: type[InputError] = InputError) -> Any:
-    """Read and parse a YAML file."""
+def _line_and_column(text: str, offset: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+def read_text(
+    path: Path, *, error: type[InputError] = InputError, limit: int = MAX_FILE_BYTES
+) -> str:
+    """A UTF-8 file's text; too big, unreadable or not UTF-8 is `error` with its place."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read: {exc}", Location(str(path))) from None
-    return loads(text, str(path), error=error)
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror or exc}", Location(str(path))) from None
+    if len(data) > limit:
+        raise error(
+            f"file is larger than {limit // 2**20} MiB (refused, nothing was parsed)",
+            Location(str(path)),
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        head = data[: exc.start].decode("utf-8")
+        where = Location(str(path), *_line_and_column(head, len(head)))
+        raise error(f"not UTF-8 text: byte {data[exc.start]:#04x} (refused)", where) from None
+
+
+def load(path: Path, *, error: type[InputError] = InputError, limit: int = MAX_FILE_BYTES) -> Any:
+    """Read and parse a YAML file of at most `limit` bytes."""
+    return loads(read_text(path, error=error, limit=limit), str(path), error=error)
 
 
 def position(container: Any, key: Any) -> tuple[int | None, int | None]:

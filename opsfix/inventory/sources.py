@@ -84,7 +84,4 @@ def _yaml_or_none(text: str, file: str) -> object:
 
 
 def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"cannot read inventory file: {exc}", Location(str(path))) from None
+    return yamlpos.read_text(path, error=InventoryError)

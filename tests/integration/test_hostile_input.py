@@ -121,6 +121,15 @@ MALFORMED_PLAYBOOKS = {
     "checks: [{check: file_present, with: {root: '{{ x }}'}}]\n",
     "include passwd": "hosts: web\nvars: {x: \"{% include '/etc/passwd' %}\"}\n"
     "checks: [{check: file_present, with: {root: '{{ x }}'}}]\n",
+    "center bomb": "hosts: web\nvars: {x: \"{{ 'x'|center(400000000) }}\"}\n"
+    "checks: [{check: file_present, with: {root: '{{ x }}'}}]\n",
+    "format bomb": "hosts: web\nchecks: [{check: file_present, with: "
+    "{root: \"{{ '{:>400000000}'.format(1) ~ '%0400000000d' % 1 }}\"}}]\n",
+    "recursive macro": "hosts: web\nchecks: [{check: file_present, with: "
+    "{root: '{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}'}}]\n",
+    "huge playbook": "hosts: web\nvars:\n" + "  v: [a, b, c]\n" * 100_000 + "checks: []\n",
+    "deep block nesting": "hosts: web\nvars:\n" + "".join("  " * i + "- \n" for i in range(1, 300)),
+    "nul character": "hosts: web\nvars: {x: a\x00b}\nchecks: []\n",
 }
 MALFORMED_INVENTORIES = {
     "ini section": "[web\nweb1\n",
