@@ -16,7 +16,7 @@ from typing import Any
 
 from opsfix.results import HostReport
 from opsfix.serve.dispatch import Emit, HostResult, Work
-from opsfix.serve.rules import Rule, Rules, _parsed
+from opsfix.serve.rules import Rule, Rules, parse_span
 
 __all__ = ["Answers", "summary"]
 
@@ -36,7 +36,7 @@ class Answers:
         if am is None or not am.silence or rule.mode != "apply":
             return []
         now = datetime.now(UTC)
-        ends = now + _parsed(am.silence_for)
+        ends = now + parse_span(am.silence_for)
         ids = []
         for work in works:
             body = _silence_body(work, now, ends)

@@ -184,6 +184,13 @@ class Dispatcher:
             return None
         return done[1] if time.time() - done[1].finished < DONE_FOR else None
 
+    def _remember(self, work: Work, result: HostResult) -> None:
+        """Keep the run's result for repeats of its alert (call locked); forget old ones."""
+        stale = [fp for fp, (_, r) in self._done.items() if r.finished < result.finished - DONE_FOR]
+        for fp in stale:
+            del self._done[fp]
+        self._done[work.fingerprint] = (work.alert.startsAt.isoformat(), result)
+
     def _active(self, fp: str, rule: str, host: str) -> Work | None:
         for work in (*self._running, *self._queue):
             if work.fingerprint == fp or (work.rule.name == rule and work.host == host):
@@ -227,7 +234,7 @@ class Dispatcher:
             for work in batch:
                 result = results.get(work.host) or HostResult("error", "no result for the host")
                 self.limits.finished(rule.name, work.host, result.ok)
-                self._done[work.fingerprint] = (work.alert.startsAt.isoformat(), result)
+                self._remember(work, result)
                 self.emit(
                     "run_finished",
                     rule=rule.name,

@@ -31,7 +31,7 @@ from opsfix import yamlpos
 from opsfix.errors import InputError, Location
 from opsfix.playbook import error_at
 
-__all__ = ["Rule", "Rules", "RulesError", "load_rules"]
+__all__ = ["Rule", "Rules", "RulesError", "load_rules", "parse_span"]
 
 Mode = Literal["apply", "check", "dry-run"]
 
@@ -45,7 +45,7 @@ class _Model(BaseModel):
 
 
 def _duration(value: str) -> str:
-    _parsed(value)  # raises ValueError with the accepted forms
+    parse_span(value)  # raises ValueError with the accepted forms
     return value
 
 
@@ -206,13 +206,13 @@ def _rule(
         labels_regex={k: re.compile(v) for k, v in spec.match.labels_regex.items()},
         concurrency=spec.limits.concurrency,
         runs_per_host_per_hour=spec.limits.runs_per_host_per_hour,
-        cooldown=_parsed(spec.limits.cooldown),
+        cooldown=parse_span(spec.limits.cooldown),
         lock_wait=spec.lock_wait,
         location=Location(source, *yamlpos.position(raw, None), f"rules[{index}]"),
     )
 
 
-def _parsed(text: str) -> timedelta:
+def parse_span(text: str) -> timedelta:
     """opsfix's durations (`90m`, `1h30m`, `1d`), and plain seconds (`30s`) for cool-downs
     and silences shorter than a minute."""
     from opsfix.durations import parse_duration

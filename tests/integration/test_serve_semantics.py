@@ -239,6 +239,25 @@ def test_healthy_host_and_unknown_host_run_nothing_more(clean_lab: Lab, tmp_path
     assert runs == []
 
 
+def test_a_rule_on_trial_runs_dry(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    stop_nginx(lab, "web4")
+    with serving(tmp_path, lab.inventory_path, mode="dry-run") as served:
+        assert served.decisions(alert(url(lab, "web4"), "t9"))[0]["action"] == "queued"
+        served.idle()
+        alerting.wait_for("the notification", lambda: served.receiver.bodies, 10)
+        runs = served.history()
+    assert runs[0]["report"]["mode"] == "dry-run" and runs[0]["options"]["dry_run"] is True
+    start = next(
+        s
+        for s in runs[0]["report"]["hosts"][0]["steps"]
+        if s["before"]["check"] == "service_running"
+    )
+    assert start["remediations"][0]["status"] == "would_change", start
+    assert served.receiver.bodies[0]["mode"] == "dry-run"
+    assert not serves(lab, "web4")  # a dry run changes nothing
+
+
 # -- section 5: security ---------------------------------------------------------------
 
 
