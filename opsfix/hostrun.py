@@ -18,7 +18,7 @@ from opsfix.errors import CommandTimeout, ConnectionFailed, OpsfixError
 from opsfix.hostlock import HostLock
 from opsfix.plugin import Check, CheckResult, Plan, Remediation
 from opsfix.results import CheckOutcome, HostReport, HostStatus, RemediationOutcome, StepReport
-from opsfix.shell import batch, status_var, unbatch
+from opsfix.shell import OUTPUT_CUT, batch, status_var, unbatch
 from opsfix.transaction import (
     BACKUP_DIR,
     STATE_DIR,
@@ -573,6 +573,9 @@ class HostRun:
 
 def judge(check: Check[Any], results: Sequence[CommandResult]) -> CheckOutcome:
     """The check's verdict on its commands' results; a check that raises could not tell."""
+    cut = [r for r in results if r.truncated]
+    if cut:  # a cut text could read as healthy: never judge one
+        return CheckOutcome(check.name, "error", f"could not tell: {OUTPUT_CUT}", {})
     try:
         verdict = check.evaluate(results)
     except Exception as exc:

@@ -49,6 +49,9 @@ class Host:
     origins: dict[str, Location] = field(default_factory=dict, compare=False, hash=False)
 
 
+DEFAULT_OUTPUT_LIMIT = 4 << 20  # bytes of stdout, and of stderr, kept of one command
+
+
 @dataclass(frozen=True)
 class ConnectionSpec:
     """Everything the transport needs to open one host's connection."""
@@ -68,3 +71,4 @@ class ConnectionSpec:
     proxy_jump: str | None = None
     connect_timeout: float = 10.0
     command_timeout: float = 60.0
+    output_limit: int = DEFAULT_OUTPUT_LIMIT  # past it, output is read and dropped

@@ -20,7 +20,7 @@ from opsfix.binding import BoundStep, Target, bind
 from opsfix.engine import Engine, EngineOptions, Event, FlapGuard, Gate, Job, Mode
 from opsfix.errors import Location, OptionsError
 from opsfix.hostlock import LockSettings
-from opsfix.hosts import ConnectionSpec, Host, Secret
+from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, ConnectionSpec, Host, Secret
 from opsfix.playbook import load_playbook
 from opsfix.registry import load_registry
 from opsfix.results import RunReport
@@ -46,6 +46,7 @@ class RunRequest:
     become_password: Secret | None = None
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
     junit_xml: Path | None = None
     serial: list[int | str] | None = None  # overrides the playbook's
     max_fail_percentage: float | None = None  # overrides the playbook's
@@ -118,6 +119,7 @@ def connection_spec(
         become_password=options.become_password,
         connect_timeout=options.connect_timeout,
         command_timeout=options.command_timeout,
+        output_limit=options.output_limit,
     )
 
 

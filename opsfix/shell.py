@@ -152,12 +152,16 @@ def is_program_call(command: str) -> bool:
     return words[0] not in _SHELL_WORDS and "=" not in words[0]
 
 
+OUTPUT_CUT = "a command printed more than the output limit (--output-limit); the rest was dropped"
+
+
 def unbatch(commands: Sequence[str], result: CommandResult) -> list[CommandResult]:
     """Split a `batch()` script's output back into one result per command.
 
     A command whose report is missing, cut short or doubled (the script died, or output
     imitated a marker) gets exit status -1 and the script's own stderr, so callers treat
-    it as "could not tell", never as success.
+    it as "could not tell", never as success. When the script's output went over the
+    output limit, such a command's result says `truncated` (its report was cut off).
     """
     found = _FIRST_MARK.search(result.stdout)
     tag = found.group(1) if found else ""
@@ -168,12 +172,14 @@ def unbatch(commands: Sequence[str], result: CommandResult) -> list[CommandResul
         or result.stderr.strip()
         or f"batch script exited {result.exit_status} without a report"
     )
+    if result.truncated:
+        missing = OUTPUT_CUT
     results = []
     for i, command in enumerate(commands):
         if i in out and i in err and out[i][0] == err[i][0]:
             results.append(CommandResult(command, out[i][0], out[i][1], err[i][1]))
         else:
-            results.append(CommandResult(command=command, exit_status=-1, stderr=missing))
+            results.append(CommandResult(command, -1, stderr=missing, truncated=result.truncated))
     return results
 
 

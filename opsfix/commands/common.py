@@ -84,6 +84,12 @@ def run_options(p: argparse.ArgumentParser) -> None:
         help="timeout of each remote command, seconds",
     )
     p.add_argument(
+        "--output-limit",
+        metavar="SIZE",
+        help="bytes kept of each remote command's stdout and of its stderr; past it output "
+        "is dropped and the check could not tell (default $OPSFIX_OUTPUT_LIMIT, else 4M)",
+    )
+    p.add_argument(
         "--persist",
         type=float,
         metavar="SECONDS",

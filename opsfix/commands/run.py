@@ -123,6 +123,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, keeper: Any) -> int:
     from opsfix.engine import Mode
     from opsfix.runner import RunRequest, run_playbook
+    from opsfix.transport.settings import output_limit_bytes
 
     if args.forks < 1:
         raise OptionsError("--forks must be at least 1")
@@ -154,6 +155,7 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
         become_password=become_password(args.ask_become_pass),
         connect_timeout=args.timeout,
         command_timeout=args.command_timeout,
+        output_limit=output_limit_bytes(args.output_limit),
         serial=serial,
         max_fail_percentage=args.max_fail_percentage,
         show_diff=args.diff,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from opsfix.errors import CommandTimeout, ConnectionFailed, InventoryError, OptionsError
-from opsfix.hosts import Host, Secret
+from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, Host, Secret
 
 Status = Literal["ok", "failed", "unreachable"]
 TRUE_WORDS = ("true", "yes", "on", "1")
@@ -40,6 +40,7 @@ class Connect:
     become_password: Secret | None = None
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
     forks: int = 10
 
 

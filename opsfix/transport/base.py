@@ -14,10 +14,42 @@ class CommandResult:
     exit_status: int
     stdout: str = ""
     stderr: str = ""
+    truncated: bool = False  # output past the spec's output_limit was read and dropped
 
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+
+class BoundedOutput:
+    """What one stream of a command printed, up to `limit` bytes. The rest is read and
+    dropped as it comes (a host printing 500 MB costs the controller nothing to hold)."""
+
+    __slots__ = ("_chunks", "dropped", "kept", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = 0
+        self.dropped = 0
+        self._chunks: list[bytes] = []
+
+    def add(self, data: bytes) -> None:
+        room = self.limit - self.kept
+        if len(data) <= room:
+            self._chunks.append(data)
+            self.kept += len(data)
+            return
+        if room > 0:
+            self._chunks.append(data[:room])
+            self.kept += room
+        self.dropped += len(data) - max(room, 0)
+
+    @property
+    def truncated(self) -> bool:
+        return self.dropped > 0
+
+    def text(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", "replace")
 
 
 class Connection(Protocol):
@@ -28,6 +60,8 @@ class Connection(Protocol):
     runs as the spec's become_user through sudo; the password, if any, goes over stdin and
     never appears in the command line. `run` raises CommandTimeout past `timeout` seconds
     (default: the spec's command_timeout) and ConnectionFailed if the connection is lost.
+    Of stdout and of stderr each, at most the spec's `output_limit` bytes are kept: the
+    rest is read and dropped (never held), and the result says `truncated`.
     """
 
     host: str

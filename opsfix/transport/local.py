@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import selectors
 import signal
 import subprocess
 import tempfile
+import time
 
 from opsfix.errors import CommandTimeout
 from opsfix.hosts import ConnectionSpec
 from opsfix.shell import cmd
-from opsfix.transport.base import CommandResult
+from opsfix.transport.base import BoundedOutput, CommandResult
 from opsfix.transport.settings import (
     MAX_INLINE_SCRIPT,
     command_result,
@@ -25,6 +27,7 @@ from opsfix.transport.settings import (
 )
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL after a timeout
+_CHUNK = 65536
 
 
 class LocalConnection:
@@ -68,13 +71,18 @@ class LocalConnection:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        try:
-            out, err = proc.communicate(how.password_line or None, timeout=limit)
-        except subprocess.TimeoutExpired:
-            out, err = _stop(proc)
-            raise CommandTimeout(self.host, script, limit, _text(out), _text(err)) from None
+        out, err = BoundedOutput(self.spec.output_limit), BoundedOutput(self.spec.output_limit)
+        if not _collect(proc, how.password_line, out, err, time.monotonic() + limit):
+            _stop(proc)
+            raise CommandTimeout(self.host, script, limit, out.text(), err.text())
         return command_result(
-            script, proc.returncode, _text(out), _text(err), spec=self.spec, used_sudo=how.uses_sudo
+            script,
+            proc.returncode,
+            out.text(),
+            err.text(),
+            spec=self.spec,
+            used_sudo=how.uses_sudo,
+            truncated=out.truncated or err.truncated,
         )
 
     def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
@@ -92,18 +100,52 @@ class LocalConnection:
         return None
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    """TERM the command's process group, then KILL what is left; what it wrote till then."""
+def _collect(
+    proc: subprocess.Popen[bytes],
+    password_line: bytes,
+    out: BoundedOutput,
+    err: BoundedOutput,
+    deadline: float,
+) -> bool:
+    """Read both streams to their end and wait for the exit, as communicate() would, but
+    bounded (past the limit, output is read and dropped); False when `deadline` passed."""
+    assert proc.stdout is not None and proc.stderr is not None
+    if proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(password_line)
+        proc.stdin.close()
+    with selectors.DefaultSelector() as streams:
+        streams.register(proc.stdout, selectors.EVENT_READ, out)
+        streams.register(proc.stderr, selectors.EVENT_READ, err)
+        while streams.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            for key, _ in streams.select(left):
+                data = os.read(key.fd, _CHUNK)
+                if data:
+                    key.data.add(data)
+                else:
+                    streams.unregister(key.fileobj)
+    try:
+        proc.wait(timeout=max(deadline - time.monotonic(), 0))
+    except subprocess.TimeoutExpired:
+        return False
+    proc.stdout.close()
+    proc.stderr.close()
+    return True
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """TERM the command's process group, then KILL what is left."""
     for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
         try:
-            out, err = proc.communicate(timeout=wait)
-            return out or b"", err or b""
+            proc.wait(timeout=wait)
+            break
         except subprocess.TimeoutExpired:
             continue
-    return b"", b""
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

@@ -7,14 +7,15 @@ fills only what the inventory left unset. Each ssh_config file is parsed once pe
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsfix.errors import InventoryError
-from opsfix.hosts import ConnectionSpec, Host, Secret
+from opsfix.errors import InventoryError, OptionsError
+from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, ConnectionSpec, Host, Secret
 from opsfix.shell import cmd
 from opsfix.transport.base import CommandResult
 from opsfix.transport.connection_vars import BadValue, boolean, check_connection_vars, port
@@ -38,6 +39,7 @@ def resolve_spec(
     become_password: Secret | None = None,
     connect_timeout: float = 10,
     command_timeout: float = 60,
+    output_limit: int = DEFAULT_OUTPUT_LIMIT,
 ) -> ConnectionSpec:
     """Everything needed to reach `host`: its inventory vars, then its ssh_config entry.
 
@@ -70,6 +72,7 @@ def resolve_spec(
         proxy_jump=_resolve_jump(cfg.get("proxyjump"), ssh_config),
         connect_timeout=float(connect_timeout),
         command_timeout=float(command_timeout),
+        output_limit=int(output_limit),
     )
 
 
@@ -154,6 +157,32 @@ def _str_or_none(value: Any) -> str | None:
 
 def _none_if_none(value: str | None) -> str | None:
     return None if value in (None, "", "none") else value
+
+
+# --- how much of a command's output is kept -----------------------------------------------
+
+MIN_OUTPUT_LIMIT = 64 << 10
+MAX_OUTPUT_LIMIT = 100 << 20  # both streams' worth must fit one keeper message (wire.py)
+_SIZE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def output_limit_bytes(value: str | None, env: Mapping[str, str] | None = None) -> int:
+    """--output-limit, else $OPSFIX_OUTPUT_LIMIT, else 4 MiB: bytes kept of each command's
+    stdout and of its stderr. `4M`, `4MiB`, `512k` and plain bytes are understood."""
+    source = "--output-limit"
+    if value is None:
+        value = (os.environ if env is None else env).get("OPSFIX_OUTPUT_LIMIT", "").strip()
+        source = "OPSFIX_OUTPUT_LIMIT"
+        if not value:
+            return DEFAULT_OUTPUT_LIMIT
+    found = _SIZE.fullmatch(value.strip())
+    size = int(found.group(1)) * _UNITS[found.group(2)[:1].lower()] if found else -1
+    if not MIN_OUTPUT_LIMIT <= size <= MAX_OUTPUT_LIMIT:
+        raise OptionsError(
+            f"{source} {value!r}: expected a size from 64KiB to 100MiB (bytes, or with k, M, G)"
+        )
+    return size
 
 
 # --- become: how a spec's become settings turn into a command line ----------------------
@@ -247,7 +276,14 @@ def sudo_failure(exit_status: int, stderr: str) -> str | None:
 
 
 def command_result(
-    script: str, status: int, out: str, err: str, *, spec: ConnectionSpec, used_sudo: bool
+    script: str,
+    status: int,
+    out: str,
+    err: str,
+    *,
+    spec: ConnectionSpec,
+    used_sudo: bool,
+    truncated: bool = False,
 ) -> CommandResult:
     """The result callers see: sudo's own refusals made plain, the password never inside."""
     failure = sudo_failure(status, err) if used_sudo else None
@@ -256,17 +292,19 @@ def command_result(
     secret = spec.become_password.reveal() if spec.become_password else ""
     if secret:  # belt and braces: nothing should echo it, but a result must never carry it
         out, err = out.replace(secret, "********"), err.replace(secret, "********")
-    return CommandResult(command=script, exit_status=status, stdout=out, stderr=err)
+    return CommandResult(script, status, out, err, truncated=truncated)
 
 
 __all__ = [
     "MAX_INLINE_SCRIPT",
+    "MIN_OUTPUT_LIMIT",
     "SUDO_NEEDS_PASSWORD",
     "SUDO_WRONG_PASSWORD",
     "Invocation",
     "command_result",
     "invocation",
     "lookup_ssh_config",
+    "output_limit_bytes",
     "resolve_spec",
     "script_file_mode",
     "shell_command",

@@ -26,7 +26,7 @@ import paramiko
 from opsfix.errors import CommandTimeout, ConnectionFailed
 from opsfix.hosts import ConnectionSpec
 from opsfix.shell import cmd
-from opsfix.transport.base import CommandResult
+from opsfix.transport.base import BoundedOutput, CommandResult
 from opsfix.transport.hostkeys import KnownHosts, VerifyingPolicy, known_hosts_name
 from opsfix.transport.hostkeys import preferred_key_types as _preferred_key_types
 from opsfix.transport.settings import (
@@ -40,6 +40,7 @@ MAX_CHANNELS = 8  # sshd's default MaxSessions is 10; SFTP takes one more
 CHANNEL_RETRIES = 5
 EXIT_GRACE = 0.25  # wait this long for EOF after the exit status (output still in flight)
 _CHUNK = 65536
+_DRAIN_MAX = 64  # chunks read per stream before the deadline is looked at again
 
 _keys: dict[str, paramiko.PKey] = {}
 _keys_lock = threading.Lock()
@@ -330,7 +331,7 @@ class SSHConnection:
             if how.password_line:
                 channel.sendall(how.password_line)
             channel.shutdown_write()
-            status, out, err = _collect(channel, deadline)
+            status, out, err = _collect(channel, deadline, spec.output_limit)
         except _DeadlinePassed as passed:
             raise CommandTimeout(self.host, script, limit, *passed.args) from None
         except (paramiko.SSHException, EOFError, OSError) as e:
@@ -339,7 +340,15 @@ class SSHConnection:
             channel.close()
         if status == -1 and not self._is_active():
             raise ConnectionFailed(self.host, "connection lost during command")
-        return command_result(script, status, out, err, spec=spec, used_sudo=how.uses_sudo)
+        return command_result(
+            script,
+            status,
+            out.text(),
+            err.text(),
+            spec=spec,
+            used_sudo=how.uses_sudo,
+            truncated=out.truncated or err.truncated,
+        )
 
     def _open_channel(self) -> paramiko.Channel:
         transport = self._client.get_transport() if self._client else None
@@ -457,10 +466,12 @@ class _DeadlinePassed(Exception):
     """Carries the stdout and stderr read so far."""
 
 
-def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, str, str]:
-    """Read stdout and stderr together until the exit status (a chatty command cannot block)."""
-    out: list[bytes] = []
-    err: list[bytes] = []
+def _collect(
+    channel: paramiko.Channel, deadline: float, limit: int
+) -> tuple[int, BoundedOutput, BoundedOutput]:
+    """Read stdout and stderr together until the exit status (a chatty command cannot
+    block); past `limit` bytes each, what the command prints is read and dropped."""
+    out, err = BoundedOutput(limit), BoundedOutput(limit)
     exited_at: float | None = None
     while True:
         _drain(channel, out, err)
@@ -470,25 +481,32 @@ def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, str, str]
             if channel.eof_received or channel.closed or now - exited_at > EXIT_GRACE:
                 break
         if now >= deadline:
-            raise _DeadlinePassed(_text(out), _text(err))
+            raise _DeadlinePassed(out.text(), err.text())
         wait = min(deadline - now, 0.05 if exited_at else 0.5)
         if channel.eof_received and not exited_at:
             channel.status_event.wait(wait)  # the pipe stays readable after EOF
         else:
             select.select([channel], [], [], wait)
-    _drain(channel, out, err)
-    return channel.exit_status, _text(out), _text(err)
+    _drain(channel, out, err, most=None)  # what arrived with the end: all of it
+    return channel.exit_status, out, err
 
 
-def _drain(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> None:
-    while channel.recv_ready():
-        out.append(channel.recv(_CHUNK))
-    while channel.recv_stderr_ready():
-        err.append(channel.recv_stderr(_CHUNK))
-
-
-def _text(chunks: list[bytes]) -> str:
-    return b"".join(chunks).decode("utf-8", "replace")
+def _drain(
+    channel: paramiko.Channel,
+    out: BoundedOutput,
+    err: BoundedOutput,
+    most: int | None = _DRAIN_MAX,
+) -> None:
+    """What is buffered now, up to `most` chunks a stream (then the deadline is looked
+    at again: a host that never stops printing must not keep us here)."""
+    left = most
+    while channel.recv_ready() and left != 0:
+        out.add(channel.recv(_CHUNK))
+        left = None if left is None else left - 1
+    left = most
+    while channel.recv_stderr_ready() and left != 0:
+        err.add(channel.recv_stderr(_CHUNK))
+        left = None if left is None else left - 1
 
 
 def _close_quietly(client: paramiko.SSHClient, sock: Any) -> None:
