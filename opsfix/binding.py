@@ -30,6 +30,8 @@ from opsfix.registry import Registry
 from opsfix.templating import LazyVars, TemplateEngine
 from opsfix.variables import host_variables
 
+HOST_FOLDERS = ("opsfix_state_dir", "opsfix_backup_dir")  # where opsfix keeps things on hosts
+
 
 @dataclass(frozen=True)
 class BoundStep:
@@ -77,6 +79,9 @@ def _bind_host(
 ) -> Target:
     raw = host_variables(host, playbook.vars, extra_vars, playbook.base_dir)
     variables = LazyVars(raw, templates)
+    for key in HOST_FOLDERS:
+        if key in raw:
+            _check_host_folder(key, variables, host, playbook, extra_vars)
     rendered: dict[str, str] = {}
 
     def render_template(name: str, context: Any) -> str:
@@ -149,6 +154,34 @@ def _params(
         templated = any(isinstance(v, str) and "{" in v for v in use.params.values())
         suffix = f" (host {host.name})" if templated else ""
         raise PlaybookError(f"{error.message}{suffix}; {_expected(model, err)}", loc) from None
+
+
+def _check_host_folder(
+    key: str, variables: LazyVars, host: Host, playbook: Playbook, extra_vars: dict[str, Any]
+) -> None:
+    """A folder opsfix keeps on the host: rendered now, and an absolute path, or exit 4."""
+    where = _var_origin(key, host, playbook, extra_vars)
+    try:
+        value = str(variables[key])
+    except VariableError as exc:
+        raise VariableError(f"{exc.message} (host {host.name})", where) from None
+    if not value.startswith("/") or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise VariableError(
+            f"{value!r} is not a folder on the host: expected an absolute path without "
+            f"control characters (host {host.name})",
+            where,
+        )
+
+
+def _var_origin(key: str, host: Host, playbook: Playbook, extra_vars: dict[str, Any]) -> Location:
+    """Where the value of variable `key` that wins for `host` was set."""
+    if key in extra_vars:
+        return Location("--extra-vars", field=key)
+    if key in playbook.vars:
+        line, column = yamlpos.position(playbook.vars, key)
+        return Location(str(playbook.path), line, column, f"vars.{key}")
+    default = Location(f"inventory vars of host {host.name!r}", field=key)
+    return host.origins.get(key, default)
 
 
 def _refuse_nul(value: Any) -> None:

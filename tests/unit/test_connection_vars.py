@@ -186,3 +186,32 @@ def test_plugins_folder_that_does_not_exist_is_an_options_error(
     code = run_check(tmp_path, "web:\n  hosts:\n    web1:\n", "--plugins", str(tmp_path / "nope"))
     assert code == 5
     assert capsys.readouterr().err == f"ERROR: --plugins {tmp_path / 'nope'}: no such folder\n"
+
+
+@pytest.mark.parametrize(
+    ("where", "setting", "message"),
+    [
+        (
+            "inventory",
+            "web:\n  hosts:\n    web1: {ansible_host: 127.0.0.9, opsfix_state_dir: tx}\n",
+            "{inv}:3:55: web.hosts.web1.opsfix_state_dir: 'tx' is not a folder on the host: "
+            "expected an absolute path without control characters (host web1)",
+        ),
+        (
+            "playbook",
+            "web:\n  hosts:\n    web1: {ansible_host: 127.0.0.9}\n",
+            "{book}:2:27: vars.opsfix_backup_dir: in variable 'opsfix_backup_dir': "
+            "undefined variable: 'nope' is undefined (host web1)",
+        ),
+    ],
+)
+def test_a_bad_host_folder_is_exit_4_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, setting: str, message: str
+) -> None:
+    book, inv = tmp_path / "site.yml", tmp_path / "inv.yml"
+    folder = "opsfix_backup_dir: '{{ nope }}'" if where == "playbook" else "x: 1"
+    book.write_text(f"hosts: web\nvars: {{{folder}}}\nchecks:\n  - check: memory\n")
+    inv.write_text(setting)
+    assert main(["check", str(book), "-i", str(inv)]) == 4
+    expected = message.format(inv=inv, book=book)
+    assert capsys.readouterr().err == f"ERROR: {expected}\nNothing was run.\n"
