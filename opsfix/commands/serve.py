@@ -66,12 +66,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise
     settings = _settings(args, rules)
     if args.check_config:
-        for rule in rules.rules:
-            print(
-                f"rule {rule.name}: {rule.mode} {rule.playbook} on {rule.host_label} "
-                f"(hosts {rule.hosts}{', limit ' + rule.limit if rule.limit else ''})"
-            )
-        print(f"inventory: {', '.join(str(p) for p in settings.inventory)}")
+        _show(rules, settings)
         return EXIT_OK
     guards = _guards(args)
     from opsfix.serve.server import Listen, assemble, serve
@@ -79,6 +74,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     listen = Listen.parse(args.listen, args.tls_cert, args.tls_key)
     serve(assemble(rules, settings, guards), listen)
     return EXIT_OK
+
+
+def _show(rules: Any, settings: Any) -> None:
+    """Each rule, and the inventory hosts its alerts may name (the inventory must load)."""
+    from opsfix.inventory import load_inventory
+
+    inventory = load_inventory(list(settings.inventory))
+    print(f"inventory: {', '.join(str(p) for p in settings.inventory)}")
+    for rule in rules.rules:
+        hosts = inventory.select(rule.hosts)
+        if rule.limit:
+            hosts = inventory.select(rule.limit, within=hosts)
+        names = ", ".join(h.name for h in hosts[:8]) + (", ..." if len(hosts) > 8 else "")
+        print(
+            f"rule {rule.name}: {rule.mode} {rule.playbook}; label {rule.host_label!r} may "
+            f"name {len(hosts)} host(s): {names or 'none'}"
+        )
 
 
 def _settings(args: argparse.Namespace, rules: Any) -> Any:

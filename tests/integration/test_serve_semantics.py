@@ -94,20 +94,26 @@ class Served:
 
 @contextlib.contextmanager
 def serving(
-    tmp: Path, inventory: Path, *extra: str, tls: ssl.SSLContext | None = None, **rule: Any
+    tmp: Path,
+    inventory: Path,
+    *extra: str,
+    tls: ssl.SSLContext | None = None,
+    playbooks: Path = REPO / "playbooks",
+    auth: bool = True,
+    **rule: Any,
 ) -> Iterator[Served]:
     token = secrets.token_urlsafe(24)
     (tmp / "token").write_text(token)
+    rule.setdefault("playbook", "nginx_recovery.yml")
     receiver = alerting.Receiver()
     doc = {
-        "playbook_dirs": [str(REPO / "playbooks")],
+        "playbook_dirs": [str(playbooks)],
         "inventory": [str(inventory)],
         "notify": [{"url": receiver.url, "format": "json"}],
         "rules": [
             {
                 "name": "web-down",
                 "match": {"alertname": alerting.ALERT},
-                "playbook": "nginx_recovery.yml",
                 **rule,
             }
         ],
@@ -122,8 +128,7 @@ def serving(
         str(tmp / "alerts.yml"),
         "--listen",
         f"127.0.0.1:{port}",
-        "--token-file",
-        str(tmp / "token"),
+        *(["--token-file", str(tmp / "token")] if auth else []),
         *extra,
     ]
     env = {**clean_env(tmp), "OPSFIX_STATE_DIR": str(state)}
@@ -191,6 +196,43 @@ def test_hourly_limit_refuses_a_further_run(clean_lab: Lab, tmp_path: Path) -> N
     assert len(runs) == 1
     assert not serves(lab, "web1")  # left for a person
     assert 'opsfix_serve_alerts_received_total{action="refused",status="firing"} 1.0' in metrics
+
+
+NGINX_UP = """\
+name: nginx_up
+hosts: web
+flap_guard: {max_repairs: 1, period: 1h}
+checks:
+  - name: nginx is running
+    check: service_running
+    with: {service: nginx}
+    remediate:
+      - remediation: service_start
+        with: {service: nginx, validate: nginx -t}
+"""
+
+
+def test_the_playbooks_flap_guard_holds_for_alerts(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "nginx_up.yml").write_text(NGINX_UP)
+    stop_nginx(lab, "web2")
+    with serving(tmp_path, lab.inventory_path, playbooks=folder, playbook="nginx_up.yml") as served:
+        served.decisions(alert(url(lab, "web2"), "h1"))
+        served.idle()
+        stop_nginx(lab, "web2")
+        again = served.decisions(alert(url(lab, "web2"), "h2", starts_at="2026-01-01T01:00:00Z"))
+        served.idle()
+        alerting.wait_for("two notifications", lambda: len(served.receiver.bodies) == 2, 10)
+        runs = sorted(served.history(), key=lambda r: r["report"]["started"])
+    assert again[0]["action"] == "queued"  # the rule's own limit (3 an hour) allows it
+    assert [r["report"]["hosts"][0]["status"] for r in runs] == ["repaired", "failed"]
+    refused = runs[1]["report"]["hosts"][0]["steps"][0]["remediations"][0]
+    assert refused["status"] == "refused" and "flap guard" in refused["reason"], refused
+    said = served.receiver.bodies[1]
+    assert said["outcome"] == "failed" and any("flap guard" in d for d in said["done"]), said
+    assert not serves(lab, "web2")  # a person looks now
 
 
 def test_cooldown_after_a_failed_run(clean_lab: Lab, tmp_path: Path) -> None:
@@ -280,6 +322,18 @@ def test_no_token_401_and_nothing_runs(clean_lab: Lab, tmp_path: Path) -> None:
     assert runs == []
     assert not serves(lab, "web1")
     assert 'opsfix_serve_requests_total{code="401"} 4.0' in metrics
+
+
+def test_basic_auth_from_a_file(clean_lab: Lab, tmp_path: Path) -> None:
+    (tmp_path / "basic").write_text("alertmanager:correct horse battery\n")
+    good = "Basic " + base64.b64encode(b"alertmanager:correct horse battery").decode()
+    bad = "Basic " + base64.b64encode(b"alertmanager:correct horse").decode()
+    extra = ["--basic-auth-file", str(tmp_path / "basic")]
+    with serving(tmp_path, clean_lab.inventory_path, *extra, auth=False) as served:
+        unknown = alert("http://192.0.2.1/", "b1")
+        assert served.send(unknown, headers={"Authorization": bad})[0] == 401
+        code, answer = served.send(unknown, headers={"Authorization": good})
+    assert code == 200 and answer["alerts"][0]["action"] == "ignored"
 
 
 def test_bad_payload_400_and_nothing_runs(clean_lab: Lab, tmp_path: Path) -> None:
