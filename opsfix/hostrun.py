@@ -8,6 +8,7 @@ staged changes in a scratch folder, which changes nothing on the host.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,7 @@ class HostRun:
         probes = self.baseline_probes() if self.engine.mode == "apply" else []
         riders = self.riders()
         early = self.early_lock()
+        began = time.monotonic()
         before, (scan, *extra) = self.check_all(
             [s.check for s in steps],
             extra=[self.scan_command(), *probes],
@@ -116,14 +118,18 @@ class HostRun:
                 f"unfinished transaction {u.txid} ({u.state}): the next apply restores it"
                 for u in unfinished
             ]
+        judged = time.monotonic() - began
         self.report.steps = [
-            StepReport(s.label, before=b) for s, b in zip(steps, before, strict=True)
+            StepReport(s.label, before=b, duration=judged)
+            for s, b in zip(steps, before, strict=True)
         ]
         try:
             if self.engine.mode != "check" and recovered:
                 changed = False
                 for step, step_report in zip(steps, self.report.steps, strict=True):
+                    began = time.monotonic()
                     changed |= self.repair(step, step_report, changed)
+                    step_report.duration += time.monotonic() - began
                 if changed:
                     # the host is given back in the same round trip: nothing changes after
                     lock = self.lock if self.lock is not None and self.lock.held else None
@@ -132,6 +138,7 @@ class HostRun:
                     commit = [self.commit] if self.commit else []
                     # and the baselines' probes: if the repair brought back the known-good
                     # state (a restored config), there is nothing new to remember
+                    began = time.monotonic()
                     after, rest = self.check_all(
                         [s.check for s in steps],
                         extra=[*probes, *commit, *release],
@@ -146,8 +153,10 @@ class HostRun:
                         lock.released(released[0])
                     # nothing changes after this script: what rode along is the final state
                     self.ridden = dict(zip(riders, ridden, strict=True))
+                    judged = time.monotonic() - began
                     for step_report, outcome in zip(self.report.steps, after, strict=True):
                         step_report.after = outcome
+                        step_report.duration += judged
             for step_report in self.report.steps:
                 step_report.after = step_report.after or step_report.before
             self.report.status = self.status()

@@ -4,7 +4,10 @@
 step is a test case (classname `opsfix.PLAYBOOK.HOST`, name the step's name), judged by
 the check's final verdict: passed; `<failure>` when it still fails (message: the
 summary; text: the evidence before and after, and what each remediation did); `<error>`
-when the check could not tell. Each verify test follows as `verify: TEST`. A host that
+when the check could not tell. Each verify test follows as `verify: TEST`. A step's
+time is the round trips that judged it (its checks run batched, in parallel, with the
+other steps': each case shows that wall time, so the cases of a host add up to more than
+its suite's) plus its own repairs; a verify test's is pytest's setup, call and teardown. A host that
 could not be reached is one `<error>` case `connect`; a host a stopped rollout never
 reached is one `<skipped>` case. Pass a report whose secrets are masked
 (`opsfix.history.masked`).
@@ -49,19 +52,22 @@ def _suite(report: RunReport, host: HostReport) -> ET.Element:
 def _step_case(classname: str, step: StepReport) -> ET.Element:
     final = step.after or step.before
     tag = {"passed": None, "failed": "failure", "error": "error"}[final.status]
-    return _case(classname, step.name, tag, final.summary, _step_text(step))
+    return _case(classname, step.name, tag, final.summary, _step_text(step), step.duration)
 
 
 def _verify_case(classname: str, outcome: VerifyOutcome) -> ET.Element:
     tag = _VERIFY_TAG.get(outcome.outcome)
     first = outcome.message.strip().splitlines()[:1]
+    message = first[0] if first else ""
     return _case(
-        classname, f"verify: {outcome.test}", tag, first[0] if first else "", outcome.message
+        classname, f"verify: {outcome.test}", tag, message, outcome.message, outcome.duration
     )
 
 
-def _case(classname: str, name: str, tag: str | None, message: str, text: str = "") -> ET.Element:
-    case = ET.Element("testcase", classname=classname, name=name, time="0")
+def _case(
+    classname: str, name: str, tag: str | None, message: str, text: str = "", seconds: float = 0.0
+) -> ET.Element:
+    case = ET.Element("testcase", classname=classname, name=name, time=f"{seconds:.3f}")
     if tag:
         ET.SubElement(case, tag, message=message).text = text or None
     elif text:

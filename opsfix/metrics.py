@@ -10,8 +10,16 @@ folder without clashing:
   (`check` is the step's name in the playbook)
 - `opsfix_remediation_total{host,remediation,result,playbook}`: remediations of this
   playbook by result (applied, rolled_back, refused, ...), counted over every recorded run
-  (run history), so it only grows, as a counter must
+  (run history), so it only grows, as a counter must. Dry runs (`apply --check`) never
+  count: nothing was done
+- `opsfix_would_change{host,remediation,playbook}`: a dry run's findings: 1 for each
+  remediation it would have run (`would_change`, or `cannot_tell` behind an earlier
+  change); written by dry runs only
 - `opsfix_host_ok{host,playbook}`: 1 if the host ended healthy or repaired
+- `opsfix_host_status{host,status,playbook}`: 1 for the status the host ended in
+  (healthy, repaired, failed, unreachable, deferred, not_attempted), 0 for the others:
+  a failed host and an unreachable one are told apart (`opsfix_host_status{status=
+  "unreachable"} == 1`)
 - `opsfix_run_duration_seconds{playbook}`, `opsfix_last_run_timestamp_seconds{playbook}`
 - `opsfix_var_days_until_full{host,playbook}`: the var_growth forecast (+Inf when /var is
   not growing; absent while samples are still being collected)
@@ -25,22 +33,41 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from opsfix.results import RunReport
+from opsfix.results import HostStatus, RunReport
 
 Totals = Mapping[tuple[str, str, str], int]  # (host, remediation, result) -> count
 
 
+DRY = ("would_change", "cannot_tell")  # a dry run's findings: nothing was done
+STATUSES = get_args(HostStatus)
+
+
 def remediation_counts(report: RunReport) -> dict[tuple[str, str, str], int]:
-    """This run's remediations by (host, remediation, result)."""
+    """This run's remediations by (host, remediation, result); none for a dry run."""
+    if report.mode == "dry-run":
+        return {}
     counts: Counter[tuple[str, str, str]] = Counter(
         (host.host, rem.remediation, rem.status)
         for host in report.hosts
         for step in host.steps
         for rem in step.remediations
+        if rem.status not in DRY
     )
     return dict(counts)
+
+
+def would_change(report: RunReport) -> list[tuple[str, str]]:
+    """(host, remediation) a dry run would have run."""
+    found = {
+        (host.host, rem.remediation)
+        for host in report.hosts
+        for step in host.steps
+        for rem in step.remediations
+        if rem.status in DRY
+    }
+    return sorted(found) if report.mode == "dry-run" else []
 
 
 def days_until_full(report: RunReport) -> dict[str, float]:
@@ -79,8 +106,15 @@ class RunCollector:
             "1 if the host ended healthy or repaired, else 0",
             labels=["host", "playbook"],
         )
+        host_status = GaugeMetricFamily(
+            "opsfix_host_status",
+            "1 for the status the host ended in, 0 for the others",
+            labels=["host", "status", "playbook"],
+        )
         for host in report.hosts:
             host_ok.add_metric([host.host, book], float(host.status in ("healthy", "repaired")))
+            for status in STATUSES:
+                host_status.add_metric([host.host, status, book], float(host.status == status))
             for step in host.steps:
                 final = step.after or step.before
                 check_ok.add_metric([host.host, step.name, book], float(final.ok))
@@ -91,6 +125,13 @@ class RunCollector:
         )
         for (host_name, remediation, result), count in sorted(self.totals.items()):
             remediations.add_metric([host_name, remediation, result, book], count)
+        dry = GaugeMetricFamily(
+            "opsfix_would_change",
+            "1 for each remediation a dry run would have run (nothing was changed)",
+            labels=["host", "remediation", "playbook"],
+        )
+        for host_name, remediation in would_change(report):
+            dry.add_metric([host_name, remediation, book], 1.0)
         var_days = GaugeMetricFamily(
             "opsfix_var_days_until_full",
             "days until /var's filesystem is full at the current growth rate",
@@ -108,7 +149,7 @@ class RunCollector:
             labels=["playbook"],
         )
         last.add_metric([book], report.finished)
-        yield from (check_ok, host_ok, remediations, var_days, duration, last)
+        yield from (check_ok, host_ok, host_status, remediations, dry, var_days, duration, last)
 
 
 def write_textfile(path: Path, report: RunReport, totals: Totals | None = None) -> None:

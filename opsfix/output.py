@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from opsfix.hosts import Secret
@@ -55,8 +56,16 @@ def to_data(report: RunReport) -> Any:
     end of every run of 20 hosts).
     """
     data = _json_default(report)
+    data["started_at"], data["finished_at"] = iso(report.started), iso(report.finished)
     data["summary"] = summary_counts(report)
     return json.loads(json.dumps(data, default=_json_default))
+
+
+def iso(stamp: float) -> str:
+    """Unix time as ISO 8601 in UTC (`2026-12-04T19:31:36.123Z`), for readers without a
+    date library; the epoch value stays beside it for arithmetic."""
+    moment = datetime.fromtimestamp(stamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_default(value: Any) -> Any:

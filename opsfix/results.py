@@ -59,6 +59,9 @@ class StepReport:
     before: CheckOutcome
     remediations: list[RemediationOutcome] = field(default_factory=list)
     after: CheckOutcome | None = None
+    # seconds: the round trips that judged it (shared with the steps checked alongside)
+    # and its own repairs
+    duration: float = 0.0
 
 
 @dataclass
@@ -66,6 +69,7 @@ class VerifyOutcome:
     test: str
     outcome: Literal["passed", "failed", "error", "skipped"]
     message: str = ""
+    duration: float = 0.0  # seconds: setup, call and teardown
 
 
 @dataclass

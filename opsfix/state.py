@@ -401,11 +401,13 @@ class Store:
 
     def remediation_totals(self, playbook_path: str) -> dict[tuple[str, str, str], int]:
         """Remediations of every recorded run of a playbook, counted by (host, remediation,
-        status): what the metrics file exposes as a counter."""
+        status): what the metrics file exposes as a counter. Dry runs are left out: what
+        they would have changed was never done."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT r.host, r.remediation, r.status, COUNT(*) FROM history_remediations r"
                 " JOIN history_runs h ON h.id = r.run_id WHERE h.playbook_path = ?"
+                " AND h.mode != 'dry-run' AND r.status NOT IN ('would_change', 'cannot_tell')"
                 " GROUP BY r.host, r.remediation, r.status",
                 (playbook_path,),
             ).fetchall()

@@ -363,7 +363,7 @@ class _OpsfixVerifyPlugin:
             return
         names, test = self.items.get(report.nodeid, (self.names, report.nodeid))
         for name in names:
-            self._record(name, VerifyOutcome(test, outcome[0], outcome[1]))
+            self._record(name, VerifyOutcome(test, outcome[0], outcome[1], report.duration))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -377,6 +377,7 @@ class _OpsfixVerifyPlugin:
         if old is None or _RANK[new.outcome] > _RANK[old.outcome]:
             message = "\n".join(m for m in (old and old.message, new.message) if m)
             self.outcomes[name][new.test] = VerifyOutcome(new.test, new.outcome, message)
+        self.outcomes[name][new.test].duration += new.duration + (old.duration if old else 0.0)
 
     def results(self, exit_code: int, output: str) -> dict[str, list[VerifyOutcome]]:
         """Outcomes of the hosts that were ready; if pytest itself failed and ran nothing,

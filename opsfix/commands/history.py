@@ -73,6 +73,8 @@ def _playbook(given: str | None) -> str | None:
 
 
 def _as_dict(run: Any) -> dict[str, Any]:
+    from opsfix.output import iso
+
     return {
         "run_id": run.id,
         "playbook": run.playbook,
@@ -80,7 +82,9 @@ def _as_dict(run: Any) -> dict[str, Any]:
         "mode": run.mode,
         "user": run.user,
         "started": run.started,
+        "started_at": iso(run.started),
         "finished": run.finished,
+        "finished_at": iso(run.finished),
         "exit_code": run.exit_code,
         "hosts": dict(run.hosts),
         "bundle_sha256": run.bundle_sha256,

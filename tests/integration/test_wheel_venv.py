@@ -134,7 +134,7 @@ def test_check_and_apply_with_a_shipped_playbook_verify_with_the_shipped_suite(
     assert host["status"] == "repaired"
     verify = host["verify"]
     assert verify and {v["outcome"] for v in verify} == {"passed"}, verify
-    assert all("test_nginx.py" in v["test"] for v in verify), verify
+    assert all("test_nginx.py" in v["test"] and v["duration"] > 0 for v in verify), verify
 
 
 def test_the_example_plugin_package_checks_and_repairs_lab_hosts(

@@ -69,3 +69,57 @@ def test_the_schema_rejects_what_opsfix_never_prints(breakage):
     data = json.loads(to_json(every_status()))
     breakage(data)
     assert list(validator().iter_errors(data))
+
+
+def _schemas() -> jsonschema.Draft202012Validator:
+    """show.schema.json, with run.schema.json resolvable by its relative name."""
+    from referencing import Registry, Resource
+
+    folder = Path(__file__).parents[2] / "docs" / "schema"
+    show = json.loads((folder / "show.schema.json").read_text())
+    registry = Registry().with_resource("run.schema.json", Resource.from_contents(SCHEMA))
+    jsonschema.Draft202012Validator.check_schema(show)
+    return jsonschema.Draft202012Validator(show, registry=registry)
+
+
+def test_show_json_is_described_by_its_schema(tmp_path, monkeypatch, capsys):
+    """A run recorded as the CLI records it, printed by `opsfix show --format json`."""
+    from opsfix import history
+    from opsfix.cli import main
+    from opsfix.state import FILE_NAME, open_store
+
+    monkeypatch.setenv("OPSFIX_STATE_DIR", str(tmp_path))
+    book = tmp_path / "book.yml"
+    book.write_text("name: book\n")
+    doc = history.bundle_doc(
+        every_status(),
+        run_id=history.new_run_id(1.0),
+        playbook_path=book,
+        options={"limit": "web1"},
+        exit_code=2,
+        secrets=[],
+        user="alice@ctl",
+    )
+    history.record(open_store(tmp_path / FILE_NAME), doc)
+    assert main(["show", "last", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    _schemas().validate(shown)
+    for breakage in (
+        lambda d: d.pop("user"),
+        lambda d: d["report"].update(mode="fix"),
+        lambda d: d.update(exit_code="2"),
+    ):
+        broken = json.loads(json.dumps(shown))
+        breakage(broken)
+        with pytest.raises(jsonschema.ValidationError):
+            _schemas().validate(broken)
+
+
+def test_timestamps_come_as_iso_8601_beside_epoch():
+    data = json.loads(to_json(every_status()))
+    assert (data["started"], data["started_at"]) == (1.0, "1970-01-01T00:00:01.000Z")
+    assert data["finished_at"] == "1970-01-01T00:00:02.000Z"
+    validator().validate(data)
+    for wrong in ("yesterday", "1970-01-01 00:00:01", "1970-01-01T00:00:01+02:00"):
+        with pytest.raises(jsonschema.ValidationError):
+            validator().validate({**data, "started_at": wrong})

@@ -100,3 +100,26 @@ def test_a_masked_report_leaves_no_secret_in_the_xml():
 def test_an_empty_run_is_valid_junit():
     root = parse(to_junit(RunReport("book", "check")))
     assert root.get("tests") == "0" and root.findall("testsuite") == []
+
+
+def test_cases_carry_the_time_each_step_and_verify_test_took():
+    step = StepReport("site", CheckOutcome("http", "passed", "200"), [], None, duration=0.4567)
+    host = HostReport(
+        "web1", "healthy", steps=[step], verify=[VerifyOutcome("t", "passed", "", 1.5)]
+    )
+    root = ET.fromstring(to_junit(RunReport("book", "check", [host], 0.0, 3.0)))
+    times = {c.get("name"): c.get("time") for c in root.iter("testcase")}
+    assert times == {"site": "0.457", "verify: t": "1.500"}
+
+
+def test_a_real_run_gives_every_case_a_time(tmp_path):
+    """Steps judged and repaired in a local shell (the engine tests' plugins) take time."""
+    from .test_engine import book, run
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "f").write_text("bad\n")
+    host = run(tmp_path, "apply", book())
+    [step] = host.steps
+    assert 0 < step.duration <= host.duration
+    root = ET.fromstring(to_junit(RunReport("book", "apply", [host], 0.0, 1.0)))
+    assert [float(c.get("time") or 0) > 0 for c in root.iter("testcase")] == [True]

@@ -80,3 +80,66 @@ def test_the_file_is_replaced_whole_and_no_temporary_file_is_left(tmp_path):
     assert out.stat().st_ino != inode  # renamed over, never rewritten in place
     assert os.listdir(tmp_path) == ["opsfix.prom"]
     assert "old content" not in out.read_text()
+
+
+def test_a_status_label_tells_failed_from_unreachable(tmp_path):
+    out = tmp_path / "opsfix.prom"
+    rep = report()
+    rep.hosts[1].status = "failed"
+    metrics.write_textfile(out, rep)
+    got = samples(out)
+    book = ("playbook", "daily")
+
+    def status(host: str) -> set[str]:
+        return {
+            dict(labels)["status"]
+            for (name, labels), value in got.items()
+            if name == "opsfix_host_status" and dict(labels)["host"] == host and value == 1.0
+        }
+
+    assert status("web2") == {"failed"} and status("web4") == {"unreachable"}
+    assert got[("opsfix_host_ok", (("host", "web2"), book))] == 0.0
+    assert got[("opsfix_host_status", (("host", "web4"), book, ("status", "failed")))] == 0.0
+    assert len([k for k in got if k[0] == "opsfix_host_status"]) == 4 * 6
+
+
+def test_a_dry_run_counts_no_remediation_and_says_what_would_change(tmp_path):
+    out = tmp_path / "opsfix.prom"
+    rep = report()
+    rep.mode = "dry-run"
+    rep.hosts[0].steps[0].remediations = [
+        RemediationOutcome("nginx_reload", "would_change"),
+        RemediationOutcome("r2", "cannot_tell"),
+    ]
+    metrics.write_textfile(out, rep)
+    got = samples(out)
+    assert not [k for k in got if k[0] == "opsfix_remediation_total"]
+    dry = {dict(k[1])["remediation"] for k, v in got.items() if k[0] == "opsfix_would_change"}
+    assert dry == {"nginx_reload", "r2"}
+    applied = report()  # an apply writes no would_change series
+    metrics.write_textfile(out, applied)
+    assert not [k for k in samples(out) if k[0] == "opsfix_would_change"]
+
+
+def test_history_totals_leave_dry_runs_out(tmp_path):
+    from opsfix import history
+    from opsfix.state import open_store
+
+    store = open_store(tmp_path / "opsfix.db")
+    book = tmp_path / "book.yml"
+    book.write_text("name: daily\n")
+    for mode, status in (("apply", "applied"), ("dry-run", "would_change"), ("dry-run", "applied")):
+        rep = report()
+        rep.mode = mode  # type: ignore[assignment]
+        rep.hosts[0].steps[0].remediations = [RemediationOutcome("nginx_reload", status)]
+        rep.started += len(mode) + len(status)  # a run id of its own
+        doc = history.bundle_doc(
+            rep,
+            run_id=history.new_run_id(rep.started),
+            playbook_path=book,
+            options={},
+            exit_code=0,
+            secrets=[],
+        )
+        history.record(store, doc)
+    assert store.remediation_totals(str(book.resolve())) == {("web1", "nginx_reload", "applied"): 1}
