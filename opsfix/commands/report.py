@@ -105,7 +105,7 @@ def _capacity(store: Any, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     else:
-        print(capacity.table(items))
+        print(capacity.table(items, warn_days=args.warn_days))
     if out is not None:
         capacity.chart(items, out, warn_days=args.warn_days)
         print(f"chart: {out}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -255,6 +256,10 @@ def _record(args: argparse.Namespace, report: Any, secrets: list[str], code: int
     return run_id
 
 
+def _absolute(path: str | Path) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
     """The command line as history keeps it: -e values left out (names only), no secrets."""
     from opsfix.variables import parse_extra_vars
@@ -272,11 +277,16 @@ def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {key: getattr(args, key, None) for key in plain}
     options["command"] = args.mode
     options["extra_vars"] = extra
-    for key in ("inventory", "plugins", "known_hosts"):
-        options[key] = [str(p) for p in getattr(args, key, None) or []]
+    # absolute: the report suggests commands with them, to be run from anywhere
+    for key in ("plugins", "known_hosts"):
+        options[key] = [_absolute(p) for p in getattr(args, key, None) or []]
+    try:  # the inventory the run used, given or found ($OPSFIX_INVENTORY, ./inventory)
+        options["inventory"] = [_absolute(p) for p in inventory_sources(args.inventory)]
+    except OptionsError:
+        options["inventory"] = []
     for key in ("ssh_config", "junit", "metrics_file"):
         value = getattr(args, key, None)
-        options[key] = str(value) if value is not None else None
+        options[key] = _absolute(value) if value is not None else None
     return options
 
 

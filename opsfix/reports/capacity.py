@@ -91,14 +91,17 @@ def _urgency(f: Forecast) -> tuple[float, float, str]:
     return full, -(f.per_day or 0.0), f.host
 
 
-def table(items: Sequence[Forecast]) -> str:
-    """A plain text table: one row per host, the first to fill first."""
-    header = ("HOST", "PATH", "SIZE", "FREE ON FS", "GROWTH", "FULL IN", "FULL ON", "SAMPLES")
+def table(items: Sequence[Forecast], warn_days: float | None = None) -> str:
+    """A plain text table: one row per host, the first to fill first. With `warn_days`,
+    a host that fills sooner is marked `!` in the first column, and a line says why."""
+    header = ("", "HOST", "PATH", "SIZE", "FREE ON FS", "GROWTH", "FULL IN", "FULL ON", "SAMPLES")
     rows = [header]
     for f in items:
         latest = f.latest
+        soon = warn_days is not None and f.days_left is not None and f.days_left < warn_days
         rows.append(
             (
+                "!" if soon else "",
                 f.host,
                 f.path,
                 human(latest.total),
@@ -110,9 +113,16 @@ def table(items: Sequence[Forecast]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    lines = [
+        " ".join(c.ljust(w) for c, w in zip(row[:2], widths[:2], strict=True))
+        + "  "
+        + "  ".join(c.ljust(w) for c, w in zip(row[2:], widths[2:], strict=True))
+        for row in rows
+    ]
+    marked = sum(row[0] == "!" for row in rows)
+    if marked:
+        lines.append(f"! {marked} host(s) fill within {warn_days:g} days (--warn-days)")
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def can_draw() -> bool:
@@ -126,6 +136,17 @@ def chart(items: Sequence[Forecast], out: Path, warn_days: float = 14.0) -> None
     """Days until full (bars, first to fill on top) over /var size in time (lines)."""
     if out.suffix.lower() not in CHART_FORMATS:
         raise ValueError(f"chart file must end in {' or '.join(CHART_FORMATS)}: {out}")
+    import matplotlib.pyplot as plt
+
+    fig = figure(items, warn_days)
+    try:
+        fig.savefig(out, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def figure(items: Sequence[Forecast], warn_days: float = 14.0) -> Any:
+    """The chart as a matplotlib Figure (its first Axes holds the bars); close it after."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,14 +156,11 @@ def chart(items: Sequence[Forecast], out: Path, warn_days: float = 14.0) -> None
     fig, (bars, lines) = plt.subplots(
         2, 1, figsize=(10, height), gridspec_kw={"height_ratios": [1 + 0.12 * len(items), 2]}
     )
-    try:
-        _bars(bars, items, warn_days)
-        _lines(lines, items)
-        fig.suptitle(_title(items), fontsize=13, fontweight="bold", x=0.02, ha="left")
-        fig.tight_layout()
-        fig.savefig(out, dpi=110)
-    finally:
-        plt.close(fig)
+    _bars(bars, items, warn_days)
+    _lines(lines, items)
+    fig.suptitle(_title(items), fontsize=13, fontweight="bold", x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
 
 
 def _title(items: Sequence[Forecast]) -> str:
@@ -158,25 +176,30 @@ def _title(items: Sequence[Forecast]) -> str:
 
 
 def _bars(axes: Any, items: Sequence[Forecast], warn_days: float) -> None:
-    # beyond a few times the warning horizon, exact lengths stop mattering: a host that
-    # fills in a year must not squash the ones that fill this week
-    longest = max((f.days_left or 0.0 for f in items), default=0.0)
-    cap = min(max(longest, warn_days * 2), max(4 * warn_days, 30.0))
+    """Every bar at its true length, none clipped: a linear scale when the days to full
+    are of one order, a log scale when they span more (a host that fills in a year must
+    neither squash the one that fills this week nor be drawn as long as a 2-month one)."""
+    days = [f.days_left for f in items if f.days_left is not None]
+    longest, shortest = max(days, default=warn_days), min(days, default=warn_days)
+    log = longest > 10 * max(shortest, 0.5)
+    start = 0.0
+    if log:
+        axes.set_xscale("log")
+        start = min(shortest, warn_days) / 2  # a log axis has no zero: bars start here
+    end = max(longest, warn_days) * (3.0 if log else 1.35)  # room for the labels
     names = [f.host for f in items][::-1]  # barh draws bottom up; first to fill on top
     for y, f in enumerate(items[::-1]):
-        days = f.days_left
-        colour = _colour(days, warn_days)
-        axes.barh(y, min(days, cap) if days is not None else 0, color=colour)
-        label = (
-            f.status()
-            if days is None
-            else f"{days:.1f} days ({_date(f.full_at or 0)})" + (" ▸" if days > cap else "")
-        )
-        axes.text(min(days or 0, cap) + cap * 0.01, y, label, va="center", fontsize=9)
+        left = f.days_left
+        width = max(left - start, 0.0) if left is not None else 0.0
+        axes.barh(y, width, left=start, color=_colour(left, warn_days))
+        label = f.status() if left is None else f"{left:.1f} days ({_date(f.full_at or 0)})"
+        at = start + width
+        axes.text(at * 1.05 if log else at + end * 0.01, y, label, va="center", fontsize=9)
     axes.axvline(warn_days, color="#b3261e", linestyle=":", linewidth=1)
     axes.set_yticks(range(len(names)), names)
-    axes.set_xlim(0, cap * 1.35)
-    axes.set_xlabel(f"days until the filesystem is full (dotted: {warn_days:g} days)")
+    axes.set_xlim(start, end)
+    scale = " (log scale)" if log else ""
+    axes.set_xlabel(f"days until the filesystem is full{scale} (dotted: {warn_days:g} days)")
 
 
 def _lines(axes: Any, items: Sequence[Forecast]) -> None:

@@ -72,6 +72,7 @@ def _eventful(host: HostReport) -> bool:
 
 def _operation(doc: Mapping[str, Any], report: RunReport, options: Mapping[str, Any]) -> str:
     argv = ["opsfix", *_COMMAND.get(report.mode, report.mode).split(), doc["playbook_path"]]
+    argv += _run_options(options)
     if options.get("limit"):
         argv += ["--limit", str(options["limit"])]
     names = ", ".join(h.host for h in report.hosts) or "no host"
@@ -184,9 +185,25 @@ def _follow_up(report: RunReport, doc: Mapping[str, Any]) -> list[str]:
         )
     broken = [h.host for h in report.hosts if any(not s.before.ok for s in h.steps)]
     if report.mode != "apply" and broken:
-        limit = ":".join(broken)
-        todo.append(f"Repair: `opsfix apply {shlex.quote(book)} --limit {limit}`.")
+        argv = ["opsfix", "apply", book, *_run_options(doc.get("options", {}))]
+        todo.append(f"Repair: `{shlex.join([*argv, '--limit', ':'.join(broken)])}`.")
     return todo
+
+
+def _run_options(options: Mapping[str, Any]) -> list[str]:
+    """The options that chose the hosts and how to reach them, as the run was given them:
+    a repair suggested from another folder or shell must reach the same inventory."""
+    argv: list[str] = []
+    for key, flag in (
+        ("inventory", "-i"),
+        ("plugins", "--plugins"),
+        ("known_hosts", "--known-hosts"),
+    ):
+        for value in options.get(key) or []:
+            argv += [flag, str(value)]
+    if options.get("ssh_config"):
+        argv += ["--ssh-config", str(options["ssh_config"])]
+    return argv
 
 
 def _duration(seconds: float) -> str:

@@ -194,3 +194,29 @@ def test_unknown_runs_and_an_empty_history_are_said_plainly(tmp_path, monkeypatc
     assert not (tmp_path / "none").exists()  # reading history creates nothing
     assert main(["show", "last"]) == 5
     assert "no runs recorded yet" in capsys.readouterr().err
+
+
+def test_the_suggested_commands_reach_the_inventory_the_run_used():
+    doc = doc_of(report("check"))
+    doc["options"] = {"inventory": ["/srv/inv/prod.yml", "/srv/inv/extra"], "limit": "web*"}
+    log = oplog.build(doc, "0" * 64)
+    book = "/srv/playbooks/nginx_recovery.yml"
+    expected = f"opsfix apply {book} -i /srv/inv/prod.yml -i /srv/inv/extra --limit web2:web3"
+    assert any(f"`{expected}`" in f for f in log.follow_up), log.follow_up
+    assert log.operation.startswith(
+        f"`opsfix check {book} -i /srv/inv/prod.yml -i /srv/inv/extra --limit 'web*'`"
+    )
+
+
+def test_the_inventory_is_recorded_absolute_even_when_found_not_given(tmp_path, monkeypatch):
+    from opsfix.cli import _build_parser
+    from opsfix.commands.run import _recorded_options
+
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "hosts.yml").write_text("all: {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSFIX_INVENTORY", raising=False)
+    args = _build_parser(["check", "pb.yml"]).parse_args(["check", "pb.yml"])
+    assert _recorded_options(args)["inventory"] == [str(tmp_path / "inventory" / "hosts.yml")]
+    args = _build_parser(["check"]).parse_args(["check", "pb.yml", "-i", "inventory"])
+    assert _recorded_options(args)["inventory"] == [str(tmp_path / "inventory")]

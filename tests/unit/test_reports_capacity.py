@@ -73,7 +73,8 @@ def test_the_command_prints_the_table_and_refuses_other_chart_formats(
     out = tmp_path / "c.png"
     assert main(["report", "capacity", "--host", "fast", "-o", str(out)]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert [ln.split()[0] for ln in printed] == ["HOST", "fast"]
+    assert [ln.split()[:2] for ln in printed[:2]] == [["HOST", "PATH"], ["!", "fast"]]
+    assert printed[2:] == ["! 1 host(s) fill within 14 days (--warn-days)"]
     assert out.stat().st_size > 1000
     assert main(["report", "capacity", "-o", str(tmp_path / "c.pdf")]) == 5
 
@@ -83,3 +84,64 @@ def test_no_samples_is_said_plainly(tmp_path, monkeypatch, capsys):
     assert main(["report", "capacity"]) == 0
     assert "No samples of /var yet" in capsys.readouterr().err
     assert not Path(tmp_path / "empty").exists()
+
+
+def _drawn(items, warn_days=14.0):
+    """What the bars encode: per host, where its bar ends (days) and its length on screen."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig = capacity.figure(items, warn_days)
+    try:
+        bars = fig.axes[0]
+        fig.canvas.draw()
+        hosts = [t.get_text() for t in bars.get_yticklabels()]
+        drawn = {}
+        for patch in bars.patches:
+            if isinstance(patch, Rectangle) and patch.get_height() < 1:
+                y = round(patch.get_y() + patch.get_height() / 2)
+                x0, x1 = patch.get_x(), patch.get_x() + patch.get_width()
+                (p0, _), (p1, _) = bars.transData.transform([(x0, y), (x1, y)])
+                drawn[hosts[y]] = (x1, p1 - p0)
+        return drawn, bars.get_xlim()
+    finally:
+        plt.close(fig)
+
+
+def test_the_bars_fit_the_data_and_hosts_of_different_growth_differ(tmp_path):
+    """60, 120 and 365 days to full once drew three identical bars, clipped at 56 days."""
+    s = open_store(tmp_path / "opsfix.db")
+    for host, days in (("week", 5), ("two_months", 60), ("four_months", 120), ("year", 365)):
+        fill(s, host, 0.1 * GIB, days * 0.1 * GIB + 5 * 0.1 * GIB)  # `days` left at the end
+    items = capacity.forecasts(s)
+    assert [round(f.days_left or 0) for f in items] == [5, 60, 120, 365]
+    drawn, (_, right) = _drawn(items)
+    for f in items:
+        end, _ = drawn[f.host]
+        assert end == pytest.approx(f.days_left) and end < right  # true length, not clipped
+    lengths = [drawn[f.host][1] for f in items]
+    assert lengths == sorted(lengths) and len(set(map(round, lengths))) == 4  # all told apart
+    assert lengths[0] > 20  # the week host is not squashed to nothing by the year host
+
+
+def test_days_of_one_order_keep_a_linear_scale(store):
+    drawn, (left, right) = _drawn([f for f in capacity.forecasts(store) if f.host == "fast"])
+    end, pixels = drawn["fast"]
+    assert left == 0 and end == pytest.approx(5.0) and right >= 14.0 and pixels > 0
+
+
+def test_warn_days_marks_the_hosts_that_fill_sooner(store, tmp_path, monkeypatch, capsys):
+    lines = capacity.table(capacity.forecasts(store), warn_days=200).splitlines()
+    marks = {ln.split()[1]: ln.split()[0] for ln in lines[1:-1] if ln.startswith("!")}
+    assert marks == {"fast": "!", "slow": "!"}  # 5 and 195 days; flat and new never fill
+    assert lines[-1] == "! 2 host(s) fill within 200 days (--warn-days)"
+    assert [ln.split()[0] for ln in capacity.table(capacity.forecasts(store)).splitlines()] == [
+        "HOST",
+        "fast",
+        "slow",
+        "flat",
+        "new",
+    ]
+    monkeypatch.setenv("OPSFIX_STATE_DIR", str(tmp_path))
+    assert main(["report", "capacity", "--warn-days", "3"]) == 0
+    assert "!" not in capsys.readouterr().out  # nothing fills within 3 days
