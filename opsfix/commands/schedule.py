@@ -1,13 +1,16 @@
-"""`opsfix schedule`: run a playbook at the start of each of its maintenance windows.
+"""`opsfix schedule`: run a playbook at the start of each of its maintenance windows, or
+at times of its own (`--at CRON`); `--check` schedules a check-only run.
 
 Prints (or with --install writes and enables) a systemd timer and oneshot service, or,
-where systemd does not run, a file in /etc/cron.d. Arguments after `--` go to
-`opsfix apply` as they are.
+where systemd does not run, a file in /etc/cron.d (output to a log file, MAILTO told of
+runs that did not end well). Arguments after `--` go to `opsfix apply` (or `check`) as
+they are.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,7 +24,7 @@ from opsfix.commands.common import (
     inventory_options,
     inventory_sources,
 )
-from opsfix.errors import InputError, Location, PlaybookError
+from opsfix.errors import InputError, Location, OptionsError, PlaybookError
 
 
 def register(sub: Any) -> None:
@@ -47,6 +50,28 @@ def register(sub: Any) -> None:
         default=Path("/"),
         metavar="DIR",
         help="write under DIR instead of / (files only: nothing is enabled)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="schedule `opsfix check` (never changes a host) instead of `opsfix apply`",
+    )
+    p.add_argument(
+        "--at",
+        metavar="CRON",
+        help="run at these times (5 cron fields) instead of each maintenance window's start",
+    )
+    p.add_argument("--timezone", default="UTC", help="the time zone of --at (default UTC)")
+    p.add_argument(
+        "--mailto",
+        default="root",
+        help="cron: who is mailed when a run does not end well (default root; '' for no one)",
+    )
+    p.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="cron: the file runs append their output to (default /var/log/opsfix/NAME.log)",
     )
     p.set_defaults(func=_cmd_schedule, apply_args=[])
     p.__class__ = _ScheduleParser
@@ -97,19 +122,25 @@ def _schedule(args: argparse.Namespace) -> tuple[Any, str]:
     from opsfix.windows import units
     from opsfix.windows.targets import group_by_policy, read_playbook, select_hosts
 
+    if not re.fullmatch(r"[A-Za-z0-9@._,+-]*", args.mailto):
+        raise OptionsError(f"--mailto {args.mailto!r}: give addresses or users, comma-separated")
     playbook = read_playbook(args.playbook)
     sources = inventory_sources(args.inventory)
     hosts, warnings = select_hosts(load_inventory(sources), playbook, args.limit)
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     windows: dict[tuple[str, str], Any] = {}
-    for group in group_by_policy(playbook, hosts):
+    if args.at:
+        at = _at(args.at, args.timezone)
+        windows[(at.cron, at.timezone)] = at
+    for group in group_by_policy(playbook, hosts) if not args.at else ():
         for window in group.policy.windows if group.policy else ():
             windows.setdefault((window.cron, window.timezone), window)
     if not windows:
         raise PlaybookError(
             "no maintenance window is declared for the targeted hosts (playbook 'windows:' "
-            "or inventory variable 'opsfix_windows'): nothing to schedule",
+            "or inventory variable 'opsfix_windows'): nothing to schedule; give the times "
+            "with --at CRON (e.g. --check --at '0 8 * * *' for a morning check)",
             Location(str(args.playbook)),
         )
     schedule = units.Schedule(
@@ -119,6 +150,9 @@ def _schedule(args: argparse.Namespace) -> tuple[Any, str]:
         command=tuple(_apply_command(args, sources)),
         workdir=Path.cwd(),
         user=args.user,
+        mode="check" if args.check else "apply",
+        log=args.log.resolve() if args.log else None,
+        mailto=args.mailto,
     )
     kind = args.kind
     if kind == "auto":
@@ -129,12 +163,24 @@ def _schedule(args: argparse.Namespace) -> tuple[Any, str]:
 def _apply_command(args: argparse.Namespace, sources: list[Path]) -> list[str]:
     script = Path(sys.executable).with_name("opsfix")
     opsfix = [str(script)] if script.is_file() else [sys.executable, "-m", "opsfix.cli"]
-    command = [*opsfix, "apply", str(args.playbook.resolve())]
+    command = [*opsfix, "check" if args.check else "apply", str(args.playbook.resolve())]
     for source in sources:
         command += ["-i", str(source.resolve())]
     if args.limit:
         command += ["-l", args.limit]
     return command + list(args.apply_args)
+
+
+def _at(cron: str, timezone: str) -> Any:
+    """--at as a window of the shortest length: only its start matters to a schedule."""
+    from datetime import timedelta
+
+    from opsfix.windows.model import Window, WindowValueError
+
+    try:
+        return Window(cron, timedelta(minutes=1), timezone, name="--at")
+    except (WindowValueError, ValueError) as exc:
+        raise OptionsError(f"--at {cron!r} --timezone {timezone!r}: {exc}") from None
 
 
 def _warn_dst(schedule: Any) -> None:

@@ -5,6 +5,11 @@ service. Without it: one file in /etc/cron.d. Either way the run goes through
 `flock -n` on a lock file of its own, so a scheduled run never starts while the previous
 one still runs (systemd would not start a oneshot twice either; cron would).
 
+systemd keeps a run's output in the journal. Under cron, a run's output is appended to a
+log file, and only a run that did not end well (a host failed or unreachable, opsfix
+itself failed) prints: its exit code and the log's last lines, which cron mails to
+MAILTO (set in the file; root unless told otherwise). A healthy run mails no one.
+
 Every path is relative to a root that tests point at a temporary folder; nothing here
 touches the real /etc unless that root is `/`.
 """
@@ -40,6 +45,9 @@ class Schedule:
     command: tuple[str, ...]
     workdir: Path
     user: bool = False  # a systemd user unit rather than a system one
+    mode: str = "apply"  # or "check": the command the schedule runs, for descriptions
+    log: Path | None = None  # cron: where output goes (default /var/log/opsfix/NAME.log)
+    mailto: str = "root"  # cron: who hears of a run that did not end well ("": no one)
 
 
 def unit_name(playbook_name: str) -> str:
@@ -72,10 +80,8 @@ def cron_file(schedule: Schedule, clock: ZoneInfo) -> dict[Path, str]:
             "--user without systemd: cron.d is system-wide; print the lines without "
             "--install and add them with 'crontab -e' (drop the user field)"
         )
-    lock = f"/run/lock/{schedule.name}.lock"
-    cd = f"cd {shlex.quote(str(schedule.workdir))} && "
-    run = (cd + shlex.join(["flock", "-n", lock, *schedule.command])).replace("%", "\\%")
-    lines = [HEADER, "SHELL=/bin/sh\n", f"PATH={CRON_PATH}\n"]
+    lines = [HEADER, "SHELL=/bin/sh\n", f"PATH={CRON_PATH}\n", f"MAILTO={schedule.mailto}\n"]
+    run = _cron_run(schedule).replace("%", "\\%")
     for window in schedule.windows:
         if not same_clock(window.zone, clock):
             raise ConversionError(
@@ -88,6 +94,22 @@ def cron_file(schedule: Schedule, clock: ZoneInfo) -> dict[Path, str]:
         for line in cron_lines(window):
             lines.append(f"{' '.join(line.fields)} root {line.guard}{run}\n")
     return {Path(f"/etc/cron.d/{schedule.name}"): "".join(lines)}
+
+
+def _cron_run(schedule: Schedule) -> str:
+    """The run, its output appended to the log. It prints (so cron mails) only when the
+    run did not end well; a run skipped because the previous one still holds the lock
+    ended well."""
+    lock = f"/run/lock/{schedule.name}.lock"
+    log = schedule.log or Path(f"/var/log/opsfix/{schedule.name}.log")
+    q = shlex.quote
+    run = shlex.join(["flock", "-n", "-E", str(LOCK_BUSY), lock, *schedule.command])
+    return (
+        f"{{ mkdir -p {q(str(log.parent))} && cd {q(str(schedule.workdir))} && "
+        f"{run} >>{q(str(log))} 2>&1; rc=$?; [ $rc = 0 ] || [ $rc = {LOCK_BUSY} ] || "
+        f'{{ echo "opsfix {schedule.mode} {schedule.playbook}: exit $rc; the end of {log}:"; '
+        f"tail -n 40 {q(str(log))}; }}; }}"
+    )
 
 
 def same_clock(a: ZoneInfo, b: ZoneInfo, since: datetime | None = None, days: int = 400) -> bool:
@@ -152,7 +174,7 @@ def _service(schedule: Schedule) -> str:
     network = "" if schedule.user else "Wants=network-online.target\nAfter=network-online.target\n"
     return (
         f"{HEADER}[Unit]\n"
-        f"Description=opsfix: apply {_specifiers(schedule.playbook)} at each maintenance window\n"
+        f"Description=opsfix: {schedule.mode} {_specifiers(schedule.playbook)} on schedule\n"
         f"{network}\n"
         "[Service]\n"
         "Type=oneshot\n"
@@ -166,7 +188,7 @@ def _service(schedule: Schedule) -> str:
 def _timer(schedule: Schedule) -> str:
     lines = [HEADER, "[Unit]\n"]
     about = _specifiers(schedule.playbook)
-    lines.append(f"Description=opsfix: maintenance windows of {about}\n\n")
+    lines.append(f"Description=opsfix: when to {schedule.mode} {about}\n\n")
     lines.append("[Timer]\n")
     for window in schedule.windows:
         lines.append(f"# {_about(window)}\n")

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -275,11 +276,53 @@ def test_cron_file():
     [(path, text)] = cron_file(schedule(), ZoneInfo("Etc/UTC")).items()
     assert path == Path("/etc/cron.d/opsfix-site")
     line = text.splitlines()[-1]
+    assert "MAILTO=root\n" in text
     assert line == (
-        '0 2 1-7 * * root [ "$(date +\\%w)" = 2 ] && cd /srv/ops && flock -n '
-        "/run/lock/opsfix-site.lock /opt/opsfix/bin/opsfix apply '/srv/pb dir/site.yml' "
-        "-e 'x=5\\%$y'"
+        '0 2 1-7 * * root [ "$(date +\\%w)" = 2 ] && { mkdir -p /var/log/opsfix && cd /srv/ops '
+        "&& flock -n -E 75 /run/lock/opsfix-site.lock /opt/opsfix/bin/opsfix apply "
+        "'/srv/pb dir/site.yml' -e 'x=5\\%$y' >>/var/log/opsfix/opsfix-site.log 2>&1; rc=$?; "
+        '[ $rc = 0 ] || [ $rc = 75 ] || { echo "opsfix apply site: exit $rc; the end of '
+        '/var/log/opsfix/opsfix-site.log:"; tail -n 40 /var/log/opsfix/opsfix-site.log; }; }'
     )
+
+
+@pytest.mark.parametrize(("code", "mails"), [(0, False), (2, True), (3, True)])
+def test_cron_logs_every_run_and_speaks_only_when_one_did_not_end_well(tmp_path, code, mails):
+    """The line as cron runs it (dash, `\\%` read as `%`): output to the log; on a bad exit,
+    the exit code and the log's end on stdout, which cron mails to MAILTO."""
+    log = tmp_path / "logs" / "site.log"
+    command = ("sh", "-c", f"echo checked 100%; exit {code}")
+    made = schedule(
+        command=command, workdir=tmp_path, log=log, mailto="ops@example.org", name=tmp_path.name
+    )
+    [text] = cron_file(made, ZoneInfo("UTC")).values()
+    assert "MAILTO=ops@example.org\n" in text
+    line = text.splitlines()[-1].split(" root ", 1)[1].replace("\\%", "%")
+    line = line.replace('[ "$(date +%w)" = 2 ] && ', "")  # the day: any day here
+    for _ in range(2):
+        done = subprocess.run(["dash", "-c", line], capture_output=True, text=True)
+    assert log.read_text() == "checked 100%\n" * 2
+    if mails:
+        assert done.stdout.startswith(f"opsfix apply site: exit {code}; the end of {log}:\n")
+        assert done.stdout.endswith("checked 100%\n")
+    else:
+        assert done.stdout == "" and done.stderr == ""
+
+
+def test_cron_is_quiet_when_the_previous_run_still_holds_the_lock(tmp_path):
+    made = schedule(command=("true",), workdir=tmp_path, log=tmp_path / "l", name=tmp_path.name)
+    [text] = cron_file(made, ZoneInfo("UTC")).values()
+    line = text.splitlines()[-1].split(" root ", 1)[1].replace("\\%", "%")
+    line = line.replace('[ "$(date +%w)" = 2 ] && ', "")
+    lock = f"/run/lock/{tmp_path.name}.lock"
+    with subprocess.Popen(["flock", lock, "sleep", "5"]) as holder:
+        try:
+            time.sleep(0.3)
+            done = subprocess.run(["dash", "-c", line], capture_output=True, text=True)
+        finally:
+            holder.kill()
+    Path(lock).unlink(missing_ok=True)
+    assert done.returncode == 0 and done.stdout == ""
 
 
 def test_cron_escapes_percent_everywhere_in_the_command():

@@ -102,8 +102,10 @@ def test_install_under_a_root_without_systemd_writes_cron_d(files, capsys):
     assert code == 0
     cron = root / "etc/cron.d/opsfix-monthly-fix"
     line = cron.read_text().splitlines()[-1]
-    assert line.startswith('0 2 1-7 * * root [ "$(date +\\%w)" = 2 ] && cd ')
-    assert "flock -n /run/lock/opsfix-monthly-fix.lock " in line
+    assert line.startswith('0 2 1-7 * * root [ "$(date +\\%w)" = 2 ] && { mkdir -p ')
+    assert "flock -n -E 75 /run/lock/opsfix-monthly-fix.lock " in line
+    assert " >>/var/log/opsfix/opsfix-monthly-fix.log 2>&1; " in line
+    assert "MAILTO=root\n" in cron.read_text()
     assert "nothing to enable" in out
     assert not Path("/etc/cron.d/opsfix-monthly-fix").exists()
 
@@ -128,3 +130,39 @@ def test_unconvertible_window_is_refused_with_its_place(files, capsys):
     code, _, err = run(capsys, "schedule", "site.yml", "-i", "hosts.yml", "--kind", "systemd")
     assert code == 4
     assert "site.yml:4:5: windows[0]: window 'monthly': '0 2 15W * *': 'W'" in err
+
+
+def test_a_check_only_run_at_times_of_its_own(files, capsys):
+    """The morning health check: no maintenance window needed, `opsfix check` at 08:00."""
+    (files / "site.yml").write_text("hosts: web\nchecks:\n  - check: nginx_config\n")
+    root = files / "root"
+    root.mkdir()
+    code, out, _ = run(
+        capsys, "schedule", "site.yml", "-i", "hosts.yml", "--check", "--at", "0 8 * * *",
+        "--mailto", "oncall@example.org", "--log", "health.log", "--install", "--root", str(root),
+    )  # fmt: skip
+    assert code == 0, out
+    text = (root / "etc/cron.d/opsfix-site").read_text()
+    [line] = [ln for ln in text.splitlines() if ln.startswith("0 8 * * * root ")]
+    assert f" {opsfix_argv()} check {files}/site.yml -i {files}/hosts.yml >>" in line
+    assert f">>{files}/health.log 2>&1;" in line and "opsfix check site: exit $rc" in line
+    assert "MAILTO=oncall@example.org\n" in text
+    code, out, _ = run(
+        capsys, "schedule", "site.yml", "-i", "hosts.yml", "--check", "--at", "0 8 * * *",
+        "--kind", "systemd",
+    )  # fmt: skip
+    assert code == 0 and "OnCalendar=*-*-* 08:00:00 UTC\n" in out
+    assert "Description=opsfix: check site on schedule\n" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--at", "61 8 * * *"], "--at '61 8 * * *'"),
+        (["--at", "0 8 * * *", "--timezone", "Mars/Olympus"], "--timezone 'Mars/Olympus'"),
+        (["--mailto", "a\nMAILTO=b"], "--mailto"),
+    ],
+)
+def test_bad_schedule_options_are_refused(files, capsys, extra, message):
+    code, _, err = run(capsys, "schedule", "site.yml", "-i", "hosts.yml", *extra)
+    assert code == 5 and message in err
