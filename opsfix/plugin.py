@@ -19,7 +19,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
@@ -86,9 +97,12 @@ rendered (quoting by default), or a list of arguments, each rendered and quoted.
 
 def is_shell_command(annotation: Any) -> bool:
     """True when a field's annotation is a `ShellCommand` (optional or not)."""
-    if get_origin(annotation) is Annotated:
+    origin = get_origin(annotation)
+    if origin is Annotated:
         return any(m is SHELL for m in get_args(annotation)[1:])
-    return any(is_shell_command(arg) for arg in get_args(annotation))
+    if origin in (Union, UnionType):
+        return any(is_shell_command(arg) for arg in get_args(annotation))
+    return False
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,12 @@ def check_connection_vars(host: Host) -> None:
                 VALUE_CHECKS[key](value)
         except BadValue as exc:
             raise InventoryError(f"{exc} (host {host.name!r})", origin(host, key)) from None
+    if not host.vars.get("ansible_host") and _CONTROL.search(host.name):
+        raise InventoryError(
+            f"host {host.name!r}: its name is its address (no ansible_host), and an address "
+            "holds no control characters; set ansible_host",
+            Location("inventory"),
+        )
 
 
 def render_connection_vars(host: Host, render: Callable[[Any], Any]) -> Host:

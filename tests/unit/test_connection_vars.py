@@ -215,3 +215,13 @@ def test_a_bad_host_folder_is_exit_4_at_its_line(
     assert main(["check", str(book), "-i", str(inv)]) == 4
     expected = message.format(inv=inv, book=book)
     assert capsys.readouterr().err == f"ERROR: {expected}\nNothing was run.\n"
+
+
+def test_a_host_name_used_as_its_address_holds_no_control_characters() -> None:
+    with pytest.raises(InventoryError) as info:
+        cv.check_connection_vars(Host("web1\nevil"))
+    assert str(info.value) == (
+        "inventory: host 'web1\\nevil': its name is its address (no ansible_host), and an "
+        "address holds no control characters; set ansible_host"
+    )
+    cv.check_connection_vars(Host("web1\nevil", vars={"ansible_host": "10.0.0.1"}))
