@@ -96,6 +96,13 @@ def run_options(p: argparse.ArgumentParser) -> None:
         help="keep SSH connections open this long after the run, for the next one "
         "(default $OPSFIX_PERSIST, else 60; 0: off)",
     )
+    p.add_argument(
+        "--persist-max-age",
+        type=float,
+        metavar="SECONDS",
+        help="a kept connection older than this logs in anew, checking the host key "
+        "(default $OPSFIX_PERSIST_MAX_AGE, else 600)",
+    )
 
 
 def inventory_sources(given: list[Path] | None) -> list[Path]:

@@ -113,11 +113,12 @@ def evidence_options(p: argparse.ArgumentParser) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from opsfix.statedir import private_folder, state_dir
-    from opsfix.transport.kept import keeper_link, persist_seconds
+    from opsfix.transport.kept import keeper_link, max_age_seconds, persist_seconds
 
     private_folder(state_dir())  # a folder others could write in is refused before anything
     # first: a keeper this run starts loads paramiko while this process loads the rest
-    with keeper_link(persist_seconds(args.persist)) as keeper:
+    persist = persist_seconds(args.persist)
+    with keeper_link(persist, max_age_seconds(args.persist_max_age)) as keeper:
         return _run(args, keeper)
 
 

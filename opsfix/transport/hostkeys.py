@@ -3,15 +3,21 @@
 paramiko reads only `~/.ssh/known_hosts` and ignores ssh_config's UserKnownHostsFile, so
 opsfix does the checking itself, with OpenSSH's rules: a known key is accepted, a changed
 key is always refused (and never written), and a new key is accepted only under trust on
-first use, which records it (hashed, like Debian's `HashKnownHosts yes`).
+first use, which records it (hashed, like Debian's `HashKnownHosts yes`). Host patterns
+match as OpenSSH's do (`*`, `?`, `!negated`, hashed names). A key on a `@revoked` line is
+refused whatever else the files say; a host that a `@cert-authority` line covers and whose
+own key is not on file is refused with that reason (opsfix does not check host
+certificates: list the host's key itself).
 """
 
 from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +31,7 @@ from opsfix.errors import HostKeyError
 Verdict = Literal["known", "changed", "new"]
 
 _cache_lock = threading.Lock()
-_file_cache: dict[tuple[str, int, int], list[HostKeyEntry]] = {}
+_file_cache: dict[tuple[str, int, int], list[_Entry]] = {}
 _record_lock = threading.Lock()
 
 
@@ -46,19 +52,33 @@ class KnownKey:
     key: paramiko.PKey
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One known_hosts line: its marker (`revoked`, `cert-authority` or none), patterns, key."""
+
+    marker: str | None
+    patterns: tuple[str, ...]
+    key: paramiko.PKey
+
+
 class KnownHosts:
     """The union of several known_hosts files (missing files count as empty)."""
 
     def __init__(self, files: Sequence[str]) -> None:
         self.files = tuple(files)
 
-    def keys_for(self, name: str) -> list[KnownKey]:
+    def keys_for(self, name: str, marker: str | None = None) -> list[KnownKey]:
+        """The keys on file for `name`: plain lines, or those with `marker`."""
         return [
             KnownKey(path, entry.key)
             for path in self.files
             for entry in _entries(path)
-            if _matches(name, entry)
+            if entry.marker == marker and _matches(name, entry.patterns)
         ]
+
+    def revoked(self, name: str, key: paramiko.PKey) -> str | None:
+        """The file that revokes `key` for `name`, if one does."""
+        return next((k.path for k in self.keys_for(name, "revoked") if k.key == key), None)
 
     def check(self, name: str, key: paramiko.PKey) -> Verdict:
         """Known if any file holds this exact key for `name`; changed if it holds others."""
@@ -90,9 +110,19 @@ class VerifyingPolicy(paramiko.MissingHostKeyPolicy):
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
+        revoked_in = self.known.revoked(hostname, key)
+        if revoked_in:
+            raise HostKeyError(
+                self.host,
+                f"host key for {hostname} is REVOKED: {key.get_name()} {fingerprint(key)} "
+                f"is marked @revoked in {revoked_in}; refused",
+            )
         verdict = self.known.check(hostname, key)
         if verdict == "known":
             return
+        authorities = self.known.keys_for(hostname, "cert-authority")
+        if verdict == "new" and authorities:
+            raise HostKeyError(self.host, authority_message(hostname, key, authorities))
         if verdict == "changed":
             raise HostKeyError(
                 self.host, changed_message(hostname, key, self.known.keys_for(hostname))
@@ -107,6 +137,15 @@ def unknown_message(name: str, key: paramiko.PKey, files: Sequence[str]) -> str:
         f"unknown host key for {name}: {key.get_name()} {fingerprint(key)} is in none of "
         f"{', '.join(files) or 'no known_hosts files'}; check the fingerprint and add it, "
         "or allow trust on first use"
+    )
+
+
+def authority_message(name: str, key: paramiko.PKey, authorities: Sequence[KnownKey]) -> str:
+    where = ", ".join(dict.fromkeys(a.path for a in authorities))
+    return (
+        f"host key for {name} ({key.get_name()} {fingerprint(key)}) would need a host "
+        f"certificate: {where} trusts a @cert-authority for {name}, and opsfix does not "
+        "check host certificates; refused (add the host's own key to a known_hosts file)"
     )
 
 
@@ -131,17 +170,34 @@ def preferred_key_types(offered: Sequence[str], known: Sequence[str]) -> list[st
     return first + [t for t in offered if t not in first]
 
 
-def _matches(name: str, entry: HostKeyEntry) -> bool:
-    for pattern in entry.hostnames:
-        if pattern.startswith("|1|"):
-            if HostKeys.hash_host(name, pattern) == pattern:
-                return True
-        elif pattern == name:
-            return True
-    return False
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    """OpenSSH's rule: a negated pattern that matches excludes; else any pattern includes."""
+    matched = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if _pattern_matches(name, pattern[1:] if negated else pattern):
+            if negated:
+                return False
+            matched = True
+    return matched
 
 
-def _entries(path: str) -> list[HostKeyEntry]:
+def _pattern_matches(name: str, pattern: str) -> bool:
+    if pattern.startswith("|1|"):
+        return HostKeys.hash_host(name, pattern) == pattern
+    if "*" not in pattern and "?" not in pattern:
+        return pattern.lower() == name.lower()
+    return _wildcard(pattern).fullmatch(name.lower()) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """`*` and `?` only: brackets are literal (`[host]:2222` is a name, not a class)."""
+    parts = ("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern.lower())
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _entries(path: str) -> list[_Entry]:
     """A file's parsed entries, re-read only when the file changed."""
     try:
         st = os.stat(path)
@@ -154,19 +210,27 @@ def _entries(path: str) -> list[HostKeyEntry]:
         return _file_cache[key]
 
 
-def _parse(path: str) -> list[HostKeyEntry]:
+MARKERS = ("@revoked", "@cert-authority")
+
+
+def _parse(path: str) -> list[_Entry]:
     entries = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.strip()
-            if not line or line.startswith(("#", "@")):
+            if not line or line.startswith("#"):
                 continue
+            marker = None
+            if line.startswith("@"):
+                marker, _, line = line.partition(" ")
+                if marker not in MARKERS:
+                    continue  # an unknown marker: OpenSSH skips the line too
             try:
-                entry = HostKeyEntry.from_line(line)
+                entry = HostKeyEntry.from_line(line.strip())
             except Exception:  # a corrupt line must not hide the others
                 continue
-            if entry is not None:
-                entries.append(entry)
+            if entry is not None and entry.key is not None:
+                entries.append(_Entry(marker and marker[1:], tuple(entry.hostnames), entry.key))
     return entries
 
 

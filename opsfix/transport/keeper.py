@@ -30,13 +30,14 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from opsfix.errors import ConnectionFailed
 from opsfix.hosts import ConnectionSpec
 from opsfix.transport import wire
-from opsfix.transport.kept import kept_spec
+from opsfix.transport.kept import DEFAULT_MAX_AGE, kept_spec
 from opsfix.transport.ssh import SSHConnection
 
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
@@ -71,6 +72,8 @@ class Keeper:
         self.kept: dict[str, _Kept] = {}
         self.lock = threading.Lock()
         self.clients = 0
+        self.busy: dict[SSHConnection, int] = {}  # commands under way, per connection
+        self.retired: list[SSHConnection] = []  # replaced, closing once idle
         self.ever_served = False
         self.started = time.monotonic()
         self.stopping = threading.Event()
@@ -116,8 +119,8 @@ class Keeper:
     def _answer(self, client: _Client, request_id: int, op: str, args: list[Any]) -> None:
         try:
             if op == "open":
-                key, spec = args
-                value: Any = self.open(key, spec, client=client)
+                key, spec, max_age = args
+                value: Any = self.open(key, spec, client=client, max_age=max_age)
             elif op == "release":
                 self.release(args[0], client)
                 value = None
@@ -131,9 +134,19 @@ class Keeper:
 
     # --- operations --------------------------------------------------------------------
 
-    def open(self, key: str, spec: ConnectionSpec, client: _Client | None = None) -> bool:
-        """Connect, or reuse a live connection; True when reused. The connection counts
-        as in use by `client` until it releases it or goes away."""
+    def open(
+        self,
+        key: str,
+        spec: ConnectionSpec,
+        client: _Client | None = None,
+        max_age: float = DEFAULT_MAX_AGE,
+    ) -> bool:
+        """Connect, or reuse a live connection younger than `max_age`; True when reused.
+        The connection counts as in use by `client` until it releases it or goes away.
+
+        A kept connection trusts the host key it logged in with, so its age is bounded:
+        an older one is replaced by a new login, which checks the key again. Commands of
+        other runs still under way on the old one finish there; it closes after them."""
         with self.lock:
             kept = self.kept.get(key)
             if kept is None:
@@ -142,13 +155,20 @@ class Keeper:
             kept.users += 1
         try:
             with kept.lock:
-                idle = time.monotonic() - kept.used
-                reused = kept.conn.alive and (
-                    kept.users > 1 or idle < RECENT or kept.conn.responds(spec.connect_timeout)
+                now = time.monotonic()
+                young = now - kept.opened < max_age
+                reused = (
+                    young
+                    and kept.conn.alive
+                    and (
+                        kept.users > 1
+                        or now - kept.used < RECENT
+                        or kept.conn.responds(spec.connect_timeout)
+                    )
                 )
                 if not reused:
-                    if not kept.fresh:  # it died (the host rebooted, a network cut): anew
-                        kept.conn.close()
+                    if not kept.fresh:  # too old, or dead (a reboot, a network cut): anew
+                        self._retire(kept.conn)
                         kept.conn = SSHConnection(kept_spec(spec))
                     kept.fresh = False
                     kept.opened = time.monotonic()
@@ -164,6 +184,15 @@ class Keeper:
             else:
                 kept.users -= 1  # nobody to release it: it is idle from now
         return reused
+
+    def _retire(self, conn: SSHConnection) -> None:
+        """Close `conn` once no command runs on it (at once, when none does)."""
+        with self.lock:
+            if self.busy.get(conn):
+                self.retired.append(conn)
+                return
+        with contextlib.suppress(Exception):
+            conn.close()
 
     def release(self, key: str, client: _Client) -> None:
         with self.lock:
@@ -184,13 +213,28 @@ class Keeper:
         self, key: str, spec: ConnectionSpec, script: str, become: bool | None, timeout: Any
     ) -> Any:
         kept = self._conn(key, spec.host)
-        try:
-            return kept.conn.run(script, become=become, timeout=timeout, settings=spec)
-        finally:
-            kept.used = time.monotonic()
+        with self._busy(kept.conn) as conn:
+            try:
+                return conn.run(script, become=become, timeout=timeout, settings=spec)
+            finally:
+                kept.used = time.monotonic()
 
     def op_put(self, key: str, host: str, data: bytes, path: str, mode: int) -> None:
-        self._conn(key, host).conn.put(data, path, mode)
+        with self._busy(self._conn(key, host).conn) as conn:
+            conn.put(data, path, mode)
+
+    @contextlib.contextmanager
+    def _busy(self, conn: SSHConnection) -> Iterator[SSHConnection]:
+        """`conn` counts as running a command meanwhile (a retired one waits for it)."""
+        with self.lock:
+            self.busy[conn] = self.busy.get(conn, 0) + 1
+        try:
+            yield conn
+        finally:
+            with self.lock:
+                self.busy[conn] -= 1
+                if not self.busy[conn]:
+                    del self.busy[conn]
 
     def op_list(self) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -226,12 +270,14 @@ class Keeper:
                     for key, k in self.kept.items()
                     if k.users <= 0 and (now - k.used > self.persist or not k.conn.alive)
                 ]
-                gone = [self.kept.pop(key) for key in stale]
+                gone = [self.kept.pop(key).conn for key in stale]
+                gone += [c for c in self.retired if not self.busy.get(c)]
+                self.retired = [c for c in self.retired if c not in gone]
                 waited = self.ever_served or now - self.started > START_GRACE
                 done = not self.kept and not self.clients and waited
-            for k in gone:
+            for conn in gone:
                 with contextlib.suppress(Exception):
-                    k.conn.close()
+                    conn.close()
             if done:
                 self.stopping.set()
                 with contextlib.suppress(OSError):
@@ -242,10 +288,11 @@ class Keeper:
 
     def close_all(self) -> None:
         with self.lock:
-            kept, self.kept = list(self.kept.values()), {}
-        for k in kept:
+            conns = [k.conn for k in self.kept.values()] + self.retired
+            self.kept, self.retired = {}, []
+        for conn in conns:
             with contextlib.suppress(Exception):
-                k.conn.close()
+                conn.close()
 
 
 def _same_user(sock: socket.socket) -> bool:

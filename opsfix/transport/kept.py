@@ -30,6 +30,7 @@ from opsfix.transport import wire
 from opsfix.transport.base import CommandResult
 
 DEFAULT_PERSIST = 60.0
+DEFAULT_MAX_AGE = 600.0  # a kept connection older than this logs in anew (host key checked)
 STARTUP_WAIT = 10.0  # a keeper loads paramiko before it listens: ~0.2 s, more on a busy host
 _GONE = "the connection keeper exited"
 MAX_SOCKET_PATH = 104
@@ -50,6 +51,25 @@ def persist_seconds(value: float | None, env: Mapping[str, str] | None = None) -
         seconds = -1.0
     if not seconds >= 0:  # also NaN
         raise OptionsError(f"OPSFIX_PERSIST={raw!r}: expected seconds (0 turns it off)")
+    return seconds
+
+
+def max_age_seconds(value: float | None, env: Mapping[str, str] | None = None) -> float:
+    """--persist-max-age, else $OPSFIX_PERSIST_MAX_AGE, else 600 s: how old a kept
+    connection may be and still serve a run (older: log in anew, the host key checked)."""
+    if value is not None:
+        if not value > 0:
+            raise OptionsError(f"--persist-max-age {value:g}: seconds must be above 0")
+        return value
+    raw = (os.environ if env is None else env).get("OPSFIX_PERSIST_MAX_AGE", "").strip()
+    if not raw:
+        return DEFAULT_MAX_AGE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:  # also NaN
+        raise OptionsError(f"OPSFIX_PERSIST_MAX_AGE={raw!r}: expected seconds above 0")
     return seconds
 
 
@@ -141,9 +161,10 @@ class _Pending:
 class KeeperLink:
     """One run's socket to the keeper; requests from many threads, answers by id."""
 
-    def __init__(self, path: Path, persist: float) -> None:
+    def __init__(self, path: Path, persist: float, max_age: float = DEFAULT_MAX_AGE) -> None:
         self.path = path
         self.persist = persist
+        self.max_age = max_age
         self._sock: socket.socket | None = None
         self._spawned: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
@@ -154,7 +175,9 @@ class KeeperLink:
         self._ids = itertools.count()
 
     @classmethod
-    def start(cls, persist: float, path: Path | None = None) -> KeeperLink | None:
+    def start(
+        cls, persist: float, path: Path | None = None, max_age: float = DEFAULT_MAX_AGE
+    ) -> KeeperLink | None:
         """A link to the running keeper, or to one started now; None when persist is 0
         or the folder is unusable. A keeper started now gets ready while the run loads
         its playbook: a thread attaches to it meanwhile, so it never idles out on us."""
@@ -163,7 +186,7 @@ class KeeperLink:
         path = path or control_path()
         if len(os.fsencode(path)) >= MAX_SOCKET_PATH or not _private_folder(path.parent):
             return None  # a Unix socket's path is short (108 bytes with the final NUL)
-        link = cls(path, persist)
+        link = cls(path, persist, max_age)
         if link._try_connect():
             link._ready.set()
         else:
@@ -311,7 +334,7 @@ class KeptConnection:
     def open(self) -> None:
         limit = self.spec.connect_timeout * 3 + STARTUP_WAIT
         spec = kept_spec(self.spec)
-        self.link.call(self.host, "open", self.key, spec, wait=limit)
+        self.link.call(self.host, "open", self.key, spec, self.link.max_age, wait=limit)
         self._open = True
 
     def run(
@@ -400,8 +423,8 @@ def connector(link: KeeperLink | None) -> Callable[[ConnectionSpec], Any]:
 
 
 @contextlib.contextmanager
-def keeper_link(persist: float) -> Iterator[KeeperLink | None]:
-    link = KeeperLink.start(persist)
+def keeper_link(persist: float, max_age: float = DEFAULT_MAX_AGE) -> Iterator[KeeperLink | None]:
+    link = KeeperLink.start(persist, max_age=max_age)
     try:
         yield link
     finally:

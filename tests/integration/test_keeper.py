@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from opsfix.errors import HostKeyError
 from opsfix.hosts import ConnectionSpec
 from opsfix.lab import Lab
 from opsfix.transport import wire
@@ -39,6 +40,7 @@ from .helpers import (
     break_host,
     clean_env,
     config_ok,
+    host_public_key,
     http_body,
     log_marks,
     log_since,
@@ -346,3 +348,54 @@ def _run_on_a_terminal(argv: list[str], env: dict[str, str], answer: str) -> Run
     code = process.wait(timeout=30)
     text = seen.decode(errors="replace")
     return Run(argv, code, text, "", time.monotonic() - began)
+
+
+# -- host keys: revoked keys, certificate authorities, a kept connection's age -------------
+
+
+def test_a_revoked_host_key_is_refused(lab: Lab, keeper: Keeper) -> None:
+    key_type, key_text = host_public_key(lab, "web1").split()[:2]
+    revoked = keeper.home / "revoked_hosts"
+    revoked.write_text(f"# web1's key was stolen\n@revoked * {key_type} {key_text}\n")
+    marks = log_marks(lab)
+    run = keeper.run(lab, "check", "--known-hosts", str(revoked), "--format", "json")
+    assert run.returncode == 3, run
+    web1, web2 = run.host("web1"), run.host("web2")
+    assert web1["status"] == "unreachable"
+    assert "host key for" in web1["reason"] and "is REVOKED" in web1["reason"], web1
+    assert str(revoked) in web1["reason"]
+    assert web2["status"] == "healthy"
+    assert logins(lab, marks) == {"web1": 0, "web2": 1}  # refused before logging in
+    assert [k["host"] for k in keeper.kept() if k["alive"]] == ["web2"]
+
+
+def test_a_host_only_a_certificate_authority_vouches_for_is_refused_plainly(
+    lab: Lab, tmp_path: Path
+) -> None:
+    authority = tmp_path / "known_hosts"
+    authority.write_text(f"@cert-authority * {host_public_key(lab, 'web2').strip()}\n")
+    spec = ConnectionSpec(
+        host="web3",
+        hostname=lab.hosts["web3"],
+        user="root",
+        key_file=str(lab.private_key_path),
+        known_hosts_files=(str(authority),),
+        trust_new_host_keys=True,
+    )
+    with pytest.raises(HostKeyError, match="opsfix does not check host certificates"):
+        SSHConnection(spec).open()
+    assert "|1|" not in authority.read_text()  # trust on first use recorded nothing
+
+
+def test_a_kept_connection_older_than_the_max_age_is_not_reused(lab: Lab, keeper: Keeper) -> None:
+    keeper.env["OPSFIX_PERSIST_MAX_AGE"] = "3"
+    marks = log_marks(lab)
+    assert keeper.run(lab, "check").returncode == 0
+    assert keeper.run(lab, "check").returncode == 0  # young: reused
+    assert logins(lab, marks) == {"web1": 1, "web2": 1}
+    time.sleep(3.2)
+    marks = log_marks(lab)
+    again = keeper.run(lab, "check")
+    assert again.returncode == 0, again
+    assert logins(lab, marks) == {"web1": 1, "web2": 1}, "an old connection was reused"
+    assert all(float(str(k["age"])) < 3 for k in keeper.kept())

@@ -146,3 +146,70 @@ def test_known_key_types_are_preferred() -> None:
     ]
     assert preferred_key_types(offered, ["ecdsa-sha2-nistp256"])[0] == "ecdsa-sha2-nistp256"
     assert sorted(preferred_key_types(offered, ["ssh-rsa"])) == sorted(offered)
+
+
+# --- markers and patterns, as OpenSSH reads them -------------------------------------------
+
+
+def test_a_revoked_key_is_refused_even_where_another_file_knows_it(
+    key: paramiko.PKey, tmp_path: Path
+) -> None:
+    known, revoked = tmp_path / "known_hosts", tmp_path / "revoked"
+    known.write_text(line(NAME, key))
+    revoked.write_text("@revoked * " + line("", key).strip() + "\n")
+    with pytest.raises(HostKeyError, match=r"REVOKED: .* is marked @revoked in .*revoked"):
+        policy([known, revoked], trust=True).missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+    other = new_key()  # another host's key is not touched by it
+    known.write_text(line(NAME, other))
+    policy([known, revoked], trust=False).missing_host_key(None, NAME, other)  # type: ignore[arg-type]
+
+
+def test_a_revocation_for_other_hosts_only_does_not_apply(
+    key: paramiko.PKey, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(line(NAME, key) + "@revoked web9 " + line("", key).strip() + "\n")
+    policy([known], trust=False).missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+
+
+def test_a_host_only_a_certificate_authority_vouches_for_is_refused_plainly(
+    key: paramiko.PKey, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("@cert-authority *.example,[192.0.2.*]:2222 " + line("", new_key()).strip())
+    with pytest.raises(HostKeyError, match="opsfix does not check host certificates") as refused:
+        policy([known], trust=True).missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+    assert "@cert-authority" in str(refused.value) and "add the host's own key" in str(
+        refused.value
+    )
+    assert "|1|" not in known.read_text()  # trust on first use recorded nothing
+    # its own key on file: accepted, as OpenSSH does
+    known.write_text(known.read_text() + "\n" + line(NAME, key))
+    policy([known], trust=False).missing_host_key(None, NAME, key)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "name", "matches"),
+    [
+        ("web*", "web1", True),
+        ("web?", "web12", False),
+        ("WEB1", "web1", True),
+        ("*,!web2", "web2", False),
+        ("*,!web2", "web3", True),
+        ("[192.0.2.*]:2222", NAME, True),
+        ("[192.0.2.1]:2222", NAME, False),  # brackets are literal, not a character class
+    ],
+)
+def test_host_patterns_match_as_openssh_does(
+    key: paramiko.PKey, tmp_path: Path, patterns: str, name: str, matches: bool
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(line(patterns, key))
+    assert KnownHosts([str(known)]).check(name, key) == ("known" if matches else "new")
+
+
+def test_a_hashed_name_matches_its_host_only(key: paramiko.PKey, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(line(HostKeys.hash_host(NAME), key))
+    assert KnownHosts([str(known)]).check(NAME, key) == "known"
+    assert KnownHosts([str(known)]).check("web1", key) == "new"

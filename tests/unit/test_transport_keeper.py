@@ -19,6 +19,7 @@ from opsfix.hosts import ConnectionSpec, Secret
 from opsfix.transport import keeper, wire
 from opsfix.transport.base import CommandResult
 from opsfix.transport.kept import (
+    DEFAULT_MAX_AGE,
     DEFAULT_PERSIST,
     KeeperLink,
     KeptConnection,
@@ -27,6 +28,7 @@ from opsfix.transport.kept import (
     connector,
     keeper_environment,
     kept_spec,
+    max_age_seconds,
     persist_seconds,
 )
 
@@ -131,6 +133,8 @@ def test_without_a_key_file_hosts_connect_per_run(spec: ConnectionSpec) -> None:
     opened: list[ConnectionSpec] = []
 
     class Link:
+        max_age = DEFAULT_MAX_AGE
+
         def usable(self) -> bool:
             return True
 
@@ -230,6 +234,8 @@ def test_a_host_whose_sudo_needs_a_password_never_goes_through_the_keeper(
     sent: list[tuple[Any, ...]] = []
 
     class Link:
+        max_age = DEFAULT_MAX_AGE
+
         def usable(self) -> bool:
             return True
 
@@ -329,6 +335,8 @@ def test_a_keeper_that_cannot_start_leaves_the_run_its_own_connections(
 class _Leaving:
     """A keeper that exits (idling out) as the run asks it for a connection."""
 
+    max_age = DEFAULT_MAX_AGE
+
     def __init__(self, leaves: bool) -> None:
         self.leaves = leaves
         self.gone = False
@@ -396,3 +404,65 @@ def test_a_state_folder_too_deep_for_a_unix_socket_means_no_keeper(tmp_path: Pat
     deep = tmp_path / ("d" * 60) / ("e" * 60) / "keeper.sock"
     assert KeeperLink.start(60, deep) is None
     assert not deep.parent.exists()  # nothing made, nothing started
+
+
+# --- a kept connection's age is bounded -------------------------------------------------
+
+
+def test_a_connection_older_than_the_max_age_is_replaced_by_a_new_login(
+    fake_keeper: keeper.Keeper, spec: ConnectionSpec
+) -> None:
+    key = connection_key(spec)
+    run = keeper._Client(socket.socket())
+    fake_keeper.open(key, spec, client=run, max_age=600)
+    fake_keeper.release(key, run)
+    assert fake_keeper.open(key, spec, client=run, max_age=600) is True
+    fake_keeper.release(key, run)
+    fake_keeper.kept[key].opened -= 601  # ten minutes on
+    assert fake_keeper.open(key, spec, client=run, max_age=600) is False
+    old, new = FakeSSH.made
+    assert not old.alive and new.alive and fake_keeper.kept[key].conn is new
+
+
+def test_an_old_connection_another_run_is_using_closes_after_its_commands(
+    fake_keeper: keeper.Keeper, spec: ConnectionSpec
+) -> None:
+    key = connection_key(spec)
+    first, second = keeper._Client(socket.socket()), keeper._Client(socket.socket())
+    fake_keeper.open(key, spec, client=first)
+    old = FakeSSH.made[0]
+    fake_keeper.kept[key].opened -= 601
+    with fake_keeper._busy(old):  # a command of the first run is under way on it
+        assert fake_keeper.open(key, spec, client=second, max_age=600) is False
+        assert old.alive and fake_keeper.retired == [old]
+    fake_keeper.close_all()
+    assert not old.alive and fake_keeper.retired == []
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "expected"),
+    [
+        (None, {}, DEFAULT_MAX_AGE),
+        (None, {"OPSFIX_PERSIST_MAX_AGE": "30"}, 30.0),
+        (5.0, {"OPSFIX_PERSIST_MAX_AGE": "30"}, 5.0),
+    ],
+)
+def test_the_max_age_comes_from_the_option_then_the_environment(
+    given: float | None, env: dict[str, str], expected: float
+) -> None:
+    assert max_age_seconds(given, env) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "named"),
+    [
+        (0.0, {}, "--persist-max-age 0"),
+        (None, {"OPSFIX_PERSIST_MAX_AGE": "0"}, "OPSFIX_PERSIST_MAX_AGE='0'"),
+        (None, {"OPSFIX_PERSIST_MAX_AGE": "long"}, "OPSFIX_PERSIST_MAX_AGE='long'"),
+    ],
+)
+def test_a_bad_max_age_is_an_options_error_naming_it(
+    given: float | None, env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(OptionsError, match=re.escape(named)):
+        max_age_seconds(given, env)
