@@ -55,14 +55,14 @@ trap 'rm -rf "$tmp"' EXIT
 copy=$tmp/root
 cp -a "$stage" "$copy" || exit 1
 from=$(regex "$root") to=$(literal "$copy")
-grep -rlF -e "$root" "$copy" | while IFS= read -r f; do
-  [ -L "$f" ] || sed -i -e "s|$from/|$to/|g" -e "s|$from\([[:space:];\"']\)|$to\1|g" \
-    -e "s|$from\$|$to|" "$f"
-done
-find "$copy" -type l | while IFS= read -r link; do
-  t=$(readlink "$link")
+export root copy
+# names are data: files go to sed and links to a loop as arguments, never as lines
+find "$copy" -type f -exec grep -lFZ -e "$root" {} + | xargs -0 -r sed -i \
+  -e "s|$from/|$to/|g" -e "s|$from\([[:space:];\"']\)|$to\1|g" -e "s|$from\$|$to|" --
+find "$copy" -type l -exec sh -c 'for link; do
+  t=$(readlink "$link"; echo x); t=${t%?x}
   case $t in "$root" | "$root"/*) ln -sfn "$copy${t#"$root"}" "$link" ;; esac
-done
+done' sh {} +
 "$bin" -t -c "$copy/nginx.conf" >"$tmp/out" 2>&1
 rc=$?
 sed "s|$(regex "$copy")|$(literal "$root")|g" "$tmp/out" >&2

@@ -164,3 +164,17 @@ def test_without_a_stage_it_refuses() -> None:
     result = subprocess.run(["dash", "-c", command], capture_output=True, text=True, env=env)
     assert result.returncode != 0
     assert "OPSFIX_STAGE" in result.stderr
+
+
+def test_the_rewrite_takes_names_as_data(live: Path, stage: Path, tmp_path: Path) -> None:
+    """A name with a newline and another name after it names nothing outside the copy
+    (read as lines, the second name would be a file in the working folder)."""
+    victim = tmp_path / "victim.conf"
+    victim.write_text(f"include {live}/x;\n")
+    (stage / "conf.d" / "a.conf\nvictim.conf").write_text(f"# {live}/conf.d\n")
+    (stage / "sites-enabled" / "odd\nvictim.conf").symlink_to(live / "sites-available/default")
+    env = {**os.environ, "OPSFIX_STAGE": str(stage), "OPSFIX_STAGE_ROOT": str(live)}
+    command = _nginx.staged_test("nginx", isolation="rewrite")
+    done = subprocess.run(["dash", "-c", command], env=env, cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == f"include {live}/x;\n" and not victim.is_symlink()
