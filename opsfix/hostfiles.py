@@ -9,7 +9,9 @@ that are not UTF-8, and can swap a folder for a symlink. So:
   `opsfix.shell.quote` writes back exactly;
 - a path that a root remediation changes is `confined` to a root: no folder between the
   root and the path may be a symlink, checked on the host just before the change, with
-  shell builtins only (no process per path).
+  shell builtins only (no process per path); the change itself happens from inside its
+  folder, `enter`ed one checked step at a time, so a folder swapped for a symlink after
+  the check is not followed either.
 """
 
 from __future__ import annotations
@@ -32,6 +34,27 @@ CONFINED = r"""confined() {
     case $_r in */*) ;; *) return 0 ;; esac
     _c=$_c/${_r%%/*} _r=${_r#*/}
     [ ! -L "$_c" ] || { link=$_c; return 1; }
+  done
+}"""
+
+
+# `enter ROOT FOLDER [create]`: cd into FOLDER (ROOT or below it) one folder at a time,
+# checking after each step that the working folder is physically where it should be (the
+# root's real path, then each name in turn). A symlink swapped in at any moment is never
+# followed: once checked, the working folder stays that folder, whatever is renamed later.
+# `create` makes missing folders (mode 755). Returns 1 (with $link) at a folder that is not
+# where it should be, 2 when one is missing; on success $_w is the working folder's path.
+ENTER = r"""enter() {
+  case $2 in "$1" | "$1"/*) ;; *) link=$2; return 1 ;; esac
+  cd -P -- "${1:-/}" 2>/dev/null || { link=${1:-/}; return 2; }
+  _w=${PWD%/} _n=$1 _r=${2#"$1"}; _r=${_r#/}
+  while [ -n "$_r" ]; do
+    _c=${_r%%/*}; case $_r in */*) _r=${_r#*/} ;; *) _r= ;; esac
+    _w=$_w/$_c _n=$_n/$_c link=$_n
+    if [ ! -e "$_c" ] && [ ! -L "$_c" ]; then
+      [ "${3:-}" = create ] && mkdir -m 755 -- "$_c" || return 2
+    fi
+    [ ! -L "$_c" ] && cd -P -- "$_c" 2>/dev/null && [ "$PWD" = "$_w" ] || return 1
   done
 }"""
 

@@ -166,6 +166,7 @@ class Transaction:
             '"$(base64 -w0 < "$3" 2>/dev/null || base64 < "$3" | tr -d "\\n")"; }',
             f'fail() {{ printf "%s FAIL %s\\n" {_TAG} "$1"; exit 1; }}',
             hostfiles.CONFINED,
+            hostfiles.ENTER,
             f'outside() {{ printf "%s LINK %s\\n" {_TAG} '
             '"$(printf %s "$link" | base64 | tr -d "\\n")"; }',
             'o="$W/out"',
@@ -206,13 +207,7 @@ class Transaction:
             ]
         lines += [f"{_confine(change)} || {{ outside; fail link; }}" for change in plan.changes]
         for change in plan.changes if plan.backup and not scratch else ():
-            p = quote(change.path)  # back up, or remember the path did not exist
-            lines.append(
-                f'if [ -e {p} ] || [ -L {p} ]; then mkdir -p "$B"{quote(dirname(change.path))}'
-                f' && cp -a {p} "$B"{p} || fail backup; '
-                f'else mkdir -p "$W/absent"{quote(dirname(change.path))}'
-                f' && : > "$W/absent"{p} || fail backup; fi'
-            )
+            lines += _backup_lines(change)
         for i, change in enumerate(plan.changes):
             if isinstance(change, WriteFile):
                 data = base64.b64encode(change.content).decode()
@@ -261,24 +256,21 @@ class Transaction:
         """The apply phase, to run where the transaction is held (see `_held`)."""
         lines = ['echo swapping > "$W/state"']
         for i, change in enumerate(self.plan.changes):
-            p = quote(change.path)
-            d = quote(dirname(change.path))
-            t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-{i}")
-            mkdir = f"(umask 022 && mkdir -p {d})"  # new parent folders must be readable
             lines.append(f"{_confine(change)} || {{ outside; fail link; }}")
             if isinstance(change, WriteFile):
                 keep = (
-                    f"if [ -f {p} ] && [ ! -L {p} ]; then chown --reference={p} {t} && "
-                    f"chmod --reference={p} {t}; else chmod {change.mode:o} {t}; fi"
+                    'if [ -f "../$n" ] && [ ! -L "../$n" ]; then chown --reference="../$n" ./f && '
+                    f'chmod --reference="../$n" ./f; else chmod {change.mode:o} ./f; fi'
                 )
-                step = f'{mkdir} && cp "$W/new/{i}" {t} && {{ {keep}; }} && mv -Tf {t} {p}'
+                put = f'cp "$W/new/{i}" ./f && {{ {keep}; }}'
+                lines.append(_put(change, f".opsfix-{self.txid}-{i}", put) + " || fail swap")
             elif isinstance(change, Symlink):
-                link = f"ln -s {quote(change.target)} {t}"
-                step = f"{mkdir} && rm -f {t} && {link} && mv -Tf {t} {p}"
+                put = f"ln -s {quote(change.target)} ./f"
+                lines.append(_put(change, f".opsfix-{self.txid}-{i}", put) + " || fail swap")
             else:
                 assert isinstance(change, Remove)
-                step = f"if [ -d {p} ] && [ ! -L {p} ]; then false; else rm -f {p}; fi"
-            lines.append(f"{step} || {{ rm -f {t}; fail swap; }}")
+                gone = 'if [ -d "$n" ] && [ ! -L "$n" ]; then exit 1; fi; rm -f "$n"'
+                lines.append(_in_folder(change, gone) + " || fail swap")
         lines.append('echo acting > "$W/state"')
         for i, command in enumerate(self.plan.act):
             lines.append(_reported("act", i, command))
@@ -291,14 +283,13 @@ class Transaction:
         lines = [*self._held(), 'echo restoring > "$W/state"', "bad=0"]
         for i, change in reversed(list(enumerate(self.plan.changes))):
             p = quote(change.path)
-            t = quote(f"{dirname(change.path)}/.opsfix-{self.txid}-r{i}")
+            put = _put(change, f".opsfix-{self.txid}-r{i}", f'cp -a "$B"{p} ./f')
+            gone = _in_folder(change, 'rm -f "$n"')
             # "$B/.absent" (one path a line) is where older versions noted absent paths
             lines.append(
-                f"if ! {_confine(change)}; then outside; bad=1; "
-                f'elif [ -e "$B"{p} ] || [ -L "$B"{p} ]; then rm -rf {t}; '
-                f'cp -a "$B"{p} {t} && mv -Tf {t} {p} || bad=1; '
+                f'if [ -e "$B"{p} ] || [ -L "$B"{p} ]; then {put} || bad=1; '
                 f'elif [ -e "$W/absent"{p} ] || grep -qxF {p} "$B/.absent" 2>/dev/null; '
-                f"then rm -f {p} || bad=1; fi"
+                f"then {gone} || bad=1; fi"
             )
         lines.append("[ $bad -eq 0 ] || fail restore")
         for i, command in enumerate(self.plan.rollback):
@@ -317,6 +308,45 @@ class Transaction:
 def _confine(change: Change) -> str:
     """The host-side test that the change's path stays in its root (see opsfix.hostfiles)."""
     return hostfiles.confined(change.root, change.path)
+
+
+def _backup_lines(change: Change) -> list[str]:
+    """Copy the path into the backup (from inside its folder), or note that it is absent."""
+    p, folder = quote(change.path), quote(dirname(change.path))
+    copy = f'[ -e "$n" ] || [ -L "$n" ] || exit 2; mkdir -p "$B"{folder} && cp -a "$n" "$B"{p}'
+    return [
+        f"( {_enter(change)}{copy} )",
+        f'case $? in 0) ;; 1) fail link ;; 2) mkdir -p "$W/absent"{folder} && '
+        f': > "$W/absent"{p} || fail backup ;; *) fail backup ;; esac',
+    ]
+
+
+def _enter(change: Change, create: bool = False) -> str:
+    """A subshell's first lines: `n` is the change's name, the working folder its folder,
+    entered without following a link below the root (see `hostfiles.ENTER`). A folder out
+    of place exits 1, naming it; a missing one exits 2."""
+    root, folder = hostfiles.root_arg(change.root), dirname(change.path)
+    how = " create" if create else ""
+    return (
+        f"n=./{quote(change.path.rsplit('/', 1)[1])}; enter {quote(root)} {quote(folder)}{how}; "
+        "case $? in 0) ;; 1) outside; exit 1 ;; *) exit 2 ;; esac; "
+    )
+
+
+def _in_folder(change: Change, body: str) -> str:
+    """`body` run from inside the change's folder; a missing folder leaves nothing to do."""
+    return f"( {_enter(change)}{body} ); case $? in 0 | 2) ;; *) false ;; esac"
+
+
+def _put(change: Change, private: str, make: str) -> str:
+    """Make `./f` (by `make`) in a folder of our own beside the change's path, then rename
+    it over the path: nothing is written through a name that others can swap."""
+    t = quote(private)
+    return (
+        f"( {_enter(change, create=True)}"
+        f'rm -rf -- {t}; mkdir -m 700 -- {t} && cd -P -- {t} && [ "$PWD" = "$_w"/{t} ] || exit 1; '
+        f'{make} && mv -Tf ./f "../$n"; s=$?; cd -P .. && rm -rf -- {t}; exit $s )'
+    )
 
 
 def _reported(phase: str, index: int, command: str) -> str:
