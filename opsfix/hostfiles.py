@@ -42,10 +42,12 @@ CONFINED = r"""confined() {
 # checking after each step that the working folder is physically where it should be (the
 # root's real path, then each name in turn). A symlink swapped in at any moment is never
 # followed: once checked, the working folder stays that folder, whatever is renamed later.
-# `create` makes missing folders (mode 755). Returns 1 (with $link) at a folder that is not
-# where it should be, 2 when one is missing; on success $_w is the working folder's path.
+# `create` makes missing folders (mode 755), the root too (its path is trusted). Returns 1
+# (with $link) at a folder that is not where it should be, 2 when one is missing; on
+# success $_w is the working folder's path.
 ENTER = r"""enter() {
   case $2 in "$1" | "$1"/*) ;; *) link=$2; return 1 ;; esac
+  if [ "${3:-}" = create ] && [ ! -e "${1:-/}" ]; then (umask 022 && mkdir -p -- "$1"); fi
   cd -P -- "${1:-/}" 2>/dev/null || { link=${1:-/}; return 2; }
   _w=${PWD%/} _n=$1 _r=${2#"$1"}; _r=${_r#/}
   while [ -n "$_r" ]; do

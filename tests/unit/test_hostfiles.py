@@ -76,3 +76,10 @@ def test_enter_walks_in_one_checked_folder_at_a_time(tmp_path: Path) -> None:
     assert swapped.exit_status == 1 and swapped.stdout.split("|")[1] == f"{root}/a/b"
     assert list(outside.iterdir()) == []  # nothing made through the link
     assert enter(str(tmp_path)).exit_status == 1  # not under the root
+
+
+def test_enter_makes_a_missing_root_when_asked(tmp_path: Path) -> None:
+    root = tmp_path / "new" / "root"
+    script = f"{hostfiles.ENTER}\numask 077; enter {quote(str(root))} {quote(f'{root}/a')} create"
+    assert sh(script + '; s=$?; printf %s "$PWD"; exit $s').stdout == f"{root}/a"
+    assert [(p.stat().st_mode & 0o777) for p in (tmp_path / "new", root, root / "a")] == [0o755] * 3
