@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,11 +158,15 @@ def up(
     subnet: str = "10.231.0.0/24",
     kind: str = "namespace",
     cache_dir: Path | str | None = None,
+    binds: Sequence[Path] = (),
 ) -> Lab:
     """Build `count` hosts web1..webN in parallel and wait until each answers SSH and HTTP.
 
     `kind` is `namespace` (the fast default) or `systemd`: nspawn containers booting a
-    Debian tree that is built once with mmdebstrap and cached in `cache_dir`.
+    Debian tree that is built once with mmdebstrap and cached in `cache_dir`. `binds` are
+    folders of this machine that systemd hosts see read-only at the same path (say, a
+    checkout and virtualenv of opsfix, to make a host a controller); namespace hosts
+    already see every folder.
 
     Refuses if `state_dir` already holds a lab, or if the name or subnet is in use: run
     `down` first (a lab is not extended in place). On failure, everything made is removed
@@ -170,6 +175,8 @@ def up(
     plan = plan_lab(count, name, subnet)
     paths = LabPaths(resolve_state_dir(state_dir))
     _preflight(plan, paths, kind)
+    if binds and kind != "systemd":
+        raise LabError("binds are for systemd hosts: namespace hosts see every folder already")
     tree = rootfs.ensure_rootfs(cache_dir) if kind == "systemd" else None
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = LabRecord(name=name, subnet=subnet, count=count, kind=kind)
@@ -177,7 +184,7 @@ def up(
     try:
         system.ip_batch(network_up_commands(plan))
         _write_files(plan, paths, tree)
-        started = {host.name: _boot(host, plan, paths, kind) for host in plan.hosts}
+        started = {h.name: _boot(h, plan, paths, kind, binds) for h in plan.hosts}
         deadline = time.monotonic() + (60 + 2 * count if tree else 20 + 0.3 * count)
         record.pids = _find_inits(plan, started, paths, deadline, kind)
         record.save(paths)
@@ -303,10 +310,12 @@ def _lines(plan: LabPlan, host: HostPlan) -> str:
     return "\n".join(nspawn.address_commands(plan, host)) + "\n"
 
 
-def _boot(host: HostPlan, plan: LabPlan, paths: LabPaths, kind: str) -> subprocess.Popen[bytes]:
+def _boot(
+    host: HostPlan, plan: LabPlan, paths: LabPaths, kind: str, binds: Sequence[Path]
+) -> subprocess.Popen[bytes]:
     """Start a host's boot script (or nspawn) in new namespaces; it outlives this process."""
     if kind == "systemd":
-        process = nspawn.boot(plan, host, paths)
+        process = nspawn.boot(plan, host, paths, binds)
         _children[host.netns] = process
         return process
     argv = [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from opsfix.errors import LabError
@@ -76,8 +77,11 @@ def _write_identity(merged: Path, host: HostPlan, client_key: str, keys: Path) -
     (merged / "etc/hostname").write_text(f"{host.name}\n")
 
 
-def boot(plan: LabPlan, host: HostPlan, paths: LabPaths) -> subprocess.Popen[bytes]:
-    """Start nspawn in the host's own cgroup; it outlives this process."""
+def boot(
+    plan: LabPlan, host: HostPlan, paths: LabPaths, binds: Sequence[Path] = ()
+) -> subprocess.Popen[bytes]:
+    """Start nspawn in the host's own cgroup; it outlives this process. `binds` appear
+    read-only at the same path inside."""
     root = paths.host(host.name)
     argv = [
         "systemd-nspawn", "--boot", "--quiet", "--console=read-only",
@@ -86,6 +90,7 @@ def boot(plan: LabPlan, host: HostPlan, paths: LabPaths) -> subprocess.Popen[byt
         f"--network-namespace-path={system.NETNS_DIR / host.netns}",
         f"--bind={root / 'nginx'}:/etc/nginx", f"--bind={root / 'www'}:{WEB_ROOT}",
         f"--bind={root / 'log'}:/var/log",
+        *(f"--bind-ro={folder}" for folder in binds),
     ]  # fmt: skip
     cgroups = cgroup_dirs(plan, host)
     for cgroup in cgroups:
