@@ -120,7 +120,9 @@ def wait_for_run(lab: Lab, host: str, until: datetime, known: int) -> list[dict[
         if len(runs) > known:
             return runs
         time.sleep(1)
-    raise AssertionError(f"{host}: no run recorded by {until:%H:%M:%S} + 60 s")
+    what = "systemctl list-timers --all --no-pager; systemctl status --no-pager opsfix-site"
+    seen = lab.exec(host, f"{what}; journalctl -n 40 --no-pager", check=False).stdout
+    raise AssertionError(f"{host}: no run recorded by {until:%H:%M:%S} + 60 s:\n{seen}")
 
 
 def schedule(lab: Lab, host: str, *args: str) -> str:
