@@ -109,7 +109,8 @@ def summary(rule: Rule, work: Work, host: HostReport, result: HostResult) -> dic
         for rem in step.remediations
         if rem.status not in ("not_needed", "no_change")
     ]
-    report = f"opsfix report {result.run_id}" if result.run_id else "(not recorded)"
+    command = f"opsfix report {result.run_id}" if result.run_id else "(not recorded)"
+    report = result.report or command
     text = (
         f"opsfix: {work.alert.name or 'alert'} on {work.host}: {result.status}"
         + (f" ({result.reason})" if result.reason else "")
@@ -133,6 +134,7 @@ def summary(rule: Rule, work: Work, host: HostReport, result: HostResult) -> dic
         "time_to_repair": result.time_to_repair,
         "run_id": result.run_id,
         "report": report,
+        "report_command": command,
     }
 
 

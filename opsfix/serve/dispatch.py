@@ -56,6 +56,7 @@ class HostResult:
     run_id: str | None = None
     finished: float = field(default_factory=time.time)
     time_to_repair: float | None = None  # from the alert's startsAt, when repaired
+    report: str | None = None  # the incident report's file or address, if written
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ time from `startsAt` to repaired) under `options.alerts`, and `opsfix show` list
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +19,8 @@ from opsfix.errors import InputError
 from opsfix.hosts import Secret
 from opsfix.results import HostReport, RunReport
 from opsfix.serve.answer import Answers, summary
-from opsfix.serve.dispatch import HostResult, Work
+from opsfix.serve.dispatch import Emit, HostResult, Work
+from opsfix.serve.reportfiles import ReportFiles
 from opsfix.serve.rules import Rule
 
 __all__ = ["EngineExecutor", "RunSettings"]
@@ -41,9 +43,18 @@ class RunSettings:
 
 
 class EngineExecutor:
-    def __init__(self, settings: RunSettings, answers: Answers | None = None) -> None:
+    def __init__(
+        self,
+        settings: RunSettings,
+        answers: Answers | None = None,
+        *,
+        emit: Emit | None = None,
+        reports: ReportFiles | None = None,
+    ) -> None:
         self.settings = settings
         self.answers = answers
+        self.emit = emit or (lambda event, **fields: None)
+        self.reports = reports
 
     def run(self, rule: Rule, works: list[Work]) -> dict[str, HostResult]:
         from opsfix.runner import RunRequest, run_playbook
@@ -64,16 +75,15 @@ class EngineExecutor:
             command_timeout=self.settings.command_timeout,
             lock_wait=rule.lock_wait,
         )
-        silences = self.answers.silence(rule, works) if self.answers else []
+        silences = _Silences(self.answers, rule, works)
         try:
-            report, _warnings, secrets = run_playbook(request)
+            report, _warnings, secrets = run_playbook(request, on_event=silences.on_event)
         except InputError as exc:  # the playbook or inventory changed since start-up
             return {w.host: HostResult("error", f"nothing ran: {exc}") for w in works}
         finally:
-            if self.answers:
-                self.answers.unsilence(silences)
-        run_id, safe = self._record(rule, works, report, secrets, limit)
-        results = {h.host: _result(h, works, report, run_id) for h in safe.hosts}
+            silences.end()
+        run_id, safe, where = self._record(rule, works, report, secrets, limit)
+        results = {h.host: _result(h, works, report, run_id, where) for h in safe.hosts}
         if self.answers:
             for work in works:
                 host = next((h for h in safe.hosts if h.host == work.host), None)
@@ -91,7 +101,9 @@ class EngineExecutor:
 
     def _record(
         self, rule: Rule, works: list[Work], report: RunReport, secrets: list[str], limit: str
-    ) -> tuple[str | None, RunReport]:
+    ) -> tuple[str | None, RunReport, str | None]:
+        """Record the run in history (secrets masked), and write its incident report when
+        the rules ask for report files: the run id, the masked report, the report's place."""
         from opsfix import history
         from opsfix.commands.run import exit_code
         from opsfix.state import StateError, open_store
@@ -109,12 +121,14 @@ class EngineExecutor:
         try:
             store = open_store()
             try:
-                history.record(store, doc)
+                digest = history.record(store, doc).bundle_sha256
             finally:
                 store.close()
-        except (StateError, OSError, ValueError):
-            return None, safe
-        return run_id, safe
+        except (StateError, OSError, ValueError) as exc:
+            self.emit("history_failed", run_id=run_id, error=str(exc)[:300])
+            return None, safe, None
+        where = self.reports.write(doc, digest, self.emit) if self.reports else None
+        return run_id, safe, where
 
     def _options(
         self, rule: Rule, works: list[Work], report: RunReport, limit: str
@@ -130,6 +144,41 @@ class EngineExecutor:
             "inventory": [str(p) for p in self.settings.inventory],
             "alerts": [_alert_doc(w, report) for w in works],
         }
+
+
+class _Silences:
+    """A run's silences, one per alert: created before the run, each ended as soon as its
+    host's run is done (before verify), the rest when the run ends.
+
+    Alertmanager drops the `resolved` notification of an alert that resolves while it is
+    silenced (receivers paged earlier would never hear it resolved), so a silence lasts
+    no longer than the repair itself: the host's probe cannot succeed before the repair,
+    and the next scrape and evaluation come after the host's run is done.
+    """
+
+    FINAL = frozenset(("healthy", "repaired", "failed", "unreachable", "deferred"))
+
+    def __init__(self, answers: Answers | None, rule: Rule, works: list[Work]) -> None:
+        self.answers = answers
+        self.ids: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        if answers is not None:
+            for work in works:
+                self.ids[work.host] = answers.silence(rule, [work])
+
+    def on_event(self, host: str, what: str) -> None:
+        if what in self.FINAL:
+            self._end(host)
+
+    def end(self) -> None:
+        for host in list(self.ids):
+            self._end(host)
+
+    def _end(self, host: str) -> None:
+        with self._lock:
+            ids = self.ids.pop(host, [])
+        if ids and self.answers is not None:
+            self.answers.unsilence(ids)
 
 
 def _alert_doc(work: Work, report: RunReport) -> dict[str, Any]:
@@ -150,13 +199,15 @@ def _alert_doc(work: Work, report: RunReport) -> dict[str, Any]:
     }
 
 
-def _result(host: HostReport, works: list[Work], report: RunReport, run_id: str | None) -> Any:
+def _result(
+    host: HostReport, works: list[Work], report: RunReport, run_id: str | None, where: str | None
+) -> Any:
     work = next((w for w in works if w.host == host.host), None)
     ttr = None
     if work is not None and host.status == "repaired":
         ttr = report.finished - work.alert.startsAt.timestamp()
     status, reason = _outcome(host)
-    return HostResult(status, reason, run_id, report.finished, ttr)
+    return HostResult(status, reason, run_id, report.finished, ttr, where)
 
 
 def _outcome(host: HostReport) -> tuple[str, str]:

@@ -4,6 +4,7 @@
     inventory: [../inventory/hosts.yml]
     alertmanager: {url: http://127.0.0.1:9093, silence: true, silence_for: 10m}
     notify: [{url: https://hooks.slack.com/services/..., format: slack}]
+    reports: {dir: /var/lib/opsfix/reports, url: "https://ops.example/reports/{run_id}.md"}
     rules:
       - name: web-down
         match: {alertname: HttpDown, labels: {severity: page}, labels_regex: {job: blackbox.*}}
@@ -101,11 +102,21 @@ class NotifySpec(_Model):
     format: Literal["slack", "json"] = "json"
 
 
+class ReportsSpec(_Model):
+    dir: str = Field(description="each run's incident report is written here, RUN_ID.md")
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://.*\{run_id\}",
+        description="the report's address in notifications, {run_id} filled in",
+    )
+
+
 class RulesSpec(_Model):
     playbook_dirs: list[str] = Field(min_length=1, description="folders rules may name from")
     inventory: list[str] = Field(default_factory=list, description="default: as `opsfix apply`")
     alertmanager: AlertmanagerSpec | None = None
     notify: list[NotifySpec] = Field(default_factory=list)
+    reports: ReportsSpec | None = None
     rules: list[RuleSpec] = Field(min_length=1)
 
 
@@ -145,6 +156,8 @@ class Rules:
     alertmanager: AlertmanagerSpec | None = None
     notify: tuple[NotifySpec, ...] = ()
     playbook_dirs: tuple[Path, ...] = field(default=())
+    reports_dir: Path | None = None
+    report_url: str | None = None
 
     def rule_for(self, labels: dict[str, str]) -> Rule | None:
         """The first rule that matches, as Alertmanager's routes (no `continue`)."""
@@ -176,6 +189,8 @@ def load_rules(path: Path, plugin_dirs: list[Path] | None = None) -> Rules:
         alertmanager=spec.alertmanager,
         notify=tuple(spec.notify),
         playbook_dirs=dirs,
+        reports_dir=(base / spec.reports.dir) if spec.reports else None,
+        report_url=spec.reports.url if spec.reports else None,
     )
 
 

@@ -18,6 +18,7 @@ from opsfix.serve.dispatch import Dispatcher
 from opsfix.serve.execute import EngineExecutor, RunSettings
 from opsfix.serve.logs import JsonLog
 from opsfix.serve.metrics import ServeMetrics
+from opsfix.serve.reportfiles import ReportFiles
 from opsfix.serve.rules import Rule, Rules
 from opsfix.serve.targets import inventory_host
 
@@ -64,7 +65,8 @@ def assemble(rules: Rules, settings: RunSettings, guards: Guards, log: Any = Non
             metrics.event(event, fields)
 
     answers = Answers(rules, emit) if (rules.alertmanager or rules.notify) else None
-    executor = EngineExecutor(settings, answers)
+    reports = ReportFiles(rules.reports_dir, rules.report_url) if rules.reports_dir else None
+    executor = EngineExecutor(settings, answers, emit=emit, reports=reports)
     dispatcher = Dispatcher(rules, executor, _resolver(settings.inventory, emit), emit=emit)
     metrics = ServeMetrics(dispatcher.depth)
     app = build_app(dispatcher, metrics, guards, emit)

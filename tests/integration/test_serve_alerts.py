@@ -41,6 +41,7 @@ def _rules(tmp: Path, lab: Lab, stack: alerting.Stack | None, hook: str, am: str
         "inventory": [str(lab.inventory_path)],
         "alertmanager": {"url": am, "silence": True, "silence_for": "2m"},
         "notify": [{"url": hook, "format": "json"}, {"url": hook + "/slack", "format": "slack"}],
+        "reports": {"dir": "reports", "url": "https://ops.example/reports/{run_id}.md"},
         "rules": [
             {
                 "name": "web-down",
@@ -106,9 +107,7 @@ def test_alert_to_repair_end_to_end(clean_lab: Lab, stack_tools: None, tmp_path:
                     90,
                 )
                 alerting.wait_for("the alert to resolve", lambda: not stack.alerts("web2"), 60)
-                metrics = alerting.wait_for(
-                    "the resolved notification to reach opsfix", lambda: _resolved_seen(port), 30
-                )
+                metrics = _metrics(port)
         finally:
             receiver.stop()
             opsfix("drill", "reset", "--limit", "web2", "-i", lab.inventory_path)
@@ -139,16 +138,19 @@ def test_alert_to_repair_end_to_end(clean_lab: Lab, stack_tools: None, tmp_path:
     assert summaries[0]["host"] == "web2" and summaries[0]["outcome"] == "repaired"
     assert summaries[0]["fingerprint"] == fingerprint
     assert any("service_start applied" in line for line in summaries[0]["done"])
-    assert run["run_id"] in summaries[0]["report"]
+    assert summaries[0]["report"] == f"https://ops.example/reports/{run['run_id']}.md"
+    assert summaries[0]["report_command"] == f"opsfix report {run['run_id']}"
+    written = (tmp_path / "reports" / f"{run['run_id']}.md").read_text()
+    assert "web2" in written and "HttpProbeFailing" in written
     slack = [b for b in receiver.bodies if isinstance(b, dict) and set(b) == {"text"}]
     assert len(slack) == 1 and "web2: repaired" in slack[0]["text"]
     assert 'opsfix_serve_runs_total{outcome="repaired",rule="web-down"} 1.0' in metrics
+    assert 'opsfix_serve_time_to_repair_seconds_count{rule="web-down"} 1.0' in metrics
+    assert 'opsfix_serve_alerts_received_total{action="queued",status="firing"} 1.0' in metrics
 
 
-def _resolved_seen(port: int) -> str | None:
+def _metrics(port: int) -> str:
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    wanted = 'opsfix_serve_alerts_received_total{action="ignored",status="resolved"}'
-    return text if wanted in text else None
+        return str(response.read().decode())

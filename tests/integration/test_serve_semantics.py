@@ -100,6 +100,7 @@ def serving(
     tls: ssl.SSLContext | None = None,
     playbooks: Path = REPO / "playbooks",
     auth: bool = True,
+    reports: dict[str, str] | None = None,
     **rule: Any,
 ) -> Iterator[Served]:
     token = secrets.token_urlsafe(24)
@@ -110,6 +111,7 @@ def serving(
         "playbook_dirs": [str(playbooks)],
         "inventory": [str(inventory)],
         "notify": [{"url": receiver.url, "format": "json"}],
+        **({"reports": reports} if reports else {}),
         "rules": [
             {
                 "name": "web-down",
@@ -254,7 +256,7 @@ def test_freeze_defers_the_repair_and_says_why(clean_lab: Lab, tmp_path: Path) -
     freeze = {"start": "2020-01-01", "end": "2099-12-31", "reason": "release weekend"}
     inventory = inventory_copy(lab, tmp_path / "inventory.yml", opsfix_freezes=[freeze])
     stop_nginx(lab, "web3")
-    with serving(tmp_path, inventory) as served:
+    with serving(tmp_path, inventory, reports={"dir": str(tmp_path / "reports")}) as served:
         served.decisions(alert(url(lab, "web3"), "d1"))
         served.idle()
         alerting.wait_for("the notification", lambda: served.receiver.bodies, 10)
@@ -266,6 +268,8 @@ def test_freeze_defers_the_repair_and_says_why(clean_lab: Lab, tmp_path: Path) -
     assert "release weekend" in start["remediations"][0]["reason"]
     assert said["outcome"] == "deferred" and "release weekend" in said["reason"], said
     assert "release weekend" in said["text"]
+    assert said["report"] == str(tmp_path / "reports" / f"{runs[0]['run_id']}.md")
+    assert "release weekend" in Path(said["report"]).read_text()
     assert not serves(lab, "web3")  # nothing disruptive ran
 
 

@@ -102,3 +102,13 @@ def test_duplicate_names_missing_folder_and_empty_rules(tmp_path: Path) -> None:
     assert "rules" in error(tmp_path, f"playbook_dirs: [{PLAYBOOKS}]\nrules: []\n")
     assert "invalid YAML" in error(tmp_path, "rules: [\n")
     assert "expected a mapping" in error(tmp_path, "- 1\n")
+
+
+def test_report_files_need_a_url_with_the_run_id(tmp_path: Path) -> None:
+    with_reports = GOOD.replace(
+        "rules:\n", "reports: {dir: out, url: 'https://x/{run_id}'}\nrules:\n", 1
+    )
+    loaded = load_rules(write(tmp_path, with_reports))
+    assert loaded.reports_dir == tmp_path / "out" and loaded.report_url == "https://x/{run_id}"
+    no_id = with_reports.replace("https://x/{run_id}", "https://x/latest")
+    assert "reports.url" in error(tmp_path, no_id)
