@@ -27,6 +27,7 @@ from opsfix.commands.common import (
     Parser,
 )
 from opsfix.errors import InputError, LabError, OptionsError, PluginError
+from opsfix.escape import printable
 
 # One module per command under opsfix/commands, each registering its own parser(s).
 COMMANDS = {
@@ -75,11 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OPTIONS
         return int(args.func(args))
     except (InputError, PluginError) as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
+        print(f"ERROR: {printable(str(exc))}", file=sys.stderr)
         print("Nothing was run.", file=sys.stderr)
         return EXIT_INPUT
     except OptionsError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
+        print(f"ERROR: {printable(str(exc))}", file=sys.stderr)
         return EXIT_OPTIONS
     except LabError as exc:
         print(f"ERROR: lab: {exc}", file=sys.stderr)

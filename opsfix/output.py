@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from opsfix.escape import printable
 from opsfix.hosts import Secret
 from opsfix.results import CheckOutcome, HostReport, RemediationOutcome, RunReport
 
@@ -97,7 +98,12 @@ def to_text(report: RunReport, verbose: int = 0) -> str:
     lines.append(
         "SUMMARY  " + "  ".join(f"{k}={v}" for k, v in counts.items()) + f"  ({took:.1f}s)"
     )
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # hosts print anything: shown, never obeyed
+
+
+def name(host: str) -> str:
+    """A host name on one line: a newline in it would forge a line of the report."""
+    return printable(host, one_line=True)
 
 
 def fleet_table(report: RunReport) -> list[str]:
@@ -105,7 +111,7 @@ def fleet_table(report: RunReport) -> list[str]:
     labels = next((h.steps for h in report.hosts if h.steps), [])
     header = ["HOST", "STATUS", *(s.name for s in labels)]
     rows = [
-        [host.host, host.status, *(_cell(host, i) for i in range(len(labels)))]
+        [name(host.host), host.status, *(_cell(host, i) for i in range(len(labels)))]
         for host in sorted(report.hosts, key=_badness)
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -131,7 +137,7 @@ def _badness(host: HostReport) -> tuple[int, int, str]:
 
 
 def _host(host: HostReport, mode: str, verbose: int) -> list[str]:
-    head = f"{host.host}  {host.status.upper()}  ({host.duration:.1f}s)"
+    head = f"{name(host.host)}  {host.status.upper()}  ({host.duration:.1f}s)"
     if host.reason and host.status != "healthy":
         head += f"  {host.reason}"
     lines = [head] + [f"  note: {note}" for note in host.notes]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
+from opsfix.escape import printable
 from opsfix.results import RunReport
 
 STYLE = {
@@ -86,6 +87,7 @@ class LiveProgress:
             self._live.stop()
 
     def event(self, host: str, text: str) -> None:
+        host, text = printable(host, one_line=True), printable(text, one_line=True)
         with self._lock:
             if text in STYLE:
                 self._working.pop(host, None)
@@ -153,11 +155,11 @@ def print_summary(report: RunReport, stream: IO[str] | None = None) -> None:
             for r in s.remediations
         )
         table.add_row(
-            Text(host.host),
+            Text(printable(host.host, one_line=True)),
             Text(host.status, STYLE.get(host.status, "")),
             Text(f"{ok}/{len(host.steps)}" if host.steps else "-"),
-            Text(repairs or "-"),
+            Text(printable(repairs, one_line=True) or "-"),
             Text(f"{host.duration:.1f}s"),
-            Text(host.reason if host.status != "healthy" else ""),
+            Text(printable(host.reason) if host.status != "healthy" else ""),
         )
     Console(file=stream, highlight=False).print(table)

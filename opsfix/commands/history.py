@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.commands.common import EXIT_FAILED, EXIT_OK
+from opsfix.escape import printable
 
 
 def register(sub: Any) -> None:
@@ -45,23 +46,28 @@ def _cmd_history(args: argparse.Namespace) -> int:
     if not runs:
         print("No runs recorded.", file=sys.stderr)
         return EXIT_OK
-    rows = [("RUN", "STARTED (UTC)", "MODE", "PLAYBOOK", "HOSTS", "EXIT", "TOOK", "BY")]
+    rows: list[tuple[str, ...]] = [
+        ("RUN", "STARTED (UTC)", "MODE", "PLAYBOOK", "HOSTS", "EXIT", "TOOK", "BY")
+    ]
     rows += [
-        (
-            r.id,
-            when(r.started)[:-4],
-            r.mode,
-            r.playbook,
-            counts_text(r.hosts) or "-",
-            str(r.exit_code),
-            f"{max(0.0, r.finished - r.started):.1f}s",
-            r.user,
+        tuple(
+            printable(cell, one_line=True)
+            for cell in (
+                r.id,
+                when(r.started)[:-4],
+                r.mode,
+                r.playbook,
+                counts_text(r.hosts) or "-",
+                str(r.exit_code),
+                f"{max(0.0, r.finished - r.started):.1f}s",
+                r.user,
+            )
         )
         for r in runs
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print(printable("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()))
     return EXIT_OK
 
 

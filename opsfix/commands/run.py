@@ -21,6 +21,7 @@ from opsfix.commands.common import (
     run_options,
 )
 from opsfix.errors import OptionsError
+from opsfix.escape import printable
 
 
 def register(sub: Any) -> None:
@@ -176,7 +177,7 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
             keeper=keeper,
         )
     for warning in warnings:
-        print(f"WARNING: {warning}", file=sys.stderr)
+        print(f"WARNING: {printable(warning)}", file=sys.stderr)
     from opsfix import output
 
     code = exit_code(report, defer_ok=args.defer_ok)
@@ -204,7 +205,8 @@ def _progress(stream: Any) -> Callable[[str, str], None]:
     sys.stderr while hosts still run."""
 
     def event(host: str, what: str) -> None:
-        print(f"  {host}: {what}", file=stream, flush=True)
+        line = f"  {printable(host, one_line=True)}: {printable(what, one_line=True)}"
+        print(line, file=stream, flush=True)
 
     return event
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from opsfix.commands.common import EXIT_FAILED, EXIT_OK
+from opsfix.escape import printable
 
 
 def register(sub: Any) -> None:
@@ -50,5 +51,5 @@ def _cmd_show(args: argparse.Namespace) -> int:
         "",
         output.to_text(report, args.verbose),
     ]
-    print("\n".join(lines))  # recorded masked: nothing secret is left to redact
+    print(printable("\n".join(lines)))  # recorded masked: nothing secret is left to redact
     return EXIT_OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from opsfix.errors import InventoryError
+from opsfix.escape import printable
 from opsfix.inventory.masking import shown
 
 if TYPE_CHECKING:
@@ -84,4 +85,6 @@ def _var_lines(values: dict[str, Any], depth: int) -> list[str]:
 
 
 def _line(text: str, depth: int) -> str:
+    """One line of the graph: names and values may hold any character, shown escaped."""
+    text = printable(text, one_line=True)
     return "  |" * depth + "--" + text if depth else text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from html import escape
 
+from opsfix.escape import printable
 from opsfix.reports.oplog import OperationLog, evidence_lines
 from opsfix.results import CheckOutcome, HostReport, RemediationOutcome, StepReport
 
@@ -30,6 +31,11 @@ pre { background: #f6f8fa; border: 1px solid #d0d7de; padding: .6rem; overflow-x
 
 
 def render(log: OperationLog) -> str:
+    """The log as one HTML page, every control character a host printed shown escaped."""
+    return printable(_render(log))
+
+
+def _render(log: OperationLog) -> str:
     facts = [
         ("Date/Time", escape(log.date_time)),
         ("Operation", _inline(log.operation)),
@@ -158,4 +164,7 @@ def _lines(items: list[str]) -> str:
 def _inline(text: str) -> str:
     """Escaped text; `code spans` (opsfix writes them around commands) become <code>."""
     parts = re.split(r"`([^`]+)`", text)
-    return "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))
+    return "".join(
+        f"<code>{escape(printable(p, one_line=True))}</code>" if i % 2 else escape(p)
+        for i, p in enumerate(parts)
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -19,11 +20,21 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from opsfix.lab import Lab
 from opsfix.transport.kept import build_tag
 
-from .helpers import DATA, PLUGINS, REPO, clean_env, opsfix_command, opsfix_with_env
+from .helpers import (
+    DATA,
+    PLAYBOOK,
+    PLUGINS,
+    REPO,
+    clean_env,
+    opsfix_command,
+    opsfix_with_env,
+    opsfix_with_state,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +99,52 @@ def test_a_host_printing_500_mb_is_could_not_tell_with_memory_bounded(lab: Lab, 
         assert keeper_peak < PEAK_LIMIT_KB, f"the keeper peaked at {keeper_peak // 1024} MiB"
     else:
         assert keeper_peak is None
+
+
+# -- escapes: what a host prints, and host names, reach a person escaped ----------------------
+
+EVIL_CONF = (  # nginx quotes the bad directive in its error, raw
+    r"printf 'server_tokens off;\n\033[2J\033]8;;http://evil\007pwned;\n'"
+    " > /etc/nginx/conf.d/evil.conf"
+)
+ALIAS = "web4\x1b]0;owned\x07\r\nFORGED HEALTHY"
+RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def assert_shown_escaped(text: str, what: str) -> None:
+    """No raw control character, the escaped form there; and no line a host name forged
+    (in HTML a newline is only a space, so there it is not looked for)."""
+    assert not RAW.search(text), f"{what} holds a raw control character: {text[-2000:]!r}"
+    assert "\\x1b[2J" in text, f"{what} lacks the escaped form: {text[-2000:]}"
+    if not text.startswith("<!DOCTYPE html>"):
+        assert not any(line.startswith("FORGED") for line in text.splitlines()), what
+
+
+def test_escapes_from_a_host_and_a_host_name_arrive_escaped(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    lab.exec("web3", EVIL_CONF)
+    inventory = yaml.safe_load(lab.inventory_path.read_text())
+    inventory["all"]["children"]["web"]["hosts"][ALIAS] = {"ansible_host": lab.hosts["web4"]}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    state = tmp_path / "state"
+    args = ("check", PLAYBOOK, "-i", path, "--limit", "web3:~^web4.")
+
+    as_json = opsfix_with_state(*args, "--format", "json", state=state)
+    assert as_json.returncode == 2, as_json
+    assert not RAW.search(as_json.stdout)  # JSON escapes them itself
+    assert "\\u001b[2J" in as_json.stdout
+    web3 = as_json.host("web3")
+    assert "\x1b[2J" in web3["steps"][0]["before"]["summary"]  # decoded: the raw text
+    assert as_json.host(ALIAS)["status"] == "healthy"  # the data is the host's own name
+
+    as_text = opsfix_with_state(*args, state=state)
+    assert as_text.returncode == 2, as_text
+    assert_shown_escaped(as_text.stdout, "text output")
+    assert "web4\\x1b]0;owned\\x07\\r\\nFORGED HEALTHY" in as_text.stdout
+
+    run_id = as_json.report["run_id"]
+    for what in (("show", run_id), ("report", run_id), ("report", run_id, "--format", "html")):
+        shown = opsfix_with_state(*what, state=state)
+        assert shown.returncode == 0, shown
+        assert_shown_escaped(shown.stdout, " ".join(what))
