@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from opsfix import yamlpos
 from opsfix.errors import Location, PlaybookError, VariableError
 from opsfix.hosts import Host
-from opsfix.playbook import Playbook, PluginUse, error_at
+from opsfix.playbook import Playbook, PluginUse, Step, error_at
 from opsfix.plugin import (
     Check,
     CheckContext,
@@ -95,6 +95,8 @@ def _bind_host(
     check_context = CheckContext(host=host.name, state=state, clock=clock)
     steps = []
     for step in playbook.steps:
+        if not _wanted(step, host, variables, templates):
+            continue
         check_params, _ = _params(
             registry.checks[step.check.name].Params,
             step.check,
@@ -116,6 +118,20 @@ def _bind_host(
             remediations.append(cls(params, context))
         steps.append(BoundStep(step.label, check, tuple(remediations)))
     return Target(host=host, vars=variables, steps=tuple(steps))
+
+
+def _wanted(step: Step, host: Host, variables: LazyVars, templates: TemplateEngine) -> bool:
+    """A step's `when:` on this host (no `when`: always). Like Ansible's, it is a bare
+    expression (`expected_content is defined`); an undefined variable is an error."""
+    if step.when is None or isinstance(step.when, bool):
+        return step.when is not False
+    expression = step.when.strip()
+    if not (expression.startswith("{{") and expression.endswith("}}")):
+        expression = "{{ " + expression + " }}"
+    try:
+        return bool(templates.render_value(expression, variables))
+    except VariableError as exc:
+        raise VariableError(f"{exc.message} (host {host.name})", step.when_location) from None
 
 
 def _params(

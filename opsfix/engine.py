@@ -27,6 +27,7 @@ from opsfix.hostrun import BecomeRefused, HostRun, Interrupted
 from opsfix.hosts import ConnectionSpec
 from opsfix.plugin import Remediation
 from opsfix.results import HostReport, RunReport
+from opsfix.shell import batch, unbatch
 from opsfix.transport.base import CommandResult, Connection
 
 Mode = Literal["apply", "check", "dry-run"]
@@ -59,12 +60,17 @@ FlapGuard = Callable[[Target, BoundStep], str | None]
 _OK = ("healthy", "repaired")
 
 
+PEER_LIMIT = 8  # peers asked at most, in inventory order, when a repair needs them
+
+
 @dataclass(frozen=True)
 class Job:
-    """One host of the run: what to do there and how to reach it."""
+    """One host of the run: what to do there and how to reach it, and how to reach its
+    peers (the other hosts of its inventory groups), should a repair need to ask them."""
 
     target: Target
     spec: ConnectionSpec
+    peers: Callable[[], tuple[ConnectionSpec, ...]] = tuple
 
 
 @dataclass
@@ -125,6 +131,30 @@ class Engine:
 
     def is_sensitive(self, path: str) -> bool:
         return any(fnmatch.fnmatch(path, pattern) for pattern in self.options.sensitive_files)
+
+    def ask_peers(self, job: Job, commands: Sequence[str]) -> dict[str, list[CommandResult]]:
+        """Run read-only `commands` on the job's first PEER_LIMIT peers, each over a
+        connection of its own, closed afterwards. A peer that could not be reached (or
+        whose commands did not run) gets an empty list: asked, but no answer."""
+        peers = job.peers()[:PEER_LIMIT]
+
+        def one(spec: ConnectionSpec) -> list[CommandResult]:
+            try:
+                conn = self.connect(spec)
+            except Exception:
+                return []
+            try:
+                return unbatch(commands, conn.run(batch(commands, parallel=False)))
+            except Exception:
+                return []
+            finally:
+                _close(conn)
+
+        if not peers:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(peers)) as pool:
+            answers = list(pool.map(one, peers))
+        return {spec.host: answer for spec, answer in zip(peers, answers, strict=True)}
 
     def run(self, playbook_name: str, jobs: Sequence[Job]) -> RunReport:
         report = RunReport(playbook=playbook_name, mode=self.mode, started=time.time())

@@ -240,6 +240,15 @@ class HostRun:
         return all_ok
 
     def status(self) -> HostStatus:
+        attention = [
+            r.attention
+            for s in self.report.steps
+            for r in s.remediations
+            if r.status == "applied" and r.attention
+        ]
+        if attention:  # brought back, but only part of the way: a person finishes it
+            self.report.reason = "; ".join(attention)
+            return "failed"
         failing = [s for s in self.report.steps if s.after is None or not s.after.ok]
         if failing:
             deferred = [s for s in failing if any(r.status == "deferred" for r in s.remediations)]
@@ -382,14 +391,18 @@ class HostRun:
             gathered = self.conn.run(batch(gather))
         facts = unbatch(gather, gathered) if gathered is not None else []
         try:
-            plan = remediation.plan(facts)
+            asked = remediation.peer_gather(facts)
+            if asked:
+                plan = remediation.plan_from_peers(facts, self.engine.ask_peers(self.job, asked))
+            else:
+                plan = remediation.plan(facts)
         except Exception as exc:
             return RemediationOutcome(name, "error", f"plan failed: {type(exc).__name__}: {exc}")
         if plan.refuse:
             return RemediationOutcome(name, "refused", plan.refuse)
         if plan.is_noop:
             return RemediationOutcome(name, "no_change", plan.summary)
-        outcome = RemediationOutcome(name, "applied", plan.summary)
+        outcome = RemediationOutcome(name, "applied", plan.summary, attention=plan.attention)
         outcome.commands = [*plan.validate, *plan.act]
         if plan.changes and (self.engine.mode == "dry-run" or self.engine.show_diff):
             current = current_contents(self.conn, plan.changes, None)

@@ -188,6 +188,8 @@ def _remediation(rem: RemediationOutcome, mode: str, verbose: int) -> list[str]:
     lines += ["         " + line for line in more]
     if rem.backup_path and rem.status in ("applied", "rolled_back"):
         lines.append(f"         backup: {rem.backup_path}")
+    if rem.attention and rem.status == "applied":
+        lines.append(f"         needs a person: {rem.attention}")
     if rem.diff:  # computed only for dry runs and --diff
         lines += ["         " + line for line in rem.diff.rstrip("\n").splitlines()]
     if rem.validate_output and (rem.status != "applied" or verbose > 1):

@@ -48,6 +48,9 @@ class CheckSpec(_Model):
     check: str = Field(description="name of a check plugin")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     remediate: list[RemediationSpec] = Field(default_factory=list)
+    when: str | bool | None = Field(
+        default=None, description="a Jinja2 expression: the step runs on hosts where it is true"
+    )
 
     @field_validator("remediate", mode="before")
     @classmethod
@@ -117,6 +120,8 @@ class Step:
     label: str
     check: PluginUse
     remediations: tuple[PluginUse, ...]
+    when: str | bool | None = None  # unrendered; see opsfix.binding
+    when_location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,17 @@ def _step(index: int, item: CheckSpec, data: Any, registry: Registry, source: st
             source,
         )
         remediations.append(use)
-    return Step(label=item.name or item.check, check=check, remediations=tuple(remediations))
+    when_location = None
+    if item.when is not None:
+        line, col = yamlpos.position(raw, "when")
+        when_location = Location(source, line, col, f"{where}.when")
+    return Step(
+        label=item.name or item.check,
+        check=check,
+        remediations=tuple(remediations),
+        when=item.when,
+        when_location=when_location,
+    )
 
 
 def _use(

@@ -254,6 +254,9 @@ class Plan:
     - `partial_ok`: the change helps even when the check still fails (some space freed):
       keep it instead of rolling back, and report the host still failing. Implied by
       `backup=False`, since there is nothing to roll back to.
+    - `attention`: the change brings the host back but leaves something only a person can
+      put right (a broken site disabled so nginx could start): it is kept when the check
+      passes, and the host is reported failed with this reason.
     """
 
     summary: str
@@ -265,6 +268,7 @@ class Plan:
     refuse: str | None = None
     backup: bool = True
     partial_ok: bool = False
+    attention: str | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -308,6 +312,23 @@ class Remediation(Generic[P]):
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:
         raise NotImplementedError
+
+    def peer_gather(self, facts: Sequence[CommandResult]) -> list[str]:
+        """Read-only commands to run on this host's peers (the other hosts of its inventory
+        groups) when its own facts cannot say what to restore; [] (the default) asks none.
+
+        Fleets are built alike: a host that never had a known-good copy may borrow a
+        healthy peer's. The engine runs them on each peer with that peer's own connection
+        settings and hands the results to `plan_from_peers`.
+        """
+        return []
+
+    def plan_from_peers(
+        self, facts: Sequence[CommandResult], peers: Mapping[str, Sequence[CommandResult]]
+    ) -> Plan:
+        """The plan, given what `peer_gather`'s commands said on each peer (by name; a
+        peer that could not be reached has no entry)."""
+        return self.plan(facts)
 
     def baseline(self) -> list[str]:
         """Commands run after a real run when the host is healthy (e.g. keep a known-good copy)."""

@@ -49,6 +49,7 @@ class RemediationOutcome:
     commands: list[str] = field(default_factory=list)
     recheck: CheckOutcome | None = None
     backup_path: str | None = None
+    attention: str | None = None  # applied, but a person must finish the repair
 
 
 @dataclass

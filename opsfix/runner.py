@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.binding import BoundStep, Target, bind
-from opsfix.engine import Engine, EngineOptions, Event, FlapGuard, Gate, Job, Mode
-from opsfix.errors import Location, OptionsError
+from opsfix.engine import PEER_LIMIT, Engine, EngineOptions, Event, FlapGuard, Gate, Job, Mode
+from opsfix.errors import Location, OpsfixError, OptionsError
 from opsfix.hostlock import LockSettings
 from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, ConnectionSpec, Host, Secret
 from opsfix.playbook import load_playbook
@@ -83,14 +83,52 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     jobs = []
     extra_origins = {key: Location("--extra-vars", field=key) for key in extra}
     for target in targets:
-        conn_host = Host(
-            target.host.name,
-            target.host.groups,
-            {**target.host.vars, **extra},
-            {**target.host.origins, **extra_origins},
-        )
-        jobs.append(Job(target, connection_spec(conn_host, request, target.vars, templates)))
+        conn_host = _with_extra(target.host, extra, extra_origins)
+        spec = connection_spec(conn_host, request, target.vars, templates)
+        peers = _peer_specs(inventory, target.host, extra, extra_origins, request, templates)
+        jobs.append(Job(target, spec, peers))
     return playbook, jobs, warnings
+
+
+def _with_extra(host: Host, extra: dict[str, Any], origins: dict[str, Location]) -> Host:
+    return Host(host.name, host.groups, {**host.vars, **extra}, {**host.origins, **origins})
+
+
+def _peer_specs(
+    inventory: Any,
+    host: Host,
+    extra: dict[str, Any],
+    origins: dict[str, Location],
+    request: RunRequest,
+    templates: TemplateEngine,
+) -> Callable[[], tuple[ConnectionSpec, ...]]:
+    """How to reach the host's peers, worked out only if a repair asks for them (a peer
+    whose connection variables are bad is left out: it is only asked, never repaired)."""
+
+    def specs() -> tuple[ConnectionSpec, ...]:
+        found = []
+        for peer in peers_of(inventory, host)[:PEER_LIMIT]:
+            try:
+                found.append(
+                    connection_spec(_with_extra(peer, extra, origins), request, None, templates)
+                )
+            except OpsfixError:
+                continue
+        return tuple(found)
+
+    return specs
+
+
+def peers_of(inventory: Any, host: Host) -> list[Host]:
+    """The other hosts of the groups that list `host` itself (not their parents, nor `all`
+    or `ungrouped`), in inventory order: a repair may ask them for a known-good copy."""
+    direct = [
+        g
+        for name, g in inventory.groups.items()
+        if name not in ("all", "ungrouped") and host.name in g.hosts
+    ]
+    names = dict.fromkeys(n for g in direct for n in g.hosts if n != host.name)
+    return [inventory.hosts[n] for n in names if n in inventory.hosts]
 
 
 def connection_spec(

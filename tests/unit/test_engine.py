@@ -400,3 +400,92 @@ def test_a_lock_try_the_check_limit_cut_short_is_given_back(tmp_path, conf):
     assert host.status == "failed" and conf.read_text() == "bad\n"  # refused: not repaired
     assert not lock_path.exists()  # this run's lease, given back
     assert sum("ACQUIRED" in script for script, _ in shell.calls) == 1  # the try: not rerun
+
+
+PEER_BOOK = """
+hosts: all
+checks:
+  - check: file_contains
+    with: {path: "{{ d }}/conf/f", line: good, count: 1}
+    remediate:
+      - remediation: peer_line
+        with: {path: "{{ d }}/conf/f", peer_path: "{{ d }}/peer/f"ATTENTION}
+"""
+
+
+def run_with_peers(tmp_path: Path, peers: tuple[ConnectionSpec, ...], attention: str = ""):
+    body = PEER_BOOK.replace("ATTENTION", f", attention: '{attention}'" if attention else "")
+    target = bound(tmp_path, body)
+    asked: list[str] = []
+
+    def connect(spec: ConnectionSpec) -> LocalShell:
+        asked.append(spec.host)
+        if spec.host == "down":
+            raise OSError("unreachable")
+        return LocalShell()
+
+    engine = Engine("apply", connect)
+    job = Job(target, ConnectionSpec("h1", "localhost"), lambda: peers)
+    return engine.run("book", [job]).hosts[0], asked
+
+
+def test_a_repair_may_ask_the_hosts_peers_and_says_which_answered(tmp_path, conf):
+    (tmp_path / "peer").mkdir()
+    (tmp_path / "peer" / "f").write_text("good\n")
+    peers = (ConnectionSpec("down", "192.0.2.1"), ConnectionSpec("h2", "localhost"))
+    host, asked = run_with_peers(tmp_path, peers)
+    assert host.status == "repaired", host
+    [rem] = host.steps[0].remediations
+    assert rem.status == "applied" and rem.reason == f"write {conf} from h2"
+    assert sorted(asked) == ["down", "h1", "h2"]
+    assert conf.read_text() == "good\n"
+
+
+def test_peers_are_not_contacted_for_a_healthy_host(tmp_path, conf):
+    conf.write_text("good\n")
+    host, asked = run_with_peers(tmp_path, (ConnectionSpec("h2", "localhost"),))
+    assert host.status == "healthy" and asked == ["h1"]
+
+
+def test_a_repair_that_needs_a_person_fails_the_host_but_is_kept(tmp_path, conf):
+    (tmp_path / "peer").mkdir()
+    (tmp_path / "peer" / "f").write_text("good\n")
+    peers = (ConnectionSpec("h2", "localhost"),)
+    host, _ = run_with_peers(tmp_path, peers, attention="site disabled, restore it")
+    assert (host.status, host.reason) == ("failed", "site disabled, restore it")
+    [rem] = host.steps[0].remediations
+    assert rem.status == "applied" and rem.attention == "site disabled, restore it"
+    assert host.steps[0].after.ok and conf.read_text() == "good\n"
+
+
+WHEN_BOOK = """
+hosts: all
+checks:
+  - check: file_contains
+    with: {path: "{{ d }}/conf/f", line: good, count: 1}
+  - name: only where asked
+    when: wanted is defined and wanted
+    check: file_contains
+    with: {path: "{{ d }}/conf/f", line: "{{ wanted }}", count: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    "host_vars, labels",
+    [
+        ({}, ["file_contains"]),
+        ({"wanted": "x"}, ["file_contains", "only where asked"]),
+        ({"wanted": ""}, ["file_contains"]),
+    ],
+)
+def test_a_step_with_when_runs_only_where_it_holds(tmp_path, conf, host_vars, labels):
+    target = bound(tmp_path, WHEN_BOOK, **host_vars)
+    assert [s.label for s in target.steps] == labels
+
+
+def test_an_undefined_variable_in_when_is_an_error_naming_the_place(tmp_path, conf):
+    from opsfix.errors import VariableError
+
+    with pytest.raises(VariableError) as caught:
+        bound(tmp_path, WHEN_BOOK.replace("wanted is defined and wanted", "wanted"))
+    assert "checks[1].when" in str(caught.value) and "(host h1)" in str(caught.value)
