@@ -17,6 +17,7 @@ import fnmatch
 import hashlib
 import io
 import posixpath
+import re
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -266,6 +267,86 @@ def conflicts(want: Iterable[str], live: Tree) -> list[str]:
     return [rel for rel in want if blocked(rel)]
 
 
+# -- what nginx -t names -----------------------------------------------------------------
+
+_WHERE = re.compile(
+    r"\[(?:emerg|alert|crit)\] (?:\d+#\d+: )?(?P<message>.*?)(?: in (?P<file>\S+):(?P<line>\d+))?$"
+)
+_OPEN = re.compile(r'open\(\) "(?P<path>[^"]*)" failed')
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What `nginx -t` blamed: its message, the file and line, and a file it could not open."""
+
+    message: str
+    file: str = ""
+    line: int = 0
+    cannot_open: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.file else "(no file named)"
+
+
+def test_command(binary: str, root: str) -> str:
+    return cmd(binary, "-t", "-c", f"{root}/nginx.conf")
+
+
+_TESTED = "opsfix-nginx-t exit="
+
+
+def state_and_test_command(binary: str, service: str, root: str) -> str:
+    """The service state, then `nginx -t`, one after the other: run side by side, the
+    test's own nginx process would look like a running (stray) nginx to the state."""
+    test = test_command(binary, root)
+    return f'{state_command(binary, service)}\n{test} 2>&1; echo "{_TESTED}$?"'
+
+
+def split_state_and_test(result: CommandResult) -> tuple[CommandResult, CommandResult]:
+    """The two results `state_and_test_command` printed (the test's output as stderr)."""
+    state, _, rest = result.stdout.partition("\n")
+    output, _, status = rest.rpartition(_TESTED)
+    code = int(status.strip()) if status.strip().isdigit() else -1
+    first = CommandResult(result.command, result.exit_status, state, result.stderr)
+    return first, CommandResult(result.command, code, "", output)
+
+
+def read_fault(result: CommandResult) -> Fault | None:
+    """The first fatal line of `nginx -t`'s output; None when it passed or named nothing."""
+    if result.ok:
+        return None
+    for line in (result.stderr + result.stdout).splitlines():
+        found = _WHERE.search(line)
+        if found:
+            opened = _OPEN.search(found["message"])
+            return Fault(
+                found["message"],
+                found["file"] or "",
+                int(found["line"] or 0),
+                opened["path"] if opened else "",
+            )
+    return None
+
+
+def relative_to(root: str, path: str) -> str | None:
+    """`path` relative to `root` when it lies below it (plainly), else None."""
+    if not path.startswith(root + "/") or posixpath.normpath(path) != path:
+        return None
+    return path[len(root) + 1 :]
+
+
+def link_target(root: str, rel: str, live: Tree) -> str | None:
+    """Where the live symlink at `rel` points, relative to root, when it points below it."""
+    entry = live.get(rel)
+    if entry is None or entry.kind != "l":
+        return None
+    target = entry.target
+    if not target.startswith("/"):
+        target = posixpath.normpath(posixpath.join(root, posixpath.dirname(rel), target))
+    return relative_to(root, target)
+
+
 # -- known-good snapshot --------------------------------------------------------------------
 
 
@@ -310,6 +391,17 @@ def snapshot_command(snapshot: str, limit: int = SNAPSHOT_LIMIT) -> str:
         f"size=$(find {s} -type f -printf '%s\\n' | awk '{{ s += $1 }} END {{ print s + 0 }}')\n"
         f'[ "$size" -le {limit} ] || {{ echo "$size"; exit 3; }}\n'
         f"tar -C {s} -cf - . | base64"
+    )
+
+
+def snapshot_paths_command(binary: str, root: str, snapshot: str, rels: Iterable[str]) -> str:
+    """A peer's side: exit 3 when its own config fails `nginx -t`, 2 when it has no
+    snapshot, else the snapshot's entries at `rels` (those it has) as a base64 tar."""
+    paths = " ".join(quote(f"./{rel}") for rel in rels)
+    return (
+        f"{cmd(binary, '-t', '-q', '-c', root + '/nginx.conf')} >/dev/null 2>&1 || exit 3\n"
+        f"cd {quote(snapshot + '/')} 2>/dev/null || exit 2\n"
+        f"tar --no-recursion -cf - -- {paths} 2>/dev/null | base64"
     )
 
 

@@ -1,30 +1,34 @@
 """Bring an nginx config tree back to one that passes `nginx -t`; reload a running nginx.
 
-From the known-good copy opsfix keeps on the host (paths not in it are removed), or from
-templates (unmanaged paths matching `prune` are removed). The whole staged tree, includes
-and symlinks too, must pass `nginx -t` before anything live changes.
+Each source is named on purpose in the playbook, which lists them in the order to try:
+the host's own known-good snapshot (the files that differ come back; paths it lacks go),
+a healthy peer's snapshot (only the file `nginx -t` blames), or templates declared as the
+desired state (unmanaged paths matching `prune` go). `auto` (the practice lab's) is the
+snapshot when there is one, else the templates. The whole staged tree, includes and
+symlinks too, must pass `nginx -t` before anything live changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from opsfix.plugin import Params, Plan, Remediation, TemplateName
+from opsfix.plugin import Change, Params, Plan, Remediation, TemplateName
+from opsfix.shell import quote
 from opsfix.transport.base import CommandResult
 
-from . import _nginx
+from . import _nginx, _nginx_peers
 from ._nginx import Tree
 
-Source = Literal["auto", "known_good", "template"]
+Source = Literal["known_good", "peer", "template", "auto"]
 PRUNE = ["sites-enabled/*", "conf.d/*.conf"]  # what nginx loads; conf.d/README stays
 
 
 class NginxRestoreConfigParams(Params):
     root: str = Field("/etc/nginx", description="the nginx config folder (holds nginx.conf)")
-    source: Source = Field("auto", description="auto: the snapshot if there is one, else templates")
+    source: Source = Field("known_good", description="known_good, peer, template, or auto")
     files: dict[str, TemplateName] = Field({}, description="host path under root -> template")
     symlinks: dict[str, str] = Field({}, description="host path under root -> link target")
     prune: list[str] = Field(PRUNE, description="globs under root: unmanaged matches are removed")
@@ -37,11 +41,13 @@ class NginxRestoreConfigParams(Params):
         _nginx.check_under(self.root, [*self.files, *self.symlinks])
         if self.source == "template" and not (self.files or self.symlinks):
             raise ValueError("source 'template' needs files or symlinks")
+        if self.source in ("known_good", "peer") and (self.files or self.symlinks):
+            raise ValueError(f"files and symlinks are templates: source {self.source!r} has none")
         return self
 
 
 class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
-    """Restore root from the known-good snapshot or from templates; validate; reload."""
+    """Restore root from a known-good snapshot (its own or a peer's) or from templates."""
 
     disruptive = True
 
@@ -50,21 +56,37 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
         return _nginx.known_good_path(self.params.root, self.params.known_good_dir)
 
     def gather(self) -> list[str]:
-        live = _nginx.manifest_command(self.params.root)
-        snapshot = _nginx.snapshot_command(self.snapshot)
-        return [live] if self.params.source == "template" else [live, snapshot]
+        p = self.params
+        live = _nginx.manifest_command(p.root)
+        if p.source == "peer":  # whether this host has its own, and what nginx -t blames
+            has_own = f"[ -d {quote(self.snapshot + '/')} ]"
+            return [live, has_own, _nginx.test_command(p.binary, p.root)]
+        return [live] if p.source == "template" else [live, _nginx.snapshot_command(self.snapshot)]
 
     def plan(self, facts: Sequence[CommandResult]) -> Plan:
-        root, binary, service = self.params.root, self.params.binary, self.params.service
+        return self.plan_from_peers(facts, {})
+
+    def peer_gather(self, facts: Sequence[CommandResult]) -> list[str]:
+        p = self.params
+        if p.source != "peer" or len(facts) < 3 or facts[1].ok or not facts[0].ok:
+            return []
+        rels = self._blamed(facts)
+        return (
+            [_nginx.snapshot_paths_command(p.binary, p.root, self.snapshot, rels)] if rels else []
+        )
+
+    def plan_from_peers(
+        self, facts: Sequence[CommandResult], peers: Mapping[str, Sequence[CommandResult]]
+    ) -> Plan:
+        root = self.params.root
         try:
             live = _nginx.read_manifest(facts[0], root)
-            origin, want, stray = self._wanted(facts[1:], live)
-            changes = _nginx.tree_changes(root, want, live, stray)
+            origin, changes = self._changes(facts, live, peers)
         except ValueError as exc:
             return Plan(f"{root} not restored", refuse=str(exc))
         if not changes:
             return Plan(f"{root} already matches the {origin}")
-        conf = f"{root}/nginx.conf"
+        conf, binary, service = f"{root}/nginx.conf", self.params.binary, self.params.service
         return Plan(
             f"restore {root} from the {origin}: {_nginx.describe(changes)}; reload if running",
             changes=tuple(changes),
@@ -74,13 +96,28 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
             rollback=(_nginx.reload_if_valid(binary, service, conf),),
         )
 
-    def _wanted(self, snapshot: Sequence[CommandResult], live: Tree) -> tuple[str, Tree, list[str]]:
-        """Where the tree comes from, what it should hold, and which live paths may go."""
+    def _changes(
+        self,
+        facts: Sequence[CommandResult],
+        live: Tree,
+        peers: Mapping[str, Sequence[CommandResult]],
+    ) -> tuple[str, list[Change]]:
+        """Where the tree comes from, and the changes that bring it back."""
         p = self.params
-        if snapshot and snapshot[0].exit_status != 2:  # 2: there is no snapshot
-            want = _nginx.read_snapshot(snapshot[0], self.snapshot)
-            return f"known-good snapshot {self.snapshot}", want, list(live)
-        if p.source == "known_good" or not (p.files or p.symlinks):
+        has_snapshot = p.source in ("known_good", "auto") and facts[1].exit_status != 2
+        if p.source == "known_good" and not has_snapshot:
+            raise ValueError(
+                f"no known-good snapshot of {p.root} at {self.snapshot} (opsfix keeps one "
+                "after each healthy run)"
+            )
+        if has_snapshot:
+            want = _nginx.read_snapshot(facts[1], self.snapshot)
+            return f"known-good snapshot {self.snapshot}", _nginx.tree_changes(
+                p.root, want, live, list(live)
+            )
+        if p.source == "peer":
+            return self._from_peers(facts, live, peers)
+        if not (p.files or p.symlinks):  # auto, without a snapshot
             raise ValueError(
                 f"no known-good snapshot of {p.root} at {self.snapshot} yet (opsfix keeps one "
                 "after each healthy run) and no templates: set `files` (and `symlinks`)"
@@ -88,7 +125,35 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
         render = self.context.render_template
         rendered = {path: render(name, self.context.vars) for path, name in p.files.items()}
         want = _nginx.wanted_tree(p.root, rendered, p.symlinks)
-        return "templates", want, [r for r in live if any(_nginx.matches(r, g) for g in p.prune)]
+        prunable = [r for r in live if any(_nginx.matches(r, g) for g in p.prune)]
+        return "templates", _nginx.tree_changes(p.root, want, live, prunable)
+
+    def _from_peers(
+        self,
+        facts: Sequence[CommandResult],
+        live: Tree,
+        peers: Mapping[str, Sequence[CommandResult]],
+    ) -> tuple[str, list[Change]]:
+        root = self.params.root
+        if facts[1].ok:
+            raise ValueError(f"this host has its own known-good snapshot {self.snapshot}")
+        rels = self._blamed(facts)
+        if not rels:
+            fault = _nginx.read_fault(facts[2])
+            blamed = fault.where if fault else "nothing under it"
+            raise ValueError(f"nginx -t blames {blamed}, not a file under {root}")
+        borrowed = _nginx_peers.borrow(root, rels, peers)
+        changes = _nginx.tree_changes(root, borrowed.want, live)
+        if not changes:
+            raise ValueError(
+                f"{root}/{rels[0]} is already what the peers hold: the fault is elsewhere"
+            )
+        return _nginx_peers.describe(borrowed), changes
+
+    def _blamed(self, facts: Sequence[CommandResult]) -> list[str]:
+        live = _nginx.parse_manifest(facts[0].stdout)
+        fault = _nginx.read_fault(facts[2])
+        return _nginx_peers.wanted_paths(self.params.root, fault, live)
 
     def baseline(self) -> list[str]:
         return [_nginx.baseline_command(self.params.binary, self.params.root, self.snapshot)]

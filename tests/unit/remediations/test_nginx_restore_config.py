@@ -72,22 +72,30 @@ def test_a_broken_tree_goes_back_to_the_snapshot(context: RemediationContext) ->
 
 
 def test_the_snapshot_wins_over_templates_in_auto(context: RemediationContext) -> None:
-    plan = plan_from(context, "live_broken", "known_good", **TEMPLATES)
+    plan = plan_from(context, "live_broken", "known_good", source="auto", **TEMPLATES)
     assert "known-good snapshot /var/lib/opsfix/known-good/etc_nginx" in plan.summary
 
 
 def test_no_snapshot_and_no_templates_refuses_with_what_to_do(context: RemediationContext) -> None:
-    plan = plan_from(context, "live_broken", "known_good_missing")
+    plan = plan_from(context, "live_broken", "known_good_missing", source="auto")
     assert plan.refuse is not None and not plan.changes
     assert "no known-good snapshot of /etc/nginx" in plan.refuse
     assert "set `files`" in plan.refuse
 
 
-def test_known_good_only_refuses_without_a_snapshot_even_with_templates(
+def test_known_good_is_the_default_and_refuses_without_a_snapshot(
     context: RemediationContext,
 ) -> None:
-    plan = plan_from(context, "live_broken", "known_good_missing", source="known_good", **TEMPLATES)
-    assert plan.refuse is not None
+    plan = plan_from(context, "live_broken", "known_good_missing")
+    assert plan.refuse is not None and not plan.changes
+    assert plan.refuse.startswith("no known-good snapshot of /etc/nginx at ")
+
+
+def test_templates_are_never_a_fallback_of_known_good(context: RemediationContext) -> None:
+    with pytest.raises(ValidationError, match="source 'known_good' has none"):
+        remediation(context, source="known_good", **TEMPLATES)
+    with pytest.raises(ValidationError, match="source 'peer' has none"):
+        remediation(context, source="peer", **TEMPLATES)
 
 
 def test_a_snapshot_over_2_mib_is_refused(context: RemediationContext) -> None:
@@ -104,7 +112,7 @@ def test_a_missing_root_is_refused(context: RemediationContext) -> None:
 
 
 def test_templates_rebuild_the_managed_files_and_prune_strays(context: RemediationContext) -> None:
-    plan = plan_from(context, "live_drifted", "known_good_missing", **TEMPLATES)
+    plan = plan_from(context, "live_drifted", "known_good_missing", source="auto", **TEMPLATES)
     changes = by_path(plan)
     site = changes["/etc/nginx/sites-available/default"]
     assert isinstance(site, WriteFile)
@@ -122,7 +130,7 @@ def test_templates_rebuild_the_managed_files_and_prune_strays(context: Remediati
 
 def test_template_source_does_not_read_the_snapshot(context: RemediationContext) -> None:
     assert len(remediation(context, source="template", **TEMPLATES).gather()) == 1
-    assert len(remediation(context, **TEMPLATES).gather()) == 2
+    assert len(remediation(context, source="auto", **TEMPLATES).gather()) == 2
 
 
 def test_nothing_to_do_when_the_tree_matches_the_templates(
@@ -152,7 +160,7 @@ def test_a_folder_where_a_file_belongs_is_refused(
     root = tmp_path / "nginx"
     (root / "sites-available/default").mkdir(parents=True)
     files = {f"{root}/sites-available/default": "nginx/site.conf.j2"}
-    nginx_restore = remediation(context, root=str(root), files=files)
+    nginx_restore = remediation(context, root=str(root), source="auto", files=files)
     plan = nginx_restore.plan([run_sh(command) for command in nginx_restore.gather()])
     assert plan.refuse is not None and "sites-available/default: a folder" in plan.refuse
 
