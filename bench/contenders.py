@@ -183,6 +183,8 @@ def write_fleet_files(
         f"          -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes",
         "        web_root: /var/www/html",
         "        expected_content: opsfix practice app",
+        "        spa_deep_link: /app/settings",
+        f"        release_dir: {REPO / 'templates' / 'webapp'}",
     ]
     inventory = folder / f"inventory-{size}.yml"
     inventory.write_text("\n".join(lines) + "\n")

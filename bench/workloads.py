@@ -22,7 +22,8 @@ def recovery_copies(folder: Path) -> tuple[Path, Path]:
     """nginx_recovery.yml with and without its verify suites, paths made absolute."""
     data = yaml.safe_load(RECOVERY.read_text())
     base = RECOVERY.parent
-    data["vars"]["release_dir"] = str((base / data["vars"]["release_dir"]).resolve())
+    if "release_dir" in data.get("vars", {}):
+        data["vars"]["release_dir"] = str((base / data["vars"]["release_dir"]).resolve())
     data["verify"] = [str((base / v).resolve()) for v in data.get("verify", [])]
     folder.mkdir(parents=True, exist_ok=True)
     with_verify = folder / "recovery.yml"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NGINX_RECOVERY = "playbooks/nginx_recovery.yml"
+NGINX_RECOVERY = "playbooks/practice_app.yml"  # the practice app, declared
 DISK_PRESSURE = "playbooks/disk_pressure.yml"
 PORT_CONFLICT = "playbooks/port_conflict.yml"
 WEB_ROOT_ACCESS = "playbooks/web_root_access.yml"

@@ -303,7 +303,8 @@ def _write_files(plan: LabPlan, paths: LabPaths, tree: Path | None) -> None:
             zip([h.name for h in plan.hosts], pool.map(prepare, plan.hosts), strict=True)
         )
     paths.known_hosts.write_text(known_hosts_text(plan, host_keys))
-    paths.inventory.write_text(inventory_text(plan, paths.root))
+    release = files.templates_dir() / "webapp"
+    paths.inventory.write_text(inventory_text(plan, paths.root, release))
 
 
 def _lines(plan: LabPlan, host: HostPlan) -> str:

@@ -21,6 +21,7 @@ IFNAMSIZ = 15  # Linux interface names hold at most 15 characters
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*\Z")
 WEB_ROOT = "/var/www/html"
 EXPECTED_CONTENT = "opsfix practice app"
+DEEP_LINK = "/app/settings"  # any route of the practice app (a single-page app)
 GUEST_INTERFACE = "eth0"
 
 
@@ -116,8 +117,10 @@ def network_down_commands(plan: LabPlan) -> list[str]:
     return [*lines, f"link del {plan.bridge}"]
 
 
-def inventory_text(plan: LabPlan, state_dir: Path) -> str:
-    """The lab's Ansible-format YAML inventory: group `web`, key auth as root."""
+def inventory_text(plan: LabPlan, state_dir: Path, release_dir: Path | None = None) -> str:
+    """The lab's Ansible-format YAML inventory: group `web`, key auth as root, and the
+    practice app's expectations, which the generic nginx_recovery playbook judges only
+    where they are set (the app's release folder, its page's text, a deep link)."""
     lines = ["all:", "  children:", "    web:", "      hosts:"]
     lines += [f"        {h.name}: {{ansible_host: {h.address}}}" for h in plan.hosts]
     variables: dict[str, str | int | bool] = {
@@ -128,7 +131,10 @@ def inventory_text(plan: LabPlan, state_dir: Path) -> str:
         "practice": True,
         "web_root": WEB_ROOT,
         "expected_content": EXPECTED_CONTENT,
+        "spa_deep_link": DEEP_LINK,
     }
+    if release_dir is not None:
+        variables["release_dir"] = str(release_dir)
     lines.append("      vars:")
     lines += [f"        {key}: {_yaml_scalar(value)}" for key, value in variables.items()]
     return "\n".join(lines) + "\n"

@@ -27,7 +27,8 @@ from opsfix.lab import Lab
 from opsfix.lab.state import LabPaths
 
 REPO = Path(__file__).parents[2]
-PLAYBOOK = REPO / "playbooks" / "nginx_recovery.yml"
+PLAYBOOK = REPO / "playbooks" / "practice_app.yml"  # the practice app's
+GENERIC = REPO / "playbooks" / "nginx_recovery.yml"  # any nginx host's
 DATA = Path(__file__).with_name("data")
 PLUGINS = DATA / "plugins"
 EXPECTED = "opsfix practice app"

@@ -64,7 +64,7 @@ def _steps(playbook: Playbook) -> list[tuple[object, ...]]:
 
 def test_incident_phase_keeps_nginx_recovery_steps(registry):
     drill = load_playbook(PLAYBOOKS / "drill" / "6-incident.yml", registry)
-    recovery = load_playbook(PLAYBOOKS / "nginx_recovery.yml", registry)
+    recovery = load_playbook(PLAYBOOKS / "practice_app.yml", registry)
     assert _steps(drill) == _steps(recovery)
     for name, value in recovery.vars.items():
         theirs = drill.vars[name]

@@ -79,7 +79,7 @@ def test_network_commands_build_and_remove_the_same_objects() -> None:
 
 def test_inventory_is_ansible_yaml_with_the_lab_vars() -> None:
     plan = plan_lab(2, "opsfix", "10.231.0.0/24")
-    text = inventory_text(plan, Path("/var/lib/opsfix-lab"))
+    text = inventory_text(plan, Path("/var/lib/opsfix-lab"), Path("/opt/app/webapp"))
     assert "        web1: {ansible_host: 10.231.0.11}\n" in text
     assert yaml.safe_load(text) == {
         "all": {
@@ -97,6 +97,8 @@ def test_inventory_is_ansible_yaml_with_the_lab_vars() -> None:
                         "practice": True,
                         "web_root": "/var/www/html",
                         "expected_content": "opsfix practice app",
+                        "spa_deep_link": "/app/settings",
+                        "release_dir": "/opt/app/webapp",
                     },
                 }
             }
