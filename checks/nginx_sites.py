@@ -20,41 +20,54 @@ from opsfix.transport.base import CommandResult
 
 from .port_listening import _parse
 
-# nginx -T's statements one per line, comments dropped, with the block each sits in:
-# "listen <address> [ssl]" of every server, "root <path>" of every server (or http), and
-# "index <name>" of every index directive. Then a request per distinct listen,
-# "opsfix-listen <listen> <port> <status>" (000: no answer), and per root whether one of
-# the index names is there and not empty, "opsfix-root <ok|empty|missing> <root>".
+# One awk reads `nginx -T` as nginx parses it (statements end at `;`, `{` or `}`; comments
+# dropped) and prints each distinct "listen <address> [ssl]" of a server block, then
+# "index <names...>" of every index directive, then each "root <path>" of a server (or the
+# http block: a location's root is an asset folder). The shell asks each listen once,
+# "opsfix-listen <listen> <port> <status>" (000: no answer), and looks in each root for
+# one of the index names, "opsfix-root <ok|empty|missing> <root>". Processes: nginx, awk,
+# and one curl per listen.
 _SCRIPT = r"""bin=$1 timeout=$2
 command -v curl >/dev/null 2>&1 || { echo 'no curl on the host' >&2; exit 127; }
 conf=$("$bin" -T 2>/dev/null) || { echo 'nginx -T fails: the config cannot be read' >&2; exit 3; }
-facts=$(printf '%s\n' "$conf" | sed 's/#.*//' | tr '\n\t' '  ' |
-  sed 's/{/{\n/g; s/}/\n}\n/g; s/;/\n/g' | awk '{ sub(/^ +/, "") }
-  /{$/ { block[++d] = $1; next }
-  /^}/ { d--; next }
-  $1 == "listen" && block[d] == "server" { s = ""
-    for (i = 3; i <= NF; i++) if ($i == "ssl") s = " ssl"
-    print "listen " $2 s }
-  $1 == "root" && (block[d] == "server" || block[d] == "http") { gsub(/["\047]/, "", $2)
-    print "root " $2 }
-  $1 == "index" { for (i = 2; i <= NF; i++) print "index " $i }' | sort -u)
-names=$(printf '%s\n' "$facts" | sed -n 's/^index \([^$/]*\)$/\1/p')
-printf '%s\n' "$facts" | sed -n 's/^root \([^$]*\)$/\1/p' | head -n 20 | while read -r r; do
-  s=missing
-  for i in $names index.html; do
-    if [ -s "$r/$i" ]; then s=ok; break; elif [ -f "$r/$i" ]; then s=empty; fi
-  done
-  echo "opsfix-root $s $r"
-done
-printf '%s\n' "$facts" | sed -n 's/^listen //p' | head -n 50 | while read -r l ssl; do
-  case $l in unix:*) continue ;; esac
-  case $l in *:*) port=${l##*:} addr=${l%:*} ;; *) port=$l addr= ;; esac
-  case $port in '' | *[!0-9]*) addr=$l port=80 ;; esac
-  case $addr in '' | '*' | 0.0.0.0) host=127.0.0.1 ;; '[::]') host='[::1]' ;; *) host=$addr ;; esac
-  scheme=http; [ -z "$ssl" ] || scheme=https
-  code=$(curl -q -sS -k -g --noproxy '*' -m "$timeout" -o /dev/null -w '%{http_code}' \
-    "$scheme://$host:$port/" 2>/dev/null) || :
-  echo "opsfix-listen $l $port ${code:-000}"
+printf '%s\n' "$conf" | awk '
+  function once(line) { if (!(line in seen) && n++ < 50) { seen[line] = 1; print line } }
+  { sub(/#.*/, ""); buf = buf " " $0
+    while (match(buf, /[{};]/)) {
+      k = split(substr(buf, 1, RSTART - 1), w, " "); c = substr(buf, RSTART, 1)
+      buf = substr(buf, RSTART + 1)
+      if (c == "{") { block[++d] = w[1]; continue }
+      if (c == "}") { d--; continue }
+      if (w[1] == "listen" && block[d] == "server") {
+        s = ""; for (i = 3; i <= k; i++) if (w[i] == "ssl") s = " ssl"
+        once("listen " w[2] s)
+      } else if (w[1] == "root" && (block[d] == "server" || block[d] == "http")) {
+        gsub(/["\047]/, "", w[2]); if (w[2] !~ /\$/ && !(w[2] in root) && r++ < 20) root[w[2]] = 1
+      } else if (w[1] == "index") {
+        for (i = 2; i <= k; i++) if (w[i] !~ /[$\/]/) names = names " " w[i]
+      }
+    }
+  }
+  END { print "index" names; for (x in root) print "root " x }' |
+while read -r kind a b; do
+  case $kind in
+  index) names="$a $b" ;;
+  root) r="$a${b:+ $b}" s=missing
+    for i in $names index.html; do
+      if [ -s "$r/$i" ]; then s=ok; break; elif [ -f "$r/$i" ]; then s=empty; fi
+    done
+    echo "opsfix-root $s $r" ;;
+  listen) l=$a
+    case $l in unix:*) continue ;; *:*) port=${l##*:} addr=${l%:*} ;; *) port=$l addr= ;; esac
+    case $port in '' | *[!0-9]*) addr=$l port=80 ;; esac
+    case $addr in
+    '' | '*' | 0.0.0.0) host=127.0.0.1 ;; '[::]') host='[::1]' ;; *) host=$addr ;;
+    esac
+    scheme=http; [ -z "$b" ] || scheme=https
+    code=$(curl -q -sS -k -g --noproxy '*' -m "$timeout" -o /dev/null -w '%{http_code}' \
+      "$scheme://$host:$port/" 2>/dev/null) || :
+    echo "opsfix-listen $l $port ${code:-000}" ;;
+  esac
 done"""
 
 
@@ -80,7 +93,7 @@ class NginxSites(Check[NginxSitesParams]):
         lines = asked.stdout.splitlines()
         answers = [x.split()[1:4] for x in lines if x.startswith("opsfix-listen ")]
         answers = [a for a in answers if len(a) == 3 and a[1].isdigit()]
-        roots = [x.split(" ", 2)[1:] for x in lines if x.startswith("opsfix-root ")]
+        roots = sorted(x.split(" ", 2)[1:] for x in lines if x.startswith("opsfix-root "))
         if not answers:
             return CheckResult.failed("nginx's config listens nowhere")
         held = _nginx_ports(ss) if ss.ok else None

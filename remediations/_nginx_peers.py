@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from opsfix.plugin import Change
 from opsfix.transport.base import CommandResult
 
 from . import _nginx
@@ -26,6 +27,21 @@ class Borrowed:
     want: Tree
     peer: str
     agreeing: tuple[str, ...]
+
+
+def restore(
+    root: str, fault: Fault | None, live: Tree, peers: Mapping[str, Sequence[CommandResult]]
+) -> tuple[str, list[Change]]:
+    """Where the blamed file comes from and the changes that bring it; ValueError: why not."""
+    rels = wanted_paths(root, fault, live)
+    if not rels:
+        blamed = fault.where if fault else "nothing"
+        raise ValueError(f"nginx -t blames {blamed}, not a file under {root}")
+    borrowed = borrow(root, rels, peers)
+    changes = _nginx.tree_changes(root, borrowed.want, live)
+    if not changes:
+        raise ValueError(f"{root}/{rels[0]} is already what the peers hold: the fault is elsewhere")
+    return describe(borrowed), changes
 
 
 def wanted_paths(root: str, fault: Fault | None, live: Tree) -> list[str]:

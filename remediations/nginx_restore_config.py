@@ -70,7 +70,8 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
         p = self.params
         if p.source != "peer" or len(facts) < 3 or facts[1].ok or not facts[0].ok:
             return []
-        rels = self._blamed(facts)
+        fault, live = _nginx.read_fault(facts[2]), _nginx.parse_manifest(facts[0].stdout)
+        rels = _nginx_peers.wanted_paths(p.root, fault, live)
         return (
             [_nginx.snapshot_paths_command(p.binary, p.root, self.snapshot, rels)] if rels else []
         )
@@ -116,7 +117,9 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
                 p.root, want, live, list(live)
             )
         if p.source == "peer":
-            return self._from_peers(facts, live, peers)
+            if facts[1].ok:
+                raise ValueError(f"this host has its own known-good snapshot {self.snapshot}")
+            return _nginx_peers.restore(p.root, _nginx.read_fault(facts[2]), live, peers)
         if not (p.files or p.symlinks):  # auto, without a snapshot
             raise ValueError(
                 f"no known-good snapshot of {p.root} at {self.snapshot} yet (opsfix keeps one "
@@ -127,33 +130,6 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
         want = _nginx.wanted_tree(p.root, rendered, p.symlinks)
         prunable = [r for r in live if any(_nginx.matches(r, g) for g in p.prune)]
         return "templates", _nginx.tree_changes(p.root, want, live, prunable)
-
-    def _from_peers(
-        self,
-        facts: Sequence[CommandResult],
-        live: Tree,
-        peers: Mapping[str, Sequence[CommandResult]],
-    ) -> tuple[str, list[Change]]:
-        root = self.params.root
-        if facts[1].ok:
-            raise ValueError(f"this host has its own known-good snapshot {self.snapshot}")
-        rels = self._blamed(facts)
-        if not rels:
-            fault = _nginx.read_fault(facts[2])
-            blamed = fault.where if fault else "nothing under it"
-            raise ValueError(f"nginx -t blames {blamed}, not a file under {root}")
-        borrowed = _nginx_peers.borrow(root, rels, peers)
-        changes = _nginx.tree_changes(root, borrowed.want, live)
-        if not changes:
-            raise ValueError(
-                f"{root}/{rels[0]} is already what the peers hold: the fault is elsewhere"
-            )
-        return _nginx_peers.describe(borrowed), changes
-
-    def _blamed(self, facts: Sequence[CommandResult]) -> list[str]:
-        live = _nginx.parse_manifest(facts[0].stdout)
-        fault = _nginx.read_fault(facts[2])
-        return _nginx_peers.wanted_paths(self.params.root, fault, live)
 
     def baseline(self) -> list[str]:
         return [_nginx.baseline_command(self.params.binary, self.params.root, self.snapshot)]
