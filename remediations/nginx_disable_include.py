@@ -65,7 +65,7 @@ class NginxDisableInclude(Remediation[NginxDisableIncludeParams]):
         disabled = f"{blamed} disabled: it is kept in this repair's backup; restore it by hand"
         return Plan(
             f"disable {blamed} ({said}) so that nginx can start; moved aside, kept in the backup",
-            changes=(Remove(blamed),),
+            changes=(Remove(blamed, root),),
             stage_root=root,
             validate=(_nginx.staged_test(self.params.binary),),
             attention=disabled,

@@ -68,9 +68,13 @@ class NginxRestoreConfig(Remediation[NginxRestoreConfigParams]):
 
     def peer_gather(self, facts: Sequence[CommandResult]) -> list[str]:
         p = self.params
-        if p.source != "peer" or len(facts) < 3 or facts[1].ok or not facts[0].ok:
+        if p.source != "peer" or len(facts) < 3 or facts[1].ok:
             return []
-        fault, live = _nginx.read_fault(facts[2]), _nginx.parse_manifest(facts[0].stdout)
+        try:
+            live = _nginx.read_manifest(facts[0], p.root)
+        except ValueError:  # the plan says why
+            return []
+        fault = _nginx.read_fault(facts[2])
         rels = _nginx_peers.wanted_paths(p.root, fault, live)
         return (
             [_nginx.snapshot_paths_command(p.binary, p.root, self.snapshot, rels)] if rels else []

@@ -33,7 +33,7 @@ def test_a_stopped_nginx_gets_the_blamed_include_moved_aside(
 ) -> None:
     result = plan(context, STOPPED, blamed(path))
     assert result.refuse is None
-    assert result.changes == (Remove(path),)  # kept in the transaction's backup
+    assert result.changes == (Remove(path, "/etc/nginx"),)  # kept in the backup
     assert result.stage_root == "/etc/nginx"
     assert result.validate == (_nginx.staged_test("nginx"),)
     assert result.attention and result.attention.startswith(f"{path} disabled")
@@ -46,7 +46,7 @@ def test_a_dangling_site_link_is_what_gets_moved_aside(context: RemediationConte
         "directory) in /etc/nginx/nginx.conf:60\n"
     )
     result = plan(context, STOPPED, dangling)
-    assert result.changes == (Remove("/etc/nginx/sites-enabled/new"),)
+    assert result.changes == (Remove("/etc/nginx/sites-enabled/new", "/etc/nginx"),)
 
 
 def test_a_running_nginx_is_never_touched_and_the_reason_names_file_and_line(

@@ -33,11 +33,13 @@ def tar(entries: dict[str, bytes | str]) -> CommandResult:
 
 
 def manifest(*entries: tuple[str, str, str]) -> CommandResult:
-    """find's listing of the live tree: (kind, link target, relative path)."""
-    fields = "".join(
-        f"{kind}\0{'777' if kind == 'l' else '644'}\0{t}\0{rel}\0" for kind, t, rel in entries
-    )
-    return CommandResult("find", 0, fields + "sums\0", "")
+    """find's listing of the live tree, as `hostfiles.listing` sends it: (kind, link
+    target, relative path) of each entry, no files' sums."""
+    records = [
+        f for kind, t, rel in entries for f in (kind, "777" if kind == "l" else "644", t, rel)
+    ]
+    body = "\0".join([*records, "sums"]).encode() + b"\0\0" + b"0"
+    return CommandResult("find", 0, base64.b64encode(body).decode(), "")
 
 
 LIVE = manifest(
@@ -83,7 +85,7 @@ def test_the_agreed_file_comes_from_the_first_healthy_peer(context: RemediationC
     }
     result = plan(context, peers)
     assert result.refuse is None
-    assert result.changes == (WriteFile(f"{ROOT}/sites-available/shop", GOOD, 0o644),)
+    assert result.changes == (WriteFile(f"{ROOT}/sites-available/shop", GOOD, 0o644, ROOT),)
     assert "peer web3's known-good snapshot; web4 hold the same" in result.summary
     assert result.stage_root == ROOT and result.validate == (_nginx.staged_test("nginx"),)
 
@@ -110,7 +112,7 @@ def test_without_a_peer_holding_the_path_it_refuses_naming_each_peer(
 
 def test_a_dangling_link_takes_the_peers_link_and_its_file() -> None:
     link = ("l", "/etc/nginx/sites-available/new", "sites-enabled/new")
-    live = _nginx.parse_manifest(manifest(("d", "", "sites-enabled"), link).stdout)
+    live = _nginx.read_manifest(manifest(("d", "", "sites-enabled"), link), ROOT)
     fault = _nginx.Fault(
         "open() failed", "/etc/nginx/nginx.conf", 60, "/etc/nginx/sites-enabled/new"
     )
@@ -123,7 +125,7 @@ def test_a_dangling_link_takes_the_peers_link_and_its_file() -> None:
         ROOT, ["sites-enabled/new", "sites-available/new"], {"p": [tar(peer)]}
     )
     changes = _nginx.tree_changes(ROOT, borrowed.want, live)
-    assert WriteFile(f"{ROOT}/sites-available/new", GOOD, 0o644) in changes
+    assert WriteFile(f"{ROOT}/sites-available/new", GOOD, 0o644, ROOT) in changes
     assert not any(isinstance(c, Symlink) for c in changes)  # the link is right already
 
 
