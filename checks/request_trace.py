@@ -4,13 +4,18 @@ its query string and user agent) shows up in the access log, with the expected s
 This is the on-call trace: "I sent this request; did the server see it, and what did it
 answer?" A request nobody answers fails; an answered request that is not in the log (the
 log is off, elsewhere, or deleted while nginx still writes to it) fails. Only the part of
-the log written after the request is read, so a huge log costs nothing.
+the log written after the request is read, so a huge log costs nothing. Where the log file
+does not exist but journald runs, the server logs to the journal (`access_log syslog:`):
+the marker is looked for in the syslog entries of `journal_process` since the request.
+`source: journal` looks there even where the file exists; `source: file` never does.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import Field
 
@@ -19,14 +24,19 @@ from opsfix.shell import cmd, quote
 from opsfix.transport.base import CommandResult
 
 _SCRIPT = r"""m=opsfix-trace-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n') || exit 1
-log={log}; echo "marker=$m"
-[ -f "$log" ] || {{ echo log=missing; exit 0; }}
-size=$(wc -c <"$log") || exit 1; u={url}"$m"
+log={log} size=; echo "marker=$m"
+if {use_file} [ -f "$log" ]; then size=$(wc -c <"$log") || exit 1
+elif {use_journal} command -v journalctl >/dev/null 2>&1 && [ -d /run/systemd/journal ]; then
+  echo source=journal; since=$(date +%s) || exit 1
+else echo log=missing; exit 0; fi
+new() {{ if [ -n "$size" ]; then tail -c "+$((size + 1))" "$log"
+  else journalctl -q --no-pager -o cat --since="@$((since - 1))" {tag}; fi; }}
+u={url}"$m"
 if command -v curl >/dev/null 2>&1; then s=$({curl} -A "$m" "$u"); r=$? c=curl
 elif command -v wget >/dev/null 2>&1; then {wget} -U "$m" "$u"; r=$? c=wget s=
 else echo 'no HTTP client on the host (curl or wget)' >&2; exit 127; fi
 echo "client=$c exit=$r status=${{s:-000}}"; n=0
-until found=$(tail -c "+$((size + 1))" "$log" | grep -F -m 3 -e "$m") || [ $n -ge {tries} ]
+until found=$(new | grep -F -m 3 -e "$m") || [ $n -ge {tries} ]
 do sleep 0.1; n=$((n + 1)); done
 [ -z "$found" ] || printf '%s\n' "$found" | sed 's/^/line=/'
 """
@@ -41,6 +51,12 @@ class RequestTraceParams(Params):
     status: int = Field(200, ge=100, le=599, description="the status the log must show")
     timeout: float = Field(5.0, gt=0, le=60, description="the request, in seconds")
     wait: float = Field(2.0, ge=0, le=30, description="seconds to wait for a buffered log line")
+    journal_process: str = Field(
+        "nginx", pattern=r"^[A-Za-z0-9_.@-]{1,15}$", description="process name of its syslog lines"
+    )
+    source: Literal["auto", "file", "journal"] = Field(
+        "auto", description="auto: the file where it exists, else the journal where journald runs"
+    )
 
 
 class RequestTrace(Check[RequestTraceParams]):
@@ -60,11 +76,20 @@ class RequestTrace(Check[RequestTraceParams]):
         marked = self.url + ("&" if "?" in self.url else "?") + "opsfix_trace="
         tries = int(self.params.wait * 10)
         log = quote(self.params.access_log)
-        return [_SCRIPT.format(log=log, url=quote(marked), tries=tries, curl=curl, wget=wget)]
+        tag = shlex.join([f"_COMM={self.params.journal_process}", "_TRANSPORT=syslog"])
+        use_file = "false &&" if self.params.source == "journal" else ""
+        use_journal = "false &&" if self.params.source == "file" else ""
+        script = _SCRIPT.format(
+            log=log, url=quote(marked), tries=tries, curl=curl, wget=wget, tag=tag,
+            use_file=use_file, use_journal=use_journal,
+        )  # fmt: skip
+        return [script]
 
     def evaluate(self, results: Sequence[CommandResult]) -> CheckResult:
-        result, log = results[0], self.params.access_log
+        result = results[0]
         out = dict(line.partition("=")[::2] for line in result.stdout.splitlines() if "=" in line)
+        journal = out.get("source") == "journal"
+        log = f"the journal ({self.params.journal_process})" if journal else self.params.access_log
         lines = [line[5:] for line in result.stdout.splitlines() if line.startswith("line=")]
         error = result.stderr.strip()[-300:]
         if "marker" not in out or result.exit_status != 0:

@@ -19,6 +19,8 @@ and the test that runs each:
   test_journal_vacuum_shrinks_a_real_journal
 - remediations/logrotate.py on a host whose logrotate.timer rotates it:
   test_logrotate_on_a_host_rotated_by_its_timer
+- checks/log_errors.py and checks/request_trace.py, `journalctl` where nginx logs to
+  syslog (journald): test_log_errors_and_request_trace_read_the_journal_where_nginx_logs
 - opsfix/drills/script.py, `systemctl is-active`, `stop`, `start`, `reload`:
   test_drills_break_and_reset_through_the_unit
 - opsfix/windows/units.py (`opsfix schedule --install`), `systemctl daemon-reload` and
@@ -296,3 +298,58 @@ def test_drills_break_and_reset_through_the_unit(clean_systemd_lab: Lab, tmp_pat
     reset = opsfix_with_state("drill", "reset", "--limit", "web1", *inv, state=state)
     assert reset.returncode == 0, reset
     assert lab.exec("web1", "systemctl is-active nginx").stdout.strip() == "active"
+
+
+FAILING = (  # /boom answers 503; /gone is a file nginx cannot open (an error-log line)
+    "printf 'location = /boom { return 503; }\\nlocation = /gone { alias /nope/gone; }\\n'"
+    " > /etc/nginx/snippets/boom.conf"
+    " && sed -i 's|^\\(\\s*\\)location / {|\\1include snippets/boom.conf;\\n&|'"
+    " /etc/nginx/sites-available/default && nginx -t && systemctl reload nginx"
+)
+TO_JOURNAL = (
+    "sed -i -e 's|^error_log .*|error_log syslog:server=unix:/dev/log;|'"
+    " -e 's|^\\(\\s*\\)access_log .*|\\1access_log syslog:server=unix:/dev/log;|'"
+    " /etc/nginx/nginx.conf && grep -c syslog: /etc/nginx/nginx.conf"
+    " && nginx -t && rm -f /var/log/nginx/*.log"
+    # reload, then wait for the old workers (they still write to the files) to leave
+    ' && old=$(pgrep -P "$(cat /run/nginx.pid)" -x nginx) && systemctl reload nginx'
+    " && for w in $old; do while kill -0 $w 2>/dev/null; do sleep 0.05; done; done"
+)
+
+
+def test_log_errors_and_request_trace_read_the_journal_where_nginx_logs(
+    clean_systemd_lab: Lab, tmp_path: Path
+) -> None:
+    """web1's nginx logs to syslog (journald), its log files gone: 5xx answers, error
+    lines and a traced request are found in the journal; web2 still reads its files."""
+    lab = clean_systemd_lab
+    for host in ("web1", "web2"):
+        lab.exec(host, FAILING)
+    assert lab.exec("web1", TO_JOURNAL).stdout.split()[0] == "2"
+    get = "for i in $(seq {n}); do curl -s -o /dev/null http://127.0.0.1/{path}; done"
+    for host in ("web1", "web2"):
+        lab.exec(host, get.format(n=20, path="") + "; " + get.format(n=5, path="boom"))
+        lab.exec(host, get.format(n=3, path="gone"))
+    assert lab.exec("web1", "ls /var/log/nginx").stdout.split() == []
+    lab.exec("web1", "journalctl --sync")  # what nginx sent is in the journal's files
+    book = playbook(
+        tmp_path,
+        "logs",
+        [
+            {"name": "errors", "check": "log_errors", "with": {"max_error_lines": 100}},
+            {"name": "trace", "check": "request_trace"},
+        ],
+    )
+    run = run_playbook(lab, "check", ["web1", "web2"], playbook=book)
+    assert run.returncode == 2, run
+    for host in ("web1", "web2"):
+        errors = steps(run.host(host))["errors"]["before"]
+        assert errors["status"] == "failed", errors
+        assert (errors["evidence"]["requests"], errors["evidence"]["errors_5xx"]) == (28, 5), host
+        assert errors["evidence"]["error_lines"] == 3, errors  # open() failed, level error
+        trace = steps(run.host(host))["trace"]["before"]
+        assert trace["status"] == "passed", trace
+    journal = steps(run.host("web1"))
+    assert journal["errors"]["before"]["evidence"]["source"] == "journal (nginx)"
+    assert journal["trace"]["before"]["summary"] == "request traced in the journal (nginx) (200)"
+    assert "source" not in steps(run.host("web2"))["errors"]["before"]["evidence"]

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from opsfix.checks.log_errors import LogErrors
+from opsfix.transport.base import CommandResult
 
 from .helpers import assert_harmless, hostile, judge, make
 from .throwaway import run_local
@@ -74,3 +75,26 @@ def test_real_commands_in_dash(tmp_path):
         run_local(make(LogErrors, access_log=str(access), error_log=str(error)).commands())
     )
     assert verdict.ok and verdict.evidence["requests"] == 0 and verdict.evidence["error_lines"] == 0
+
+
+def test_the_journal_is_read_where_the_server_logs_there():
+    """No log file, journald runs: the counts come from the journal and say so."""
+    check = make(LogErrors)
+    access, errors = check.commands()
+    assert "_COMM=nginx _TRANSPORT=syslog PRIORITY=6 " in access
+    assert "PRIORITY=0 PRIORITY=1 PRIORITY=2 PRIORITY=3 " in errors
+    assert "--since=-60min" in errors
+    verdict = check.evaluate(
+        [
+            CommandResult("", 0, "requests 40 4\nsource=journal\n", ""),
+            CommandResult(
+                "", 0, "lines 2\n*1 open() failed\n*2 open() failed\nsource=journal\n", ""
+            ),
+        ]
+    )
+    assert (
+        verdict.status == "failed"
+        and verdict.summary == "last 60 min: 10% of 40 requests failed (5xx)"
+    )
+    assert verdict.evidence["source"] == "journal (nginx)"
+    assert verdict.evidence["last_errors"] == ["*1 open() failed", "*2 open() failed"]

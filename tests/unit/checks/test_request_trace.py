@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from opsfix.checks.request_trace import RequestTrace
+from opsfix.transport.base import CommandResult
 
 from .helpers import assert_harmless, hostile, judge, make
 
@@ -60,3 +61,14 @@ def test_hostile_values_never_reach_the_shell(tmp_path):
     marker, values = hostile(tmp_path)
     check = make(RequestTrace, url=f"http://127.0.0.1/{values[0]}", access_log=values[1])
     assert_harmless(check, marker, values[1])
+
+
+def test_a_request_traced_in_the_journal_says_where_it_was_found():
+    check = make(RequestTrace, journal_process="web")
+    assert "_COMM=web _TRANSPORT=syslog" in check.commands()[0]
+    out = (
+        "marker=opsfix-trace-1\nsource=journal\nclient=curl exit=0 status=200\n"
+        'line=127.0.0.1 - - [04/Dec/2026:19:00:00 +0000] "GET /?opsfix_trace=x HTTP/1.1" 200 5\n'
+    )
+    verdict = check.evaluate([CommandResult("", 0, out, "")])
+    assert verdict.ok and verdict.summary == "request traced in the journal (web) (200)"
