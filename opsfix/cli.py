@@ -22,11 +22,12 @@ from opsfix.commands.common import (
     EXIT_FAILED,
     EXIT_INPUT,
     EXIT_INTERRUPTED,
+    EXIT_NO_HOSTS,
     EXIT_OPTIONS,
     EXIT_UNEXPECTED,
     Parser,
 )
-from opsfix.errors import InputError, LabError, OptionsError, PluginError
+from opsfix.errors import InputError, LabError, NoHostsError, OptionsError, PluginError
 from opsfix.escape import printable
 
 # One module per command under opsfix/commands, each registering its own parser(s).
@@ -82,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OptionsError as exc:
         print(f"ERROR: {printable(str(exc))}", file=sys.stderr)
         return EXIT_OPTIONS
+    except NoHostsError as exc:
+        print(f"ERROR: {printable(str(exc))}", file=sys.stderr)
+        print("Nothing was run.", file=sys.stderr)
+        return EXIT_NO_HOSTS
     except LabError as exc:
         print(f"ERROR: lab: {exc}", file=sys.stderr)
         return EXIT_FAILED

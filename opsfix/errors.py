@@ -48,6 +48,10 @@ class VariableError(InputError):
     """A template refers to an undefined variable or fails to render."""
 
 
+class NoHostsError(OpsfixError):
+    """The host pattern and --limit leave no host to work on: exit 1, as ansible-playbook."""
+
+
 class OptionsError(OpsfixError):
     """Bad command-line options: exit 5."""
 

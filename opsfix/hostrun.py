@@ -29,7 +29,7 @@ from opsfix.transaction import (
     new_txid,
 )
 from opsfix.transport.base import CommandResult, Connection
-from opsfix.transport.settings import SUDO_NEEDS_PASSWORD, SUDO_WRONG_PASSWORD
+from opsfix.transport.settings import BECOME_FAILURES
 
 if TYPE_CHECKING:
     from opsfix.engine import Engine, Job
@@ -565,7 +565,7 @@ class HostRun:
 
     @staticmethod
     def _unbatched(commands: list[str], result: CommandResult) -> list[CommandResult]:
-        if result.exit_status == 1 and result.stderr in (SUDO_WRONG_PASSWORD, SUDO_NEEDS_PASSWORD):
+        if result.exit_status == 1 and result.stderr in BECOME_FAILURES:
             raise BecomeRefused(result.stderr)
         return unbatch(commands, result)
 

@@ -63,12 +63,14 @@ class ConnectionSpec:
     key_file: str | None = None
     connection: str = "ssh"  # "ssh" or "local"
     become: bool = False
+    become_method: str = "sudo"  # "sudo", "su" or "doas"
     become_user: str = "root"
     become_password: Secret | None = None
     known_hosts_files: tuple[str, ...] = ()
     trust_new_host_keys: bool = False  # trust on first use: accept and record *new* keys only
     proxy_command: str | None = None
     proxy_jump: str | None = None
+    compress: bool = False
     connect_timeout: float = 10.0
     command_timeout: float = 60.0
     output_limit: int = DEFAULT_OUTPUT_LIMIT  # past it, output is read and dropped

@@ -82,6 +82,9 @@ def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
     targets = bind(playbook, hosts, registry, extra, templates, state=lazy_store())
     jobs = []
     extra_origins = {key: Location("--extra-vars", field=key) for key in extra}
+    from opsfix.transport.settings import prefetch_ssh_config
+
+    prefetch_ssh_config((t.host for t in targets), request.ssh_config)
     for target in targets:
         conn_host = _with_extra(target.host, extra, extra_origins)
         spec = connection_spec(conn_host, request, target.vars, templates)
@@ -248,11 +251,6 @@ def run_playbook(
         lock=LockSettings(wait=request.lock_wait),
     )
     engine = Engine(request.mode, connect, options=options, verifier=verifier, on_event=on_event)
-    if not jobs:
-        warnings.append(
-            f"no hosts matched {playbook.hosts!r}"
-            + (f" with --limit {request.limit!r}" if request.limit else "")
-        )
     return engine.run(playbook.name, jobs), warnings, secrets
 
 

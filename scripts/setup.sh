@@ -14,6 +14,8 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   openssh-server openssh-client nginx curl iproute2 procps psmisc util-linux sudo \
   python3 python3-venv ca-certificates logrotate >/dev/null
+# become_method doas: tests on lab hosts (hosts see the machine's /usr)
+apt-get install -y -qq --no-install-recommends opendoas >/dev/null
 # Tests of the practice VMs: `vagrant validate -p`, `ruby -c`, and the provisioning script
 # run on a lab host (it renders templates with the system's python3-jinja2).
 apt-get install -y -qq --no-install-recommends vagrant ruby python3-jinja2 >/dev/null

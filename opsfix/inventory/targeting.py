@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
-from opsfix.errors import InventoryError, Location
+from opsfix.errors import InventoryError, Location, NoHostsError
 from opsfix.hosts import Host
 
 
@@ -26,4 +27,18 @@ def target_hosts(
             hosts = limited.hosts
     except InventoryError as exc:
         raise InventoryError(exc.message, exc.location or where) from None
+    if not hosts:
+        raise NoHostsError(_nothing_matched(inventory, pattern, limit))
     return hosts, warnings
+
+
+def _nothing_matched(inventory: Any, pattern: str, limit: str | None) -> str:
+    """What matched nothing, with the inventory's closest names, as a typo needs."""
+    said = f"hosts pattern {pattern!r}" + (f" with --limit {limit!r}" if limit else "")
+    terms = [t.lstrip("!&~") for t in (limit or pattern).replace(",", ":").split(":") if t]
+    names = [*inventory.hosts, *inventory.groups]
+    close = dict.fromkeys(
+        c for t in terms for c in difflib.get_close_matches(t, names, n=3) if c != t
+    )
+    hint = f" (closest names: {', '.join(close)})" if close else ""
+    return f"{said} matches no host{hint}"

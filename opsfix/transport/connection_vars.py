@@ -35,6 +35,16 @@ CONNECTION_VARS = frozenset(
         "ansible_become_pass",
         "ansible_timeout",
         "opsfix_known_hosts_file",
+        # Ansible's other names for the same settings, and the ssh arguments
+        "ansible_ssh_host",
+        "ansible_ssh_port",
+        "ansible_ssh_user",
+        "ansible_private_key_file",
+        "ansible_ssh_timeout",
+        "ansible_become_method",
+        "ansible_ssh_args",
+        "ansible_ssh_common_args",
+        "ansible_ssh_extra_args",
     }
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -116,9 +126,13 @@ def check_text(value: Any) -> None:
 
 VALUE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "ansible_port": port,
+    "ansible_ssh_port": port,
     "ansible_timeout": seconds,
+    "ansible_ssh_timeout": seconds,
     "ansible_host": name,
+    "ansible_ssh_host": name,
     "ansible_user": name,
+    "ansible_ssh_user": name,
     "ansible_become_user": name,
     "ansible_become": boolean,
 }

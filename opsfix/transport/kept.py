@@ -135,6 +135,7 @@ def connection_key(spec: ConnectionSpec) -> str:
         spec.trust_new_host_keys,
         spec.proxy_command,
         spec.proxy_jump,
+        spec.compress,
         spec.connect_timeout,
     ]
     for path in (spec.key_file, *spec.known_hosts_files):

@@ -81,7 +81,7 @@ class LocalConnection:
             out.text(),
             err.text(),
             spec=self.spec,
-            used_sudo=how.uses_sudo,
+            how=how,
             truncated=out.truncated or err.truncated,
         )
 

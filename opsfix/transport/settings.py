@@ -1,33 +1,81 @@
 """Turn an inventory host into a ConnectionSpec, and a spec's become settings into a command.
 
-Precedence follows Ansible: inventory variables win; `~/.ssh/config` (or the file given)
-fills only what the inventory left unset. Each ssh_config file is parsed once per run.
+Precedence follows Ansible and ssh: `ansible_ssh_args`, then the inventory's port, key,
+user and timeout, then `ansible_ssh_common_args` and `ansible_ssh_extra_args`; the first
+value of each option wins, and ssh_config (`~/.ssh/config` or the file given, resolved by
+OpenSSH itself where installed) fills only what they left unset. Every `ansible_*`
+variable and ssh option is honoured or refused (opsfix.transport.ansible_vars,
+opsfix.transport.ssh_options): an InventoryError names the host, the variable and why.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
-import threading
-from collections.abc import Mapping, Sequence
+import socket
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opsfix.errors import InventoryError, OptionsError
 from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, ConnectionSpec, Host, Secret
-from opsfix.shell import cmd
-from opsfix.transport.base import CommandResult
+from opsfix.transport import ssh_config, ssh_options
+from opsfix.transport.ansible_vars import check_host_vars, refuse
+from opsfix.transport.become import (  # re-exported: the transports import them from here
+    BECOME_FAILURES,
+    MAX_INLINE_SCRIPT,
+    SUDO_NEEDS_PASSWORD,
+    SUDO_WRONG_PASSWORD,
+    Invocation,
+    command_result,
+    invocation,
+    script_file_mode,
+    shell_command,
+    sudo_failure,
+)
 from opsfix.transport.connection_vars import BadValue, boolean, check_connection_vars, port
 
-if TYPE_CHECKING:
-    import paramiko
-
-CONNECTIONS = ("ssh", "local")
+CONNECTIONS = {"ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "local": "local"}
+BECOME_METHODS = ("sudo", "su", "doas")
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
-_config_lock = threading.Lock()
-_config_cache: dict[tuple[str, int, int], paramiko.SSHConfig] = {}
+# Inventory variables that are ssh options, in the order Ansible hands them to ssh; where
+# two names mean one thing, the one Ansible prefers comes first.
+_VAR_OPTIONS = (
+    ("ansible_port", "port"),
+    ("ansible_ssh_port", "port"),
+    ("ansible_private_key_file", "identityfile"),
+    ("ansible_ssh_private_key_file", "identityfile"),
+    ("ansible_user", "user"),
+    ("ansible_ssh_user", "user"),
+    ("ansible_timeout", "connecttimeout"),
+    ("ansible_ssh_timeout", "connecttimeout"),
+)
+_PATH_OPTIONS = ("identityfile", "userknownhostsfile", "globalknownhostsfile", "proxycommand")
+
+
+@dataclass
+class _Options:
+    """ssh options as ssh merges them: the first value wins; identity files add up."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)  # identity files from the inventory
+    config_keys: list[str] = field(default_factory=list)  # ... and from ssh_config
+
+    def add(self, where: str, pairs: Iterable[tuple[str, str]], *, config: bool = False) -> None:
+        for key, value in pairs:
+            if key == "identityfile":
+                (self.config_keys if config else self.keys).append(value)
+            elif key not in self.values:
+                self.values[key] = value
+                self.source[key] = where
+
+    def get(self, key: str) -> str | None:
+        value = self.values.get(key)
+        return None if value is None or value.lower() == "none" else value
 
 
 def resolve_spec(
@@ -46,95 +94,239 @@ def resolve_spec(
     As in Ansible, inventory variables win: over ssh_config, and an inventory become
     password over the `become_password` argument (which is typically a prompt's answer).
     """
-    check_connection_vars(host)
     v = host.vars
-    connection = str(v.get("ansible_connection", "ssh"))
-    if connection not in CONNECTIONS:
-        raise InventoryError(
-            f"host {host.name!r}: ansible_connection: unsupported value {connection!r} "
-            f"(expected one of: {', '.join(CONNECTIONS)})"
+    check_host_vars(host.name, v)
+    check_connection_vars(host)
+    _check_shell(host.name, v)
+    connection = _connection(host.name, v)
+    address = str(_first(v, "ansible_host", "ansible_ssh_host") or host.name)
+    options = _options(host.name, v, address, ssh_config, trust_new_host_keys)
+    hostname = options.get("hostname") or address
+    port = _port(host, options.get("port") or 22, options.source.get("port", "port"))
+    user = options.get("user")
+    tokens = _Tokens(hostname, port, user or getpass.getuser(), address)
+    checking = (options.get("stricthostkeychecking") or "yes").lower()
+    jump, proxy = _proxy(options, tokens)
+    password = _secret(_become_password_var(v)) or become_password
+    method = _become_method(host.name, v)
+    if connection == "local" and password and method != "sudo":
+        raise refuse(
+            host.name,
+            "ansible_become_method",
+            f"{method} with a password needs a terminal, which the local connection does "
+            "not open: use sudo, or reach this host over ssh",
         )
-    address = str(v.get("ansible_host") or host.name)
-    cfg = lookup_ssh_config(address, ssh_config)
     return ConnectionSpec(
         host=host.name,
-        hostname=str(cfg.get("hostname", address)),
-        port=_port(host, v.get("ansible_port") or cfg.get("port") or 22),
-        user=_str_or_none(v.get("ansible_user") or cfg.get("user")),
-        key_file=_key_file(v.get("ansible_ssh_private_key_file"), cfg.get("identityfile")),
+        hostname=hostname,
+        port=port,
+        user=user,
+        key_file=_key_file(
+            [tokens.expand(k) for k in options.keys],
+            [tokens.expand(k) for k in options.config_keys],
+        ),
         connection=connection,
         become=boolean(v.get("ansible_become", False)),
+        become_method=method,
         become_user=str(v.get("ansible_become_user") or "root"),
-        become_password=_secret(_become_password_var(v)) or become_password,
-        known_hosts_files=_known_hosts(v, cfg, known_hosts),
-        trust_new_host_keys=trust_new_host_keys,
-        proxy_command=_none_if_none(cfg.get("proxycommand")),
-        proxy_jump=_resolve_jump(cfg.get("proxyjump"), ssh_config),
-        connect_timeout=float(connect_timeout),
+        become_password=password,
+        known_hosts_files=_known_hosts(v, options, tokens, known_hosts),
+        trust_new_host_keys=trust_new_host_keys or checking == "accept-new",
+        proxy_command=proxy,
+        proxy_jump=_resolve_jump(jump, ssh_config),
+        compress=(options.get("compression") or "no").lower() == "yes",
+        connect_timeout=_timeout(host.name, options, connect_timeout),
         command_timeout=float(command_timeout),
         output_limit=int(output_limit),
     )
 
 
+def prefetch_ssh_config(hosts: Iterable[Host], config: Path | None) -> None:
+    """Ask ssh_config about every host's address at once, before specs are resolved."""
+    addresses = (str(_first(h.vars, "ansible_host", "ansible_ssh_host") or h.name) for h in hosts)
+    ssh_config.prefetch(addresses, config)
+
+
+def _options(
+    host: str, v: dict[str, Any], address: str, config: Path | None, trust_new: bool
+) -> _Options:
+    """The inventory's ssh options in Ansible's order, then ssh_config's; each checked."""
+    options = _Options()
+    for var in ssh_options.ARG_VARS:
+        if v.get(var):
+            pairs = ssh_options.parse_args(host, var, str(v[var]))
+            ssh_options.check(host, var, pairs, trust_new=trust_new)
+            options.add(var, pairs)
+        if var == "ansible_ssh_args":  # the inventory's own settings come right after it
+            for name, key in _VAR_OPTIONS:
+                if v.get(name) not in (None, ""):
+                    options.add(name, [(key, str(v[name]))])
+    found = ssh_config.lookup(address, config)
+    pairs = [(key, value) for key, values in found.items() for value in values]
+    where = f"ssh_config {ssh_config.config_file(config)}"
+    ssh_options.check(host, where, pairs, trust_new=trust_new)
+    options.add(where, pairs, config=True)
+    return options
+
+
 def lookup_ssh_config(address: str, path: Path | None = None) -> dict[str, Any]:
-    """ssh_config options for `address` (empty when there is no config file)."""
-    config = _load_ssh_config(Path(path) if path else Path("~/.ssh/config").expanduser())
-    return dict(config.lookup(address)) if config else {}
+    """ssh_config options for `address`, one value each (identity files: a list)."""
+    found = ssh_config.lookup(address, path)
+    return {k: v if k == "identityfile" else " ".join(v) for k, v in found.items()}
 
 
-def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
-    """Parse a config file once; re-parse only when it changed on disk."""
+@dataclass(frozen=True)
+class _Tokens:
+    """ssh_config's %-tokens, expanded as OpenSSH does in paths and ProxyCommand."""
+
+    hostname: str
+    port: int
+    user: str
+    alias: str
+
+    def expand(self, text: str) -> str:
+        out, rest = [], iter(text)
+        for ch in rest:
+            if ch != "%":
+                out.append(ch)
+                continue
+            token = next(rest, "")
+            value = self._value(token)
+            if value is None:
+                raise InventoryError(
+                    f"{text!r}: the ssh_config token %{token} is not supported here "
+                    "(known: %% %h %p %r %n %u %d %l %L %i)"
+                )
+            out.append(value)
+        return os.path.expanduser("".join(out))
+
+    def _value(self, token: str) -> str | None:
+        return {
+            "%": "%",
+            "h": self.hostname,
+            "p": str(self.port),
+            "r": self.user,
+            "n": self.alias,
+            "u": getpass.getuser(),
+            "d": os.path.expanduser("~"),
+            "l": socket.getfqdn(),
+            "L": socket.gethostname().split(".")[0],
+            "i": str(os.getuid()),
+        }.get(token)
+
+
+def _first(v: dict[str, Any], *names: str) -> Any:
+    return next((v[n] for n in names if v.get(n) not in (None, "")), None)
+
+
+def _connection(host: str, v: dict[str, Any]) -> str:
+    value = str(v.get("ansible_connection", "ssh"))
+    if value not in CONNECTIONS:
+        raise refuse(
+            host,
+            "ansible_connection",
+            f"unsupported value {value!r} (expected one of: {', '.join(CONNECTIONS)})",
+        )
+    return CONNECTIONS[value]
+
+
+def _become_method(host: str, v: dict[str, Any]) -> str:
+    method = str(v.get("ansible_become_method") or "sudo")
+    if method not in BECOME_METHODS:
+        raise refuse(
+            host,
+            "ansible_become_method",
+            f"{method!r} is not supported (expected one of: {', '.join(BECOME_METHODS)})",
+        )
+    return method
+
+
+def _check_shell(host: str, v: dict[str, Any]) -> None:
+    """opsfix's scripts are POSIX shell, run by /bin/sh: another shell is refused."""
+    for name, allowed in (("ansible_shell_type", "sh"), ("ansible_shell_executable", "/bin/sh")):
+        if v.get(name) not in (None, allowed):
+            raise refuse(
+                host, name, f"{v[name]!r}: opsfix's scripts are POSIX shell run by /bin/sh"
+            )
+    for name in ("ansible_host_key_checking", "ansible_ssh_host_key_checking"):
+        if name in v and not _boolean(host, name, v[name]):
+            raise refuse(host, name, f"false: {ssh_options.WEAK_CHECKING}")
+
+
+def _boolean(host: str, name: str, value: Any) -> bool:
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    with _config_lock:
-        if key not in _config_cache:
-            import paramiko  # only with an ssh_config to read (the keeper has its own)
-
-            _config_cache[key] = paramiko.SSHConfig.from_path(str(path))
-        return _config_cache[key]
+        return boolean(value)
+    except BadValue as exc:
+        raise refuse(host, name, str(exc)) from None
 
 
-def _port(host: Host, value: Any) -> int:
-    """The inventory's port was checked already; ssh_config's is checked here."""
+def _proxy(options: _Options, tokens: _Tokens) -> tuple[str | None, str | None]:
+    """ProxyJump or ProxyCommand, whichever was given first (ssh takes only that one)."""
+    first = next((k for k in options.values if k in ("proxyjump", "proxycommand")), None)
+    if first == "proxycommand":
+        return None, _expanded(options.get("proxycommand"), tokens)
+    return options.get("proxyjump"), None
+
+
+def _expanded(value: str | None, tokens: _Tokens) -> str | None:
+    return tokens.expand(value) if value else None
+
+
+def _port(host: Host, value: Any, var: str = "ansible_port") -> int:
+    """The inventory's port was checked already; ssh arguments' and ssh_config's are here."""
     try:
         return port(value)
     except BadValue as exc:
-        raise InventoryError(f"host {host.name!r}: Port (ssh_config): {exc}") from None
+        where = "Port (ssh_config)" if var.startswith("ssh_config") else var
+        raise InventoryError(f"host {host.name!r}: {where}: {exc}") from None
 
 
-def _key_file(inventory: Any, from_config: list[str] | None) -> str | None:
+def _timeout(host: str, options: _Options, default: float) -> float:
+    value = options.get("connecttimeout")
+    if value is None:
+        return float(default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        where = options.source.get("connecttimeout", "connecttimeout")
+        raise refuse(host, where, f"{value!r}: expected a positive number of seconds")
+    return seconds
+
+
+def _key_file(inventory: list[str], from_config: list[str]) -> str | None:
     """The inventory's key, else the first ssh_config IdentityFile that exists."""
     if inventory:
-        return os.path.expanduser(str(inventory))
-    candidates = [os.path.expanduser(p) for p in from_config or []]
-    existing = [p for p in candidates if os.path.exists(p)]
-    return next(iter(existing or candidates), None)
+        return inventory[0]
+    existing = [p for p in from_config if os.path.exists(p)]
+    return next(iter(existing or from_config), None)
 
 
-def _known_hosts(v: dict[str, Any], cfg: dict[str, Any], extra: Sequence[str]) -> tuple[str, ...]:
+def _known_hosts(
+    v: dict[str, Any], options: _Options, tokens: _Tokens, extra: Sequence[str]
+) -> tuple[str, ...]:
     """All known_hosts files, most specific first: the first one records new keys."""
     files: list[str] = list(extra)
     inventory = v.get("opsfix_known_hosts_file")
     if inventory:
         files += [inventory] if isinstance(inventory, str) else list(inventory)
-    files += str(cfg.get("userknownhostsfile", "")).split()
+    files += (options.get("userknownhostsfile") or "").split()
     files.append(DEFAULT_KNOWN_HOSTS)
-    expanded = [os.path.expanduser(str(f)) for f in files if str(f) != "none"]
+    files += (options.get("globalknownhostsfile") or "").split()
+    expanded = [tokens.expand(str(f)) for f in files if str(f) not in ("none", "/dev/null")]
     return tuple(dict.fromkeys(expanded))
 
 
-def _resolve_jump(jump: str | None, ssh_config: Path | None) -> str | None:
+def _resolve_jump(jump: str | None, config: Path | None) -> str | None:
     """Each ProxyJump hop as `user@hostname:port`, resolved through ssh_config like ssh does."""
     if not jump or jump == "none":
         return None
     hops = []
     for hop in jump.split(","):
-        user, _, rest = hop.strip().rpartition("@")
+        user, _, rest = hop.strip().removeprefix("ssh://").rpartition("@")
         name, _, port = rest.partition(":")
-        cfg = lookup_ssh_config(name, ssh_config)
+        cfg = lookup_ssh_config(name, config)
         user = user or cfg.get("user", "")
         port = port or cfg.get("port", "22")
         hops.append(f"{user + '@' if user else ''}{cfg.get('hostname', name)}:{port}")
@@ -149,14 +341,6 @@ def _secret(value: Any) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
     return Secret(str(value))
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _none_if_none(value: str | None) -> str | None:
-    return None if value in (None, "", "none") else value
 
 
 # --- how much of a command's output is kept -----------------------------------------------
@@ -185,117 +369,8 @@ def output_limit_bytes(value: str | None, env: Mapping[str, str] | None = None) 
     return size
 
 
-# --- become: how a spec's become settings turn into a command line ----------------------
-
-MAX_INLINE_SCRIPT = 100 * 1024  # Linux caps one argument at 128 KiB (MAX_ARG_STRLEN)
-SUDO_WRONG_PASSWORD = "sudo: incorrect password"
-SUDO_NEEDS_PASSWORD = "sudo needs a password"
-
-
-# Runs the script (passed as $0) with stdin closed, under coreutils `timeout` when the host
-# has it and a limit is given ($1): closing an SSH channel does not stop the command, and
-# sshd refuses "signal" requests for root sessions, so the host enforces the limit itself.
-# Stdin is closed so a script can never read the sudo password line, even when sudo had
-# cached credentials and did not read it.
-_RUNNER = (
-    "exec </dev/null; "
-    'if [ -n "$1" ] && command -v timeout >/dev/null 2>&1; then '
-    'exec timeout -k 2 "$1" /bin/sh -c "$0"; fi; '
-    'exec /bin/sh -c "$0"'
-)
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """How one script runs: the command line, and the line sudo reads on stdin (if any)."""
-
-    command: str
-    uses_sudo: bool
-    password_line: bytes = field(default=b"", repr=False)
-
-
-def invocation(
-    script: str,
-    *,
-    login_user: str,
-    spec: ConnectionSpec,
-    become: bool,
-    host_timeout: int | None = None,
-) -> Invocation:
-    """Run `script` as the login user, or through sudo as the become user."""
-    command = shell_command(
-        script, login_user=login_user, spec=spec, become=become, host_timeout=host_timeout
-    )
-    uses_sudo = become and login_user != spec.become_user
-    if uses_sudo and spec.become_password:
-        return Invocation(command, True, spec.become_password.reveal().encode() + b"\n")
-    return Invocation(command, uses_sudo)
-
-
-def shell_command(
-    script: str,
-    *,
-    login_user: str,
-    spec: ConnectionSpec,
-    become: bool,
-    host_timeout: int | None = None,
-) -> str:
-    """The command line that runs `script` as the right user; a password goes to stdin."""
-    argv = ["/bin/sh", "-c", _RUNNER, script, str(host_timeout or "")]
-    if not become or login_user == spec.become_user:
-        return cmd(*argv)
-    if spec.become_password:
-        return cmd("sudo", "-H", "-S", "-p", "", "-u", spec.become_user, "--", *argv)
-    return cmd("sudo", "-H", "-n", "-u", spec.become_user, "--", *argv)
-
-
-def script_file_mode(spec: ConnectionSpec, *, login_user: str, become: bool) -> int:
-    """A long script's temp file is private, unless a become user other than root must read it."""
-    other_reader = become and spec.become_user not in ("root", login_user)
-    return 0o644 if other_reader else 0o600
-
-
-def sudo_failure(exit_status: int, stderr: str) -> str | None:
-    """A clear message when sudo itself refused (wrong or missing password), else None."""
-    if exit_status != 1:
-        return None
-    lines = [line.strip() for line in stderr.splitlines()]
-    if any(
-        line == "Sorry, try again."
-        or line.endswith(("incorrect password attempt", "incorrect password attempts"))
-        for line in lines
-    ):
-        return SUDO_WRONG_PASSWORD
-    if any(
-        line in ("sudo: a password is required", "sudo: no password was provided")
-        or line.startswith("sudo: a terminal is required")
-        for line in lines
-    ):
-        return SUDO_NEEDS_PASSWORD
-    return None
-
-
-def command_result(
-    script: str,
-    status: int,
-    out: str,
-    err: str,
-    *,
-    spec: ConnectionSpec,
-    used_sudo: bool,
-    truncated: bool = False,
-) -> CommandResult:
-    """The result callers see: sudo's own refusals made plain, the password never inside."""
-    failure = sudo_failure(status, err) if used_sudo else None
-    if failure:
-        return CommandResult(command=script, exit_status=status, stderr=failure)
-    secret = spec.become_password.reveal() if spec.become_password else ""
-    if secret:  # belt and braces: nothing should echo it, but a result must never carry it
-        out, err = out.replace(secret, "********"), err.replace(secret, "********")
-    return CommandResult(script, status, out, err, truncated=truncated)
-
-
 __all__ = [
+    "BECOME_FAILURES",
     "MAX_INLINE_SCRIPT",
     "MIN_OUTPUT_LIMIT",
     "SUDO_NEEDS_PASSWORD",
@@ -305,6 +380,7 @@ __all__ = [
     "invocation",
     "lookup_ssh_config",
     "output_limit_bytes",
+    "prefetch_ssh_config",
     "resolve_spec",
     "script_file_mode",
     "shell_command",

@@ -17,7 +17,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from opsfix.errors import CommandTimeout, ConnectionFailed
 from opsfix.hosts import ConnectionSpec
 from opsfix.shell import cmd
 from opsfix.transport.base import BoundedOutput, CommandResult
+from opsfix.transport.become import prompt_answerer, terminal_result
 from opsfix.transport.hostkeys import KnownHosts, VerifyingPolicy, known_hosts_name
 from opsfix.transport.hostkeys import preferred_key_types as _preferred_key_types
 from opsfix.transport.settings import (
@@ -327,11 +328,17 @@ class SSHConnection:
         )
         channel = self._open_channel()
         try:
-            channel.exec_command(how.command)
-            if how.password_line:
-                channel.sendall(how.password_line)
-            channel.shutdown_write()
-            status, out, err = _collect(channel, deadline, spec.output_limit)
+            if how.terminal:  # su or doas: the password goes to their prompt
+                channel.get_pty(term="dumb", width=1000)
+                channel.exec_command(how.command)
+                answer = prompt_answerer(how)
+                status, out, err = _collect(channel, deadline, spec.output_limit, answer)
+            else:
+                channel.exec_command(how.command)
+                if how.password_line:
+                    channel.sendall(how.password_line)
+                channel.shutdown_write()
+                status, out, err = _collect(channel, deadline, spec.output_limit)
         except _DeadlinePassed as passed:
             raise CommandTimeout(self.host, script, limit, *passed.args) from None
         except (paramiko.SSHException, EOFError, OSError) as e:
@@ -340,14 +347,13 @@ class SSHConnection:
             channel.close()
         if status == -1 and not self._is_active():
             raise ConnectionFailed(self.host, "connection lost during command")
+        truncated = out.truncated or err.truncated
+        if how.terminal:
+            return terminal_result(
+                script, status, out.text(), spec=spec, how=how, truncated=truncated
+            )
         return command_result(
-            script,
-            status,
-            out.text(),
-            err.text(),
-            spec=spec,
-            used_sudo=how.uses_sudo,
-            truncated=out.truncated or err.truncated,
+            script, status, out.text(), err.text(), spec=spec, how=how, truncated=truncated
         )
 
     def _open_channel(self) -> paramiko.Channel:
@@ -467,14 +473,22 @@ class _DeadlinePassed(Exception):
 
 
 def _collect(
-    channel: paramiko.Channel, deadline: float, limit: int
+    channel: paramiko.Channel,
+    deadline: float,
+    limit: int,
+    answer: Callable[[bytes], bytes | None] | None = None,
 ) -> tuple[int, BoundedOutput, BoundedOutput]:
     """Read stdout and stderr together until the exit status (a chatty command cannot
-    block); past `limit` bytes each, what the command prints is read and dropped."""
+    block); past `limit` bytes each, what the command prints is read and dropped.
+    `answer`, given stdout so far, returns what to type (a terminal's password prompt)."""
     out, err = BoundedOutput(limit), BoundedOutput(limit)
     exited_at: float | None = None
     while True:
         _drain(channel, out, err)
+        # a prompt comes first: only the start of the output is looked at
+        reply = answer(out.text().encode()) if answer and out.kept <= 4096 else None
+        if reply:
+            channel.sendall(reply)
         now = time.monotonic()
         if channel.exit_status_ready():
             exited_at = exited_at or now

@@ -150,3 +150,21 @@ def test_bad_patterns_are_errors(inv, tmp_path, monkeypatch, pattern, message):
 )
 def test_split_pattern_like_ansible(pattern, terms):
     assert split_pattern(pattern) == terms
+
+
+def test_a_limit_that_matches_no_host_is_an_error_with_the_closest_names(inv):
+    from opsfix.errors import NoHostsError
+    from opsfix.inventory.targeting import target_hosts
+
+    with pytest.raises(NoHostsError) as caught:
+        target_hosts(inv, "all", "web01.example.con")
+    assert str(caught.value) == (
+        "hosts pattern 'all' with --limit 'web01.example.con' matches no host "
+        "(closest names: web01.example.com, web03.example.com, web02.example.com)"
+    )
+    with pytest.raises(NoHostsError, match=r"hosts pattern 'wbe' matches no host \(closest"):
+        target_hosts(inv, "wbe", None)
+    with pytest.raises(NoHostsError, match=r"'db' with --limit 'web' matches no host$"):
+        target_hosts(inv, "db", "web")  # each matches, together nothing: no names to suggest
+    hosts, warnings = target_hosts(inv, "all", "bastion:typo")  # one term still matches
+    assert names(hosts) == [BASTION] and warnings == ["--limit term 'typo' matched nothing"]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from opsfix.errors import InventoryError
 from opsfix.hosts import Host, Secret
-from opsfix.transport import settings
+from opsfix.transport import ssh_config
 from opsfix.transport.settings import resolve_spec
 
 SSH_CONFIG = """
@@ -47,7 +46,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def config(home: Path) -> Path:
     path = home / "ssh_config"
-    path.write_text(SSH_CONFIG)
+    # OpenSSH expands ~ in UserKnownHostsFile to the passwd home, not $HOME
+    path.write_text(SSH_CONFIG.replace("~/kh_one", f"{home}/kh_one"))
     return path
 
 
@@ -163,7 +163,10 @@ def test_local_connection(home: Path) -> None:
 
 
 def test_unknown_connection_names_the_host(home: Path) -> None:
-    with pytest.raises(InventoryError, match=r"host 'win1'.*'winrm'.*ssh, local"):
+    with pytest.raises(
+        InventoryError,
+        match=r"host 'win1': ansible_connection: refused: .*'winrm'.*ssh, smart, paramiko, local",
+    ):
         resolve_spec(Host("win1", vars={"ansible_connection": "winrm"}))
 
 
@@ -172,19 +175,26 @@ def test_bad_port_names_the_host(home: Path) -> None:
         resolve_spec(Host("web1", vars={"ansible_port": "eighty"}))
 
 
-def test_ssh_config_is_parsed_once_per_run(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    real = paramiko.SSHConfig.from_path
+def test_ssh_config_is_asked_once_per_address(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ssh -G` is a process: once per address and file version, plus one for defaults."""
+    calls: list[tuple[str, str]] = []
+    real = ssh_config._ssh_g
 
-    def counting(path: str) -> paramiko.SSHConfig:
-        calls.append(path)
-        return real(path)
+    def counting(ssh: str, file: str, address: str) -> ssh_config.Options:
+        calls.append((file, address))
+        return real(ssh, file, address)
 
-    monkeypatch.setattr(settings, "_config_cache", {})
-    monkeypatch.setattr(paramiko.SSHConfig, "from_path", staticmethod(counting))
+    monkeypatch.setattr(ssh_config, "_cache", {})
+    monkeypatch.setattr(ssh_config, "_baseline", {})
+    monkeypatch.setattr(ssh_config, "_ssh_g", counting)
     for name in ("web1", "web-alias", "proxied", "other", "web1"):
         resolve_spec(Host(name), ssh_config=config)
-    assert calls == [str(config)]
-    config.write_text(SSH_CONFIG + "\nHost extra\n  Port 2\n")  # edited: read again
+    asked = [address for file, address in calls if file == str(config)]
+    assert sorted(asked) == ["bastion", "other", "proxied", "web-alias", "web1"]
+    assert len(calls) == len(asked) + 1  # the defaults, once
+    config.write_text(SSH_CONFIG + "\nHost extra\n  Port 2\n")  # edited: asked again
     assert resolve_spec(Host("extra"), ssh_config=config).port == 2
-    assert len(calls) == 2
+    assert resolve_spec(Host("web1"), ssh_config=config).port == 2222
+    assert len(calls) == len(asked) + 1 + 3  # extra, web1 and its jump host bastion
