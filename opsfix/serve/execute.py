@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsfix.errors import InputError
+from opsfix.errors import InputError, NoHostsError
 from opsfix.hosts import Secret
 from opsfix.results import HostReport, RunReport
 from opsfix.serve.answer import Answers, summary
@@ -78,7 +78,7 @@ class EngineExecutor:
         silences = _Silences(self.answers, rule, works)
         try:
             report, _warnings, secrets = run_playbook(request, on_event=silences.on_event)
-        except InputError as exc:  # the playbook or inventory changed since start-up
+        except (InputError, NoHostsError) as exc:  # the playbook or inventory changed
             return {w.host: HostResult("error", f"nothing ran: {exc}") for w in works}
         finally:
             silences.end()
