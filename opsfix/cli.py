@@ -47,6 +47,7 @@ COMMANDS = {
     "new": "new",
     "plugins": "new",
     "playbooks": "playbooks",
+    "exec": "exec",
 }
 
 

@@ -88,7 +88,7 @@ def bundle_doc(
     report: RunReport,
     *,
     run_id: str,
-    playbook_path: Path,
+    playbook_path: Path | str,  # a str is kept as it is: "(ad-hoc)" for opsfix exec
     options: Mapping[str, Any],
     exit_code: int,
     secrets: Sequence[str],
@@ -100,7 +100,9 @@ def bundle_doc(
         "run_id": run_id,
         "opsfix_version": __version__,
         "user": user or who(),
-        "playbook_path": str(playbook_path.resolve()),
+        "playbook_path": (
+            str(playbook_path.resolve()) if isinstance(playbook_path, Path) else playbook_path
+        ),
         "options": dict(options),
         "exit_code": exit_code,
         "report": output.to_data(report),

@@ -87,7 +87,7 @@ class HostReport:
 @dataclass
 class RunReport:
     playbook: str
-    mode: Literal["apply", "check", "dry-run"]
+    mode: Literal["apply", "check", "dry-run", "exec"]  # exec: an ad-hoc command (opsfix exec)
     hosts: list[HostReport] = field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
