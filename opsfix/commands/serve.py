@@ -19,13 +19,19 @@ MISSING = (
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run playbooks when Alertmanager's alerts fire")
     p.add_argument("--rules", type=Path, metavar="FILE", help="the rules file (alerts.yml)")
-    p.add_argument("--listen", default="127.0.0.1:9095", metavar="HOST:PORT")
+    p.add_argument(
+        "--listen", default="127.0.0.1:9095", metavar="HOST:PORT", help="default %(default)s"
+    )
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--token-file", type=Path, metavar="FILE", help="bearer token (one line)")
-    auth.add_argument("--basic-auth-file", type=Path, metavar="FILE", help="'user:password'")
-    p.add_argument("--tls-cert", type=Path, metavar="FILE")
-    p.add_argument("--tls-key", type=Path, metavar="FILE")
-    p.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES")
+    auth.add_argument(
+        "--basic-auth-file", type=Path, metavar="FILE", help="basic auth: 'user:password'"
+    )
+    p.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve HTTPS (with --tls-key)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="the certificate's key")
+    p.add_argument(
+        "--max-body", type=int, default=1 << 20, metavar="BYTES", help="default %(default)s"
+    )
     p.add_argument(
         "--rate-limit", type=float, default=10.0, metavar="N", help="requests/s per client"
     )
@@ -36,12 +42,34 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="on SIGTERM, how long the run under way may take to finish",
     )
-    p.add_argument("-i", "--inventory", action="append", type=Path, metavar="PATH")
-    p.add_argument("--plugins", action="append", type=Path, default=[], metavar="DIR")
-    p.add_argument("--ssh-config", type=Path, metavar="FILE")
-    p.add_argument("--known-hosts", action="append", default=[], metavar="FILE")
+    p.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="when the rules name none (default as for apply)",
+    )
+    p.add_argument(
+        "--plugins",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="folder with checks/ and remediations/ of your own",
+    )
+    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
+    p.add_argument(
+        "--known-hosts",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra known_hosts file (repeatable)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, seconds")
-    p.add_argument("--command-timeout", type=float, default=120.0)
+    p.add_argument(
+        "--command-timeout", type=float, default=120.0, help="per remote command, seconds"
+    )
     p.add_argument("--check-config", action="store_true", help="validate, print, do not serve")
     p.add_argument("--print-unit", action="store_true", help="print the systemd unit and exit")
     p.set_defaults(func=_cmd_serve)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -64,7 +65,8 @@ def build_app(
                 detail=bytes(refusal.body).decode()[:300],
             )
             return refusal
-        decisions = dispatcher.receive(notification)
+        # off the event loop: the host lookup reads the inventory
+        decisions = await anyio.to_thread.run_sync(dispatcher.receive, notification)
         metrics.requests.labels("200").inc()
         return JSONResponse({"alerts": [asdict(d) for d in decisions]})
 
@@ -86,8 +88,6 @@ def build_app(
         try:
             yield
         finally:
-            import anyio.to_thread
-
             reason = "opsfix serve stopped before this run started"
             await anyio.to_thread.run_sync(dispatcher.stop, guards.drain, reason)
             log("stopped")

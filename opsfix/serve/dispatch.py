@@ -133,6 +133,10 @@ class Dispatcher:
             return Decision(fp, "ignored", "no rule matches the alert's labels")
         if alert.status == "resolved":
             return self._resolved(alert, rule)
+        return self._firing(alert, rule, received)
+
+    def _firing(self, alert: Alert, rule: Rule, received: float) -> Decision:
+        fp = alert.fingerprint
         value = alert.labels.get(rule.host_label, "")
         host = self.resolve(rule, value)
         if host is None:
