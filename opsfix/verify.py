@@ -33,7 +33,7 @@ from opsfix.errors import InputError
 from opsfix.hosts import ConnectionSpec, Secret
 from opsfix.lookahead import Lookahead, VerifyTarget
 from opsfix.results import VerifyOutcome
-from opsfix.shell import cmd
+from opsfix.shell import OUTPUT_CUT, cmd
 from opsfix.transport.base import CommandResult
 
 SECRET_VARS = frozenset(
@@ -446,6 +446,10 @@ def _sudo_command(spec: ConnectionSpec) -> Callable[[str, str | None], str]:
     return get_sudo_command
 
 
+class OutputCut(Exception):
+    """A verify command printed past the output limit: its test errors, never passes."""
+
+
 def _routed_run(backend: Any, host: str, lookahead: Lookahead) -> Callable[..., Any]:
     def run(command: str, *args: str, **kwargs: Any) -> Any:
         script = backend.get_command(command, *args)
@@ -453,6 +457,8 @@ def _routed_run(backend: Any, host: str, lookahead: Lookahead) -> Callable[..., 
         while script.startswith(_BECOME):
             script = script[len(_BECOME) :]
         result = lookahead.run(host, script, become)
+        if result.truncated:  # a test must not pass on a cut text: it could not tell
+            raise OutputCut(f"{host}: {OUTPUT_CUT}")
         return backend.result(result.exit_status, script.encode(), result.stdout, result.stderr)
 
     return run

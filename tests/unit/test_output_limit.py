@@ -109,3 +109,27 @@ def test_a_bad_limit_is_an_options_error_naming_it(
 ) -> None:
     with pytest.raises(OptionsError, match=re.escape(named)):
         output_limit_bytes(given, env)
+
+
+def test_a_verify_command_whose_output_was_cut_errors_its_test() -> None:
+    from opsfix.verify import OutputCut, _routed_run
+
+    class Backend:
+        def get_command(self, command: str, *args: str) -> str:
+            return command
+
+        def result(self, *args: object) -> tuple[object, ...]:
+            return args
+
+    class Ahead:
+        def __init__(self, result: CommandResult) -> None:
+            self.result = result
+
+        def run(self, host: str, script: str, become: bool) -> CommandResult:
+            return self.result
+
+    cut = CommandResult("cat big", 0, "x" * 10, truncated=True)
+    with pytest.raises(OutputCut, match="web1: a command printed more than the output limit"):
+        _routed_run(Backend(), "web1", Ahead(cut))("cat big")  # type: ignore[arg-type]
+    whole = CommandResult("cat small", 0, "x")
+    assert _routed_run(Backend(), "web1", Ahead(whole))("cat small")[0] == 0  # type: ignore[arg-type]
