@@ -26,6 +26,7 @@ from opsfix.commands.common import (
     EXIT_OPTIONS,
     EXIT_UNEXPECTED,
     Parser,
+    configure_vault,
 )
 from opsfix.errors import InputError, LabError, NoHostsError, OptionsError, PluginError
 from opsfix.escape import printable
@@ -73,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser(argv)
     try:
         args = parser.parse_args(argv)
+        if hasattr(args, "vault_id"):
+            configure_vault(args)
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_OPTIONS

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from opsfix.errors import VariableError
+from opsfix.hosts import Secret
 from opsfix.template_bounds import render_budget, sandbox_class
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ class TemplateEngine:
 
     @functools.cached_property
     def env(self) -> ImmutableSandboxedEnvironment:
-        return self._environment()
+        """A secret (a vault value) renders as itself: output masks it, not the template."""
+        return self._environment(finalize=_revealed)
 
     @functools.cached_property
     def shell_env(self) -> ImmutableSandboxedEnvironment:
@@ -188,7 +190,7 @@ class TemplateEngine:
         result = context.vars["result"]
         if isinstance(result, Undefined):
             result._fail_with_undefined_error()
-        return result
+        return _revealed(result)
 
     def _compiled(self, source: str, env: ImmutableSandboxedEnvironment | None = None) -> Template:
         """Each distinct template text is compiled once per run, not once per host."""
@@ -221,7 +223,12 @@ def shell_quote(value: Any) -> ShellQuoted:
 
 def _shell_word(value: Any) -> str:
     """How a shell command's template writes an expression's value: quoted, once."""
-    return shell_quote(value)
+    return shell_quote(_revealed(value))
+
+
+def _revealed(value: Any) -> Any:
+    """A Secret's value, for the template that uses it (every printout masks it again)."""
+    return value.reveal() if isinstance(value, Secret) else value
 
 
 class LazyVars(Mapping[str, Any]):

@@ -159,10 +159,27 @@ class _Loader(_Guarded, _PosConstruction, yaml.SafeLoader):
 
 
 def _positional(loader: Any) -> Any:
-    """`loader`, made to build PosDict/PosList for mappings and sequences."""
+    """`loader`, made to build PosDict/PosList for mappings and sequences, and to decrypt
+    Ansible's `!vault` values (opsfix.vault)."""
     loader.add_constructor("tag:yaml.org,2002:map", loader.construct_pos_mapping)
     loader.add_constructor("tag:yaml.org,2002:seq", loader.construct_pos_sequence)
+    loader.add_constructor("!vault", _construct_vault)
     return loader
+
+
+def _construct_vault(loader: Any, node: yaml.Node) -> Any:
+    from opsfix import vault
+
+    text = loader.construct_scalar(node)
+    try:
+        return vault.Secret(vault.decrypt(text).decode("utf-8", "replace"))
+    except vault.VaultError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{VAULT_PROBLEM}{exc}", node.start_mark
+        ) from None
+
+
+VAULT_PROBLEM = "!vault value: "
 
 
 _positional(_Loader)
@@ -253,7 +270,8 @@ def loads(text: str, source: str, *, error: type[InputError] = InputError) -> An
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         where = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
-        raise error(f"invalid YAML: {problem}", where) from None
+        said = problem if problem.startswith(VAULT_PROBLEM) else f"invalid YAML: {problem}"
+        raise error(said, where) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL)
         where = Location(source, *_line_and_column(text, exc.position))
         char = chr(exc.character) if isinstance(exc.character, int) else exc.character
@@ -284,11 +302,23 @@ def read_text(
             Location(str(path)),
         )
     try:
-        return data.decode("utf-8")
+        return _decrypted(data.decode("utf-8"), path, error)
     except UnicodeDecodeError as exc:
         head = data[: exc.start].decode("utf-8")
         where = Location(str(path), *_line_and_column(head, len(head)))
         raise error(f"not UTF-8 text: byte {data[exc.start]:#04x} (refused)", where) from None
+
+
+def _decrypted(text: str, path: Path, error: type[InputError]) -> str:
+    """A file that is one Ansible Vault envelope reads as its plaintext."""
+    from opsfix import vault
+
+    if not vault.is_encrypted(text):
+        return text
+    try:
+        return vault.decrypt(text).decode("utf-8")
+    except vault.VaultError as exc:
+        raise error(f"encrypted file: {exc}", Location(str(path))) from None
 
 
 def load(path: Path, *, error: type[InputError] = InputError, limit: int = MAX_FILE_BYTES) -> Any:

@@ -34,6 +34,34 @@ def inventory_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("-l", "--limit", metavar="PATTERN", help="further limit hosts (Ansible syntax)")
     p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument(
+        "--vault-password-file",
+        "--vault-pass-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Ansible Vault password file, run if executable "
+        "(default $ANSIBLE_VAULT_PASSWORD_FILE)",
+    )
+    p.add_argument(
+        "--vault-id",
+        action="append",
+        default=[],
+        metavar="[LABEL@]SOURCE",
+        help="a vault ID's password: a file, or 'prompt' (repeatable)",
+    )
+    p.add_argument(
+        "-J", "--ask-vault-pass", action="store_true", help="prompt for the vault password"
+    )
+
+
+def configure_vault(args: argparse.Namespace) -> None:
+    """The vault passwords the options and environment give, read once, before loading."""
+    from opsfix import vault
+
+    vault.configure(
+        vault.passwords_from_options(args.vault_password_file, args.vault_id, args.ask_vault_pass)
+    )
 
 
 def run_options(p: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from opsfix import yamlpos
+from opsfix import vault, yamlpos
 from opsfix.errors import InventoryError, Location
 from opsfix.inventory.draft import InventoryDraft
 from opsfix.inventory.ini_source import read_ini
@@ -56,7 +56,7 @@ def is_skipped(name: str) -> bool:
 
 def read_file(path: Path, draft: InventoryDraft) -> None:
     file = str(path)
-    text = _text(path)
+    text = vault.file_text(_text(path), Location(file))
     suffix = os.path.splitext(path.name)[1]
     if suffix == ".toml":
         raise InventoryError(

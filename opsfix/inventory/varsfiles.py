@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from opsfix import yamlpos
+from opsfix import vault, yamlpos
 from opsfix.errors import InventoryError, Location
 from opsfix.inventory.describe import describe
 
@@ -89,8 +89,11 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def read_vars_file(path: Path) -> dict[str, Any]:
-    """The vars in one YAML file; an empty file holds none."""
+    """The vars in one YAML file; an empty file holds none. A file encrypted with Ansible
+    Vault is decrypted, and every value in it is a secret."""
     data = yamlpos.load(path, error=InventoryError)
+    if _is_vaulted(path):
+        data = vault.as_secrets(data)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -105,3 +108,8 @@ def read_vars_file(path: Path) -> dict[str, Any]:
                 Location(str(path), *yamlpos.key_position(data, key)),
             )
     return data
+
+
+def _is_vaulted(path: Path) -> bool:
+    with path.open("rb") as file:
+        return vault.is_encrypted(file.read(64).decode("utf-8", "replace"))

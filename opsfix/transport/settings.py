@@ -10,6 +10,7 @@ opsfix.transport.ssh_options): an InventoryError names the host, the variable an
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import re
@@ -94,6 +95,7 @@ def resolve_spec(
     As in Ansible, inventory variables win: over ssh_config, and an inventory become
     password over the `become_password` argument (which is typically a prompt's answer).
     """
+    host = _revealed(host)
     v = host.vars
     check_host_vars(host.name, v)
     check_connection_vars(host)
@@ -139,6 +141,17 @@ def resolve_spec(
         command_timeout=float(command_timeout),
         output_limit=int(output_limit),
     )
+
+
+def _revealed(host: Host) -> Host:
+    """Vault values (Secrets) in connection settings are used as they are; the become
+    password stays a Secret down to the transport."""
+    keep = ("ansible_become_password", "ansible_become_pass")
+    plain = {
+        k: v.reveal() if isinstance(v, Secret) and k not in keep else v
+        for k, v in host.vars.items()
+    }
+    return dataclasses.replace(host, vars=plain)
 
 
 def prefetch_ssh_config(hosts: Iterable[Host], config: Path | None) -> None:
