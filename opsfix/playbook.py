@@ -31,7 +31,7 @@ from opsfix import rollout, yamlpos
 from opsfix.errors import Location, PlaybookError
 from opsfix.registry import Registry
 
-MAX_PLAYBOOK_BYTES = 2**20  # a playbook is a page or two; 1 MiB is far past any real one
+MAX_PLAYBOOK_BYTES = 256 * 1024  # a playbook is a page or two; this is far past any real one
 
 
 class _Model(BaseModel):
