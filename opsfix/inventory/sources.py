@@ -13,6 +13,7 @@ from pathlib import Path
 
 from opsfix import vault, yamlpos
 from opsfix.errors import InventoryError, Location
+from opsfix.inventory import dynamic
 from opsfix.inventory.draft import InventoryDraft
 from opsfix.inventory.ini_source import read_ini
 from opsfix.inventory.yaml_source import read_yaml
@@ -38,6 +39,10 @@ SKIPPED_ENDINGS = (
 def read_source(path: Path, draft: InventoryDraft) -> None:
     """Read one source (file or folder) into `draft`."""
     if path.is_dir():
+        plugin = _plugin_in(path)
+        if plugin:  # Ansible's code must read it all (a plugin may use the other files)
+            dynamic.read_through_ansible(path, draft, plugin)
+            return
         for entry in sorted(path.iterdir(), key=lambda p: p.name):
             if not is_skipped(entry.name):
                 read_source(entry, draft)
@@ -50,6 +55,23 @@ def read_source(path: Path, draft: InventoryDraft) -> None:
         )
 
 
+def _plugin_in(folder: Path) -> str | None:
+    """The plugin of the first inventory plugin config among a folder's YAML files."""
+    for entry in sorted(folder.rglob("*")):
+        relative = entry.relative_to(folder).parts
+        if any(is_skipped(part) for part in relative) or entry.suffix not in (".yml", ".yaml"):
+            continue
+        try:
+            head = entry.read_text(encoding="utf-8", errors="replace")[:65536]
+        except OSError:
+            continue
+        if "plugin:" in head:
+            data = yamlpos.loads(head, str(entry), error=InventoryError)
+            if plugin := dynamic.plugin_name(data):
+                return plugin
+    return None
+
+
 def is_skipped(name: str) -> bool:
     return name.startswith(".") or name in SKIPPED_NAMES or name.endswith(SKIPPED_ENDINGS)
 
@@ -59,17 +81,18 @@ def read_file(path: Path, draft: InventoryDraft) -> None:
     text = vault.file_text(_text(path), Location(file))
     suffix = os.path.splitext(path.name)[1]
     if suffix == ".toml":
-        raise InventoryError(
-            "TOML inventories are not supported; expected YAML or INI", Location(file)
-        )
+        dynamic.read_through_ansible(path, draft, "toml")
+        return
     if text.startswith("#!") and os.access(path, os.X_OK):
-        raise InventoryError(
-            "executable inventory scripts are not run by opsfix; expected a static YAML or "
-            "INI file",
-            Location(file, 1),
-        )
+        dynamic.read_script(path, draft)
+        return
     if suffix in YAML_SUFFIXES:
-        read_yaml(yamlpos.loads(text, file, error=InventoryError), file, draft)
+        data = yamlpos.loads(text, file, error=InventoryError)
+        plugin = dynamic.plugin_name(data)
+        if plugin:
+            dynamic.read_through_ansible(path, draft, plugin)
+        else:
+            read_yaml(data, file, draft)
     elif not suffix and isinstance(data := _yaml_or_none(text, file), dict):
         read_yaml(data, file, draft)
     else:

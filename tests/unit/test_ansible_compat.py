@@ -99,3 +99,40 @@ def test_vault_values_made_by_ansible_vault_list_the_same(
     assert theirs["_meta"]["hostvars"]["db1"].pop("api_token") == "token-42"
     del db1["api_token"]
     assert without_secrets(ours) == without_secrets(theirs)
+
+
+def test_an_inventory_script_lists_the_same(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = {
+        "web": {"hosts": ["web1", "web2"], "vars": {"http_port": 80}, "children": ["canary"]},
+        "canary": {"hosts": ["web3"]},
+        "db": ["db1"],
+        "_meta": {"hostvars": {"web1": {"ansible_host": "10.0.0.1"}, "db1": {"size": 3}}},
+    }
+    inv = tmp_path / "inventory.py"
+    inv.write_text(f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(listed)}\nEOF\n")
+    inv.chmod(0o755)
+    assert opsfix_list([inv], capsys=capsys) == ansible_list([inv])
+
+
+def test_a_folder_with_a_constructed_plugin_config_lists_the_same(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`constructed` (no cloud, no credentials) works on the other files' hosts: the folder
+    goes to ansible-inventory whole, and opsfix's own precedence applies to what it says."""
+    root = tmp_path / "inv"
+    (root / "group_vars").mkdir(parents=True)
+    (root / "01-hosts.yml").write_text(
+        "web:\n  hosts:\n    web1: {mem: 8}\n    web2: {mem: 2}\n  vars: {role: frontend}\n"
+    )
+    (root / "group_vars" / "big.yml").write_text("tier: large\n")
+    (root / "02-constructed.yml").write_text(
+        "plugin: ansible.builtin.constructed\nstrict: true\n"
+        "groups:\n  big: mem > 4\n"
+        "compose:\n  memory_mb: mem * 1024\n"
+    )
+    ours = opsfix_list([root], capsys=capsys)
+    assert ours["big"]["hosts"] == ["web1"]
+    assert ours["_meta"]["hostvars"]["web1"]["tier"] == "large"
+    assert ours == ansible_list([root])

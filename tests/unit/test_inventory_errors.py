@@ -1,6 +1,5 @@
 """Every bad inventory fails with the file, line (and column for YAML) and a clear message."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -94,15 +93,6 @@ def error_of(path: Path, text: str) -> InventoryError:
             "a.children.b",
             "group 'b' cannot be a child of 'a': the groups would form a cycle (b > c > a > b); "
             "expected children to nest without loops",
-        ),
-        (
-            "plugin.yml",
-            "plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n",
-            1,
-            9,
-            "",
-            "'plugin: amazon.aws.aws_ec2' configures a dynamic inventory plugin, which opsfix "
-            "does not run; expected a static inventory of groups",
         ),
     ],
 )
@@ -226,18 +216,6 @@ def test_missing_source(tmp_path):
         f"{tmp_path / 'nope.ini'}: inventory source not found; "
         "expected a YAML or INI file or a folder"
     )
-
-
-def test_sources_opsfix_does_not_run(tmp_path):
-    error = error_of(tmp_path / "hosts.toml", "[web]\n")
-    assert error.message == "TOML inventories are not supported; expected YAML or INI"
-    script = tmp_path / "dynamic"
-    script.write_text("#!/bin/sh\necho '{}'\n")
-    os.chmod(script, 0o755)
-    with pytest.raises(InventoryError) as info:
-        load_inventory([tmp_path / "dynamic"])
-    assert info.value.location == Location(str(script), 1)
-    assert "executable inventory scripts are not run by opsfix" in info.value.message
 
 
 def test_an_error_in_a_folder_source_names_the_file_inside(tmp_path):
