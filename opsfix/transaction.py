@@ -283,7 +283,7 @@ class Transaction:
         lines = [*self._held(), 'echo restoring > "$W/state"', "bad=0"]
         for i, change in reversed(list(enumerate(self.plan.changes))):
             p = quote(change.path)
-            put = _put(change, f".opsfix-{self.txid}-r{i}", f'cp -a "$B"{p} ./f')
+            put = _put(change, f".opsfix-{self.txid}-r{i}", f'cp -a "$B"{p} ./f', fresh=True)
             gone = _in_folder(change, 'rm -f "$n"')
             # "$B/.absent" (one path a line) is where older versions noted absent paths
             lines.append(
@@ -338,13 +338,15 @@ def _in_folder(change: Change, body: str) -> str:
     return f"( {_enter(change)}{body} ); case $? in 0 | 2) ;; *) false ;; esac"
 
 
-def _put(change: Change, private: str, make: str) -> str:
+def _put(change: Change, private: str, make: str, *, fresh: bool = False) -> str:
     """Make `./f` (by `make`) in a folder of our own beside the change's path, then rename
-    it over the path: nothing is written through a name that others can swap."""
+    it over the path: nothing is written through a name that others can swap. `fresh`:
+    first remove what an earlier try of the same step left (a restore may run again)."""
     t = quote(private)
+    clear = f"rm -rf -- {t}; " if fresh else ""
     return (
-        f"( {_enter(change, create=True)}"
-        f'rm -rf -- {t}; mkdir -m 700 -- {t} && cd -P -- {t} && [ "$PWD" = "$_w"/{t} ] || exit 1; '
+        f"( {_enter(change, create=True)}{clear}"
+        f'mkdir -m 700 -- {t} && cd -P -- {t} && [ "$PWD" = "$_w"/{t} ] || exit 1; '
         f'{make} && mv -Tf ./f "../$n"; s=$?; cd -P .. && rm -rf -- {t}; exit $s )'
     )
 
