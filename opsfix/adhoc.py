@@ -3,12 +3,12 @@ but over opsfix's own connections (host keys checked, connections kept between r
 and recorded in the run history with who ran it.
 
 The command is the operator's, run as typed by each host's `sh` (like `ssh host CMD`);
-its output is kept per host, bounded, and shown with control characters escaped.
+its output is kept per host, bounded, and shown with control characters escaped
+(opsfix.escape.printable).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +21,6 @@ from opsfix.results import CheckOutcome, HostReport, HostStatus, RunReport, Step
 Status = Literal["ok", "failed", "unreachable"]
 MAX_OUTPUT = 64 * 1024  # characters of each stream kept per host (its end)
 HISTORY_OUTPUT = 4 * 1024  # of which history keeps the end
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 
 
 @dataclass
@@ -35,12 +34,6 @@ class AdhocResult:
     stderr: str = ""
     duration: float = 0.0
     reason: str = ""
-
-
-def printable(text: str) -> str:
-    """Host output made safe for a terminal: control characters (escape sequences, bells,
-    carriage returns that would overwrite lines) shown as `\\xNN`; newlines and tabs kept."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def bounded(text: str, limit: int = MAX_OUTPUT) -> str:

@@ -32,6 +32,9 @@ from opsfix.transport.base import CommandResult, Connection
 
 Mode = Literal["apply", "check", "dry-run"]
 Event = Callable[[str, str], None]
+# structured progress, for --format jsonl: ("host_started", name), ("host_done", HostReport:
+# checks and repairs done), ("verified", HostReport with its verify results)
+Record = Callable[[str, Any], None]
 VerifyItem = tuple[Target, ConnectionSpec, Connection]
 
 
@@ -97,12 +100,14 @@ class Engine:
         options: EngineOptions | None = None,
         verifier: Verifier | None = None,
         on_event: Event | None = None,
+        on_record: Record | None = None,
     ) -> None:
         self.mode = mode
         self.connect = connect
         self.options = options or EngineOptions()
         self.verifier = verifier
         self.on_event = on_event or (lambda host, text: None)
+        self.on_record = on_record or (lambda kind, data: None)
         self.holder = Holder.me(self.options.run_id)
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
@@ -268,7 +273,9 @@ class Engine:
             if self._cancelled.is_set():
                 raise ConnectionFailed(name, "not started: run interrupted")
             self.on_event(name, "connecting")
+            self.on_record("host_started", name)
             conn = self.connect(job.spec)
+            self.on_event(name, "checking")
             host_run = HostRun(self, conn, job, report)
             with self._lock:
                 self._open[conn] = host_run
@@ -295,6 +302,7 @@ class Engine:
     ) -> tuple[HostReport, Connection | None]:
         report.duration = time.monotonic() - started
         self.on_event(report.host, report.status)
+        self.on_record("host_done", report)
         return report, conn
 
     def _verify(
@@ -316,6 +324,7 @@ class Engine:
             if any(r.outcome in ("failed", "error") for r in results):
                 host_report.status = "failed"
                 host_report.reason = host_report.reason or "verify failed"
+            self.on_record("verified", host_report)
 
 
 def _close(conn: Connection) -> None:

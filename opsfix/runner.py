@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.binding import BoundStep, Target, bind
-from opsfix.engine import PEER_LIMIT, Engine, EngineOptions, Event, FlapGuard, Gate, Job, Mode
+from opsfix.engine import (
+    PEER_LIMIT,
+    Engine,
+    EngineOptions,
+    Event,
+    FlapGuard,
+    Gate,
+    Job,
+    Mode,
+    Record,
+)
 from opsfix.errors import Location, OpsfixError, OptionsError
 from opsfix.hostlock import LockSettings
 from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, ConnectionSpec, Host, Secret
@@ -219,18 +229,26 @@ def run_playbook(
     on_event: Event | None = None,
     on_bound: Callable[[], None] | None = None,
     keeper: KeeperLink | None = None,
+    on_record: Record | None = None,
+    wrap_connect: Callable[[Callable[[ConnectionSpec], Any]], Any] | None = None,
 ) -> tuple[RunReport, list[str], list[str]]:
     """Run a playbook; returns the report, warnings, and the secret values to mask.
     `on_bound` is called once every host is bound, before any is contacted. SSH hosts go
-    through `keeper`'s kept connections when given (opsfix.transport.kept)."""
+    through `keeper`'s kept connections when given (opsfix.transport.kept). `on_record`
+    gets structured progress (engine.Record), first ("secrets", values to mask) before
+    any host is contacted; `wrap_connect` may wrap the connector (to log commands)."""
     from opsfix.transport.kept import connector
 
     playbook, jobs, warnings = prepare(request)
     connect = connector(keeper)  # before on_bound: what it loads is start-up's too
+    if wrap_connect is not None:
+        connect = wrap_connect(connect)
     if on_bound is not None:
         on_bound()
     gate = window_gate(playbook, jobs, request.now)
     secrets = secret_values(playbook, jobs, request)
+    if on_record is not None:
+        on_record("secrets", secrets)
     verifier = None
     if playbook.verify and request.mode == "apply":
         verifier = _SuiteVerifier(playbook.verify, request.junit_xml, secrets)
@@ -250,7 +268,14 @@ def run_playbook(
         flap_guard=flap_guard(playbook, request),
         lock=LockSettings(wait=request.lock_wait),
     )
-    engine = Engine(request.mode, connect, options=options, verifier=verifier, on_event=on_event)
+    engine = Engine(
+        request.mode,
+        connect,
+        options=options,
+        verifier=verifier,
+        on_event=on_event,
+        on_record=on_record,
+    )
     return engine.run(playbook.name, jobs), warnings, secrets
 
 

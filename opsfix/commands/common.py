@@ -76,7 +76,18 @@ def run_options(p: argparse.ArgumentParser) -> None:
         metavar="VARS",
         help="k=v, @file.yml or a YAML mapping (highest precedence)",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="jsonl: one JSON event per line as the run goes (docs/observability.md)",
+    )
+    p.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="append what -vvv shows, with timestamps, to PATH (default $OPSFIX_LOG)",
+    )
     p.add_argument(
         "--plugins",
         action="append",

@@ -121,14 +121,15 @@ def _run(args: argparse.Namespace, hosts: list[Any], command: str, keeper: Any) 
 
 
 def _print_text(results: list[Any]) -> None:
-    from opsfix.adhoc import printable
+    from opsfix.escape import printable
 
     for r in results:
         if r.status == "unreachable":
-            print(f"{r.host} | UNREACHABLE | {printable(r.reason)}")
+            print(f"{printable(r.host, one_line=True)} | UNREACHABLE | {printable(r.reason)}")
             continue
         head = f"exit {r.exit_status}" if r.exit_status is not None else r.reason
-        print(f"{r.host} | {'ok' if r.status == 'ok' else 'FAILED'} | {head} | {r.duration:.2f}s")
+        name, state = printable(r.host, one_line=True), "ok" if r.status == "ok" else "FAILED"
+        print(f"{name} | {state} | {printable(head, one_line=True)} | {r.duration:.2f}s")
         for line in printable(r.stdout).splitlines():
             print(f"  {line}")
         for line in printable(r.stderr).splitlines():

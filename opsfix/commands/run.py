@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,26 +167,78 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
         retry_failed=args.retry_failed,
     )
     live = _live_progress(args, mode)
-    on_event = _progress(sys.stderr) if args.verbose and args.format == "text" else None
-    with live or contextlib.nullcontext():
-        report, warnings, secrets = run_playbook(
-            request,
-            on_event=live.event if live else on_event,
-            on_bound=heap.settled,
-            keeper=keeper,
-        )
+    logger = _run_logger(args, live is not None)
+    jsonl = None
+    if args.format == "jsonl":
+        from opsfix.runlog import JsonLines
+
+        jsonl = JsonLines()
+    try:
+        with live or contextlib.nullcontext():
+            report, warnings, secrets = run_playbook(
+                request,
+                on_event=_on_event(live, logger),
+                on_bound=heap.settled,
+                keeper=keeper,
+                on_record=jsonl,
+                wrap_connect=_wrap_connect(logger),
+            )
+    finally:
+        if logger is not None:
+            from opsfix import runlog
+
+            runlog.close(logger)
     for warning in warnings:
         print(f"WARNING: {printable(warning)}", file=sys.stderr)
     from opsfix import output
 
     code = exit_code(report, defer_ok=args.defer_ok)
     run_id = _record(args, report, secrets, code)
-    if args.format == "json":
-        text = _json_with_run_id(output.to_json(report), run_id)
+    if jsonl is not None:
+        jsonl.summary(report, code, run_id)
     else:
-        text = output.to_text(report, args.verbose)
-    print(output.redact(text, secrets))
+        if args.format == "json":
+            text = _json_with_run_id(output.to_json(report), run_id)
+        else:
+            text = output.to_text(report, args.verbose)
+        print(output.redact(text, secrets))
     return _finish(args, report, secrets, code, run_id, interactive=live is not None)
+
+
+def _run_logger(args: argparse.Namespace, live: bool) -> Any:
+    """-v lines on stderr (none while the live view draws there) and the log file; None
+    (and logging never imported) when neither is asked for."""
+    verbosity = 0 if live else args.verbose
+    if verbosity <= 0 and args.log_file is None and not os.environ.get("OPSFIX_LOG", "").strip():
+        return None
+    from opsfix.runlog import log_path, setup
+
+    return setup(verbosity, log_path(args.log_file))
+
+
+def _on_event(live: Any, logger: Any) -> Any:
+    """Host events to the live view and/or the log (both when both are on)."""
+    if logger is None:
+        return live.event if live else None
+    from opsfix.runlog import events
+
+    logged = events(logger)
+    if live is None:
+        return logged
+
+    def both(host: str, text: str) -> None:
+        live.event(host, text)
+        logged(host, text)
+
+    return both
+
+
+def _wrap_connect(logger: Any) -> Any:
+    if logger is None:
+        return None
+    from opsfix.runlog import COMMANDS, wrap_connect
+
+    return wrap_connect(logger) if logger.isEnabledFor(COMMANDS) else None
 
 
 def exit_code(report: Any, defer_ok: bool = False) -> int:
@@ -198,17 +249,6 @@ def exit_code(report: Any, defer_ok: bool = False) -> int:
     if "unreachable" in statuses:
         return EXIT_UNREACHABLE
     return EXIT_OK
-
-
-def _progress(stream: Any) -> Callable[[str, str], None]:
-    """Host events as lines on `stream`, the one of this moment: verify's pytest redirects
-    sys.stderr while hosts still run."""
-
-    def event(host: str, what: str) -> None:
-        line = f"  {printable(host, one_line=True)}: {printable(what, one_line=True)}"
-        print(line, file=stream, flush=True)
-
-    return event
 
 
 # -- evidence: history, JUnit, metrics, live progress (docs/observability.md) -------------
