@@ -112,6 +112,12 @@ class Dispatcher:
 
     def receive(self, notification: Notification) -> list[Decision]:
         received = time.time()
+        if notification.truncatedAlerts:
+            self.emit(
+                "alerts_truncated",
+                count=notification.truncatedAlerts,
+                hint="Alertmanager's max_alerts cut them; set it to 0 for opsfix",
+            )
         decisions = [self._decide(alert, received) for alert in notification.alerts]
         for alert, d in zip(notification.alerts, decisions, strict=True):
             self.emit(

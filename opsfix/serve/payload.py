@@ -38,6 +38,7 @@ class Notification(_Model):
     receiver: str = ""
     groupKey: str = ""
     externalURL: str = ""
+    truncatedAlerts: int = Field(default=0, ge=0)  # cut by the receiver's max_alerts
     alerts: list[Alert] = Field(max_length=1000)
 
 

@@ -169,3 +169,16 @@ def test_a_failed_run_cools_down(tmp_path: Path) -> None:
     assert d.wait_idle(5)
     refused = d.receive(note(("web1", "b", "firing")))[0]
     assert refused.action == "refused" and "cool-down" in refused.detail
+
+
+def test_truncated_alerts_are_logged(tmp_path: Path) -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    d = Dispatcher(
+        rules(tmp_path),
+        Recorder(),
+        lambda rule, value: None,
+        emit=lambda event, **fields: events.append((event, fields)),
+    )
+    doc = note(("db1", "z", "firing")).model_dump(mode="json")
+    d.receive(Notification.model_validate({**doc, "truncatedAlerts": 3}))
+    assert events[0][0] == "alerts_truncated" and events[0][1]["count"] == 3
