@@ -66,8 +66,9 @@ NGINX_CTL = r"""ctl() {
       while [ ! -s /run/nginx.pid ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
       nginx -s reload ;;
     start) nginx ;;
-    stop) nginx -s quit; n=0
-      while pgrep -x nginx >/dev/null && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done ;;
+    stop) nginx -s quit; n=0  # the workers finish their requests first: give them time
+      while pgrep -x nginx >/dev/null && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done
+      ! pgrep -x nginx >/dev/null ;;
   esac; fi
 }
 """
