@@ -360,8 +360,17 @@ def unused_address(lab: Lab) -> str:
 
 
 def log_marks(lab: Lab) -> dict[str, int]:
-    """Where each host's sshd log ends now; see `log_since`."""
-    return {host: len(sshd_log(lab, host)) for host in lab.hosts}
+    """Where each host's sshd log ends now; see `log_since`. Taken once the logs stand
+    still for 0.2 s: a lab just built still logs its own readiness probes (a TCP connect
+    that closes: "kex_exchange_identification: Connection closed by remote host")."""
+    marks = {host: len(sshd_log(lab, host)) for host in lab.hosts}
+    for _ in range(10):
+        time.sleep(0.2)
+        now = {host: len(sshd_log(lab, host)) for host in lab.hosts}
+        if now == marks:
+            break
+        marks = now
+    return marks
 
 
 def log_since(lab: Lab, host: str, marks: dict[str, int]) -> str:
