@@ -21,7 +21,9 @@ from opsfix.transport.base import CommandResult
 from .port_listening import _parse
 
 # One awk reads `nginx -T` as nginx parses it (statements end at `;`, `{` or `}`; comments
-# dropped) and prints each distinct "listen <address> [ssl]" of a server block, then
+# dropped) and prints each distinct "listen <address> [ssl]" of a server block (but those
+# written inside a stream or mail block: they speak no HTTP; nginx -T prints each included
+# file on its own, so a server's enclosing block is known only within one file), then
 # "index <names...>" of every index directive, then each "root <path>" of a server (or the
 # http block: a location's root is an asset folder). The shell asks each listen once,
 # "opsfix-listen <listen> <port> <status>" (000: no answer), and looks in each root for
@@ -38,7 +40,7 @@ printf '%s\n' "$conf" | awk '
       buf = substr(buf, RSTART + 1)
       if (c == "{") { block[++d] = w[1]; continue }
       if (c == "}") { d--; continue }
-      if (w[1] == "listen" && block[d] == "server") {
+      if (w[1] == "listen" && block[d] == "server" && block[d - 1] !~ /^(stream|mail)$/) {
         s = ""; for (i = 3; i <= k; i++) if (w[i] == "ssl") s = " ssl"
         once("listen " w[2] s)
       } else if (w[1] == "root" && (block[d] == "server" || block[d] == "http")) {
@@ -65,7 +67,8 @@ while read -r kind a b; do
     esac
     scheme=http; [ -z "$b" ] || scheme=https
     code=$(curl -q -sS -k -g --noproxy '*' -m "$timeout" -o /dev/null -w '%{http_code}' \
-      "$scheme://$host:$port/" 2>/dev/null) || :
+      "$scheme://$host:$port/" 2>/dev/null)
+    [ $? -ne 52 ] || code=444  # closed with no answer (`return 444`): nginx serves there
     echo "opsfix-listen $l $port ${code:-000}" ;;
   esac
 done"""

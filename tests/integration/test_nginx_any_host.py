@@ -196,7 +196,8 @@ def story(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]
         story.stages["b"] = staged(lab, SUBJECTS, apply(SUBJECTS))
         # (c) never seen, broken site, nginx stopped; the peers are healthy and were seen
         peers = list(PEER.values())
-        assert apply(peers)().returncode == 0
+        recorded = apply(peers)()
+        assert recorded.returncode == 0, str(recorded)
         for host in SUBJECTS:
             forget_opsfix(lab, host)
             ctl(lab, host, "stop")

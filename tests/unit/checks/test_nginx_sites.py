@@ -4,8 +4,10 @@ config (as `nginx -T` does) and a Python HTTP server on a free loopback port."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,10 @@ http {{
 \t\tserver_name shop;
 \t\troot "{base}/c";
 \t}}
+\tserver {{ listen 127.0.0.1:{silent}; return 444; }}
+}}
+stream {{
+\tserver {{ listen 5432; proxy_pass db:5432; }}
 }}
 """
 
@@ -54,13 +60,35 @@ def port() -> Iterator[int]:
         server.wait()
 
 
-def fake_nginx(tmp_path: Path, port: int, closed: int) -> Path:
+@pytest.fixture
+def silent() -> Iterator[int]:
+    """A port that accepts and closes at once, as nginx does for `return 444`."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+
+
+def fake_nginx(tmp_path: Path, port: int, closed: int, silent: int) -> Path:
     for name in ("a", "b", "c"):
         (tmp_path / name).mkdir()
     (tmp_path / "a" / "index.htm").write_text("hello\n")
     (tmp_path / "b" / "index.html").write_text("")
     config = tmp_path / "dump.conf"
-    config.write_text(CONFIG.format(base=tmp_path, port=port, closed=closed))
+    config.write_text(CONFIG.format(base=tmp_path, port=port, closed=closed, silent=silent))
     binary = tmp_path / "nginx"
     binary.write_text(f'#!/bin/sh\n[ "$1" = -T ] && cat {config}\n')
     binary.chmod(0o755)
@@ -76,9 +104,12 @@ def run(check: NginxSites, ss: str = "") -> tuple[CommandResult, CommandResult]:
 
 
 @pytest.mark.skipif(not (shutil.which("dash") and shutil.which("curl")), reason="needs dash, curl")
-def test_every_listen_is_asked_and_every_server_root_looked_at(tmp_path: Path, port: int) -> None:
+def test_every_listen_is_asked_and_every_server_root_looked_at(
+    tmp_path: Path, port: int, silent: int
+) -> None:
     closed = free_port()
-    check = NginxSites(NginxSitesParams(binary=str(fake_nginx(tmp_path, port, closed)), timeout=2))
+    binary = fake_nginx(tmp_path, port, closed, silent)
+    check = NginxSites(NginxSitesParams(binary=str(binary), timeout=2))
     asked, ss = run(check)
     assert asked.ok, asked.stderr
     lines = sorted(asked.stdout.splitlines())
@@ -86,6 +117,7 @@ def test_every_listen_is_asked_and_every_server_root_looked_at(tmp_path: Path, p
         [
             f"opsfix-listen 127.0.0.1:{port} {port} 200",
             f"opsfix-listen {closed} {closed} 000",  # asked over https: nothing answers
+            f"opsfix-listen 127.0.0.1:{silent} {silent} 444",  # closed at once: it serves
             f"opsfix-root ok {tmp_path}/a",  # index.htm, from the index directive
             f"opsfix-root empty {tmp_path}/b",
             f"opsfix-root missing {tmp_path}/c",  # quotes dropped; /nowhere is a location's
@@ -115,6 +147,7 @@ SS = (
     [
         (["opsfix-listen 8081 8081 200", "opsfix-root ok /srv/shop"], "passed", "8081 answer(s)"),
         (["opsfix-listen 8081 8081 404"], "passed", "8081 answer(s)"),
+        (["opsfix-listen 8081 8081 444"], "passed", "8081 answer(s)"),  # closed, no answer
         (["opsfix-listen 8081 8081 502"], "failed", "8081: answered 502"),
         (["opsfix-listen 8090 8090 200"], "failed", "8090: port 8090 is not held by nginx"),
         ([], "failed", "nginx's config listens nowhere"),
