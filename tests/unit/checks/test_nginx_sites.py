@@ -62,7 +62,7 @@ def port() -> Iterator[int]:
 
 @pytest.fixture
 def silent() -> Iterator[int]:
-    """A port that accepts and closes at once, as nginx does for `return 444`."""
+    """A port that reads each request and closes the connection, as nginx does for 444."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
@@ -73,7 +73,9 @@ def silent() -> Iterator[int]:
                 conn, _ = server.accept()
             except OSError:
                 return
-            conn.close()
+            with conn:  # as nginx does for 444: the request read, then closed unanswered
+                conn.settimeout(5)
+                conn.recv(65536)
 
     threading.Thread(target=serve, daemon=True).start()
     try:
