@@ -73,6 +73,7 @@ class ServiceState:
 
     systemd: bool
     running: str  # "systemd", "pidfile", "process", "stray", or "no"
+    unit_loaded: bool  # systemd knows a unit of that name (not "not-found")
     has_initd: bool  # /etc/init.d/<service> exists
     on_path: bool  # the command (service name or binary) is on PATH
 
@@ -82,10 +83,10 @@ class ServiceState:
 
 
 def state_command(service: str, process: str, *, command: str, pid_file: str | None = None) -> str:
-    """One read-only command printing `systemd=.. running=.. initd=.. path=..`."""
+    """One read-only command printing `systemd=.. running=.. initd=.. path=.. unit=..`."""
     own = f"elif {pid_names(pid_file, process)}; then r=pidfile\n" if pid_file else ""
     return (
-        f"s=no r=no i=no p=no\n{HAS_SYSTEMD} && s=yes\n"
+        f"s=no r=no i=no p=no u=no\n{HAS_SYSTEMD} && s=yes\n{unit_loaded(service)} && u=yes\n"
         f"if {unit_active(service)}; then r=systemd\n"
         # a loaded unit that is inactive means stopped, whatever runs by hand (as the
         # service_running check judges it): those processes are strays
@@ -93,17 +94,19 @@ def state_command(service: str, process: str, *, command: str, pid_file: str | N
         f"elif {process_alive(process)}; then r={'stray' if pid_file else 'process'}\nfi\n"
         f"[ -x {quote('/etc/init.d/' + service)} ] && i=yes\n"
         f"command -v {quote(command)} >/dev/null 2>&1 && p=yes\n"
-        'echo "systemd=$s running=$r initd=$i path=$p"'
+        'echo "systemd=$s running=$r initd=$i path=$p unit=$u"'
     )
 
 
 def parse_state(result: CommandResult) -> ServiceState | None:
     """The state, or None when the command failed or printed something else."""
     fields = dict(f.partition("=")[::2] for f in result.stdout.split())
-    if not result.ok or set(fields) != {"systemd", "running", "initd", "path"}:
+    if not result.ok or set(fields) - {"unit"} != {"systemd", "running", "initd", "path"}:
         return None
+    systemd = fields["systemd"] == "yes"
     return ServiceState(
-        systemd=fields["systemd"] == "yes",
+        systemd=systemd,
+        unit_loaded=fields.get("unit", "yes" if systemd else "no") == "yes",
         running=fields["running"],
         has_initd=fields["initd"] == "yes",
         on_path=fields["path"] == "yes",

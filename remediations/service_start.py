@@ -1,10 +1,11 @@
 """Start a service that is not running; leave a running one alone.
 
-Started by the first that applies: `systemctl start` where systemd runs; the playbook's
-`start_command`; `/etc/init.d/<service> start`; the service name run as a command, which
-must put itself in the background (nginx does). Else the plan refuses. Rollback stops it
-the same way (without an init script: `pkill -x <process>`). Processes of its name that
-its pid file does not name (workers of a killed master) are stopped before the start.
+Started by the first that applies: `systemctl start` where systemd runs and knows the
+unit; the playbook's `start_command`; `/etc/init.d/<service> start`; the service name run
+as a command, which must put itself in the background (nginx does). Else the plan
+refuses. Rollback stops it the same way (without an init script: `pkill -x <process>`).
+Processes of its name that its pid file does not name (workers of a killed master) are
+stopped before the start.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class ServiceStart(Remediation[ServiceStartParams]):
     def _control(self, state: ServiceState) -> tuple[str | None, str]:
         """How to start it, and how to stop it again (see the module's docstring)."""
         service, kill = self.params.service, cmd("pkill", "-x", self.process)
-        if state.systemd:
+        if state.systemd and state.unit_loaded:
             return cmd("systemctl", "start", service), cmd("systemctl", "stop", service)
         if self.params.start_command:
             return self.params.start_command, kill

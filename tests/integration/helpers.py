@@ -267,8 +267,11 @@ BREAKS: dict[str, str] = {
     "nginx_stopped": _STOP_NGINX,
     # the master killed: its workers keep port 80 and no pid file names them
     # (systemd would stop the workers of its unit's master: there, nginx was started by hand)
+    # (a master started just now forks its workers a moment later: wait for them first)
     "master_killed": (
-        f"if {_HAS_SYSTEMD}; then systemctl stop nginx && nginx; fi; "
+        f"if {_HAS_SYSTEMD}; then systemctl stop nginx && nginx; fi; n=0; "
+        'until pgrep -P "$(cat /run/nginx.pid)" -x nginx >/dev/null || [ $n -ge 100 ]; '
+        "do sleep 0.05; n=$((n + 1)); done; "
         'kill -KILL "$(cat /run/nginx.pid)"; sleep 0.2; pgrep -x nginx >/dev/null'
     ),
     "nginx_conf_syntax": (

@@ -125,3 +125,14 @@ def test_hostile_values_stay_quoted(context: RemediationContext, tmp_path: Path)
 def test_bad_params_are_rejected(params: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         ServiceStart.Params(**params)
+
+
+def test_a_unit_systemd_does_not_know_is_started_by_the_playbooks_command(
+    context: RemediationContext,
+) -> None:
+    """On a systemd host, a daemon without a unit is started as the playbook says."""
+    known = CommandResult("state", 0, "systemd=yes running=no initd=no path=no unit=yes\n")
+    unknown = CommandResult("state", 0, "systemd=yes running=no initd=no path=no unit=no\n")
+    params = {"service": "appd", "start_command": ["/opt/appd/start"]}
+    assert plan_for(context, known, **params).act[0] == "systemctl start appd"
+    assert plan_for(context, unknown, **params).act[0] == "/opt/appd/start"
