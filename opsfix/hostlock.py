@@ -1,10 +1,15 @@
 """A lock on the host itself, so two opsfix runs never change one host at the same time.
 
-The lock is a one-line lease file (run id, user, controller, pid, since) under /run/lock,
-written and removed under `flock` so taking it is atomic. A lease outlives a crashed
-run, so a holder counts as stale when it is older than the stale timeout, or when it was
-taken from this very controller by a process that no longer exists. A run that finds a
-live holder waits up to a limit, then gives up and never acts on the host.
+The lock is a one-line lease file (run id, user, controller, pid, since) in a folder of
+its own under /run/lock, written and removed under `flock` so taking it is atomic. Anyone
+may write /run/lock itself, so the lease never lies there: a link planted at a fixed name
+would have root write, create or read through it. The folder must be a real folder the
+running user owns (made 0700 when missing); one that is not is refused, naming it.
+
+A lease outlives a crashed run, so a holder counts as stale when it is older than the
+stale timeout, or when it was taken from this very controller by a process that no
+longer exists. A run that finds a live holder waits up to a limit, then gives up and
+never acts on the host.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from opsfix.errors import OpsfixError
 from opsfix.shell import quote
 from opsfix.transport.base import CommandResult, Connection
 
-LOCK_PATH = "/run/lock/opsfix.lock"
+LOCK_PATH = "/run/lock/opsfix/host.lock"
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,10 @@ class HostLock:
         folder = quote(posixpath.dirname(self.settings.path) or "/")
         # builtins where they do (a lock is taken on the critical path of every repair)
         return (
-            f"L={path}; [ -d {folder} ] || mkdir -p {folder} 2>/dev/null; "
+            f"L={path}; [ -d {folder} ] || (umask 077 && mkdir -p {folder}) 2>/dev/null; "
+            f"[ ! -L {folder} ] && [ -O {folder} ] || "
+            f"{{ echo {quote(f'lock folder {posixpath.dirname(self.settings.path)}')}"
+            "' is not a folder of this user: refused' >&2; exit 92; }; "
             'exec 9>>"$L.guard" || exit 90; '
             "if command -v flock >/dev/null 2>&1; then flock -w 10 9 || exit 91; fi; "
             'cur=; { IFS= read -r cur < "$L"; } 2>/dev/null; '

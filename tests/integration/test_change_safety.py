@@ -3,13 +3,18 @@ two runs from acting on one host at once, and serial batches go in order."""
 
 from __future__ import annotations
 
+import posixpath
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from opsfix.hostlock import LOCK_PATH
+
 from .helpers import DATA, run_playbook
 from .helpers import opsfix as opsfix_cli
+
+LOCK_DIR = posixpath.dirname(LOCK_PATH)
 
 pytestmark = pytest.mark.integration
 
@@ -95,19 +100,19 @@ def test_two_runs_at_once_never_both_act_on_one_host(hosts):
     assert len(starts) == 1, acts  # one run acted; the other waited, re-checked, left it
     assert sorted(r.host("web2")["status"] for r in runs) == ["healthy", "repaired"]
     assert all(r.returncode == 0 for r in runs), runs
-    assert not exists(hosts, "web2", "/run/lock/opsfix.lock")  # released
+    assert not exists(hosts, "web2", LOCK_PATH)  # released
 
 
 def test_a_host_held_too_long_is_reported_locked_and_left_alone(hosts):
     # a lease held by a live run elsewhere: this run waits, gives up, never acts
     holder = f"other-run someone elsewhere 1 {int(time.time())}"
-    hosts.exec("web3", f"mkdir -p /run/lock && echo '{holder}' > /run/lock/opsfix.lock")
+    hosts.exec("web3", f"mkdir -p {LOCK_DIR} && echo '{holder}' > {LOCK_PATH}")
     try:
         run = run_playbook(
             hosts, "apply", ["web3"], "--plugins", PLUGINS, "--lock-wait", "1", playbook=BOOK
         )
     finally:
-        hosts.exec("web3", "rm -f /run/lock/opsfix.lock")
+        hosts.exec("web3", f"rm -f {LOCK_PATH}")
     assert run.returncode == 2, run
     assert "locked by run other-run by someone@elsewhere" in run.host("web3")["reason"]
     assert not exists(hosts, "web3", "/tmp/opsfix-test-fixed")
@@ -185,7 +190,7 @@ def test_flap_guard_stops_repairing_a_step_that_keeps_breaking(hosts, tmp_path):
     assert "flap guard: 'gentle fix needed' was repaired 2 time(s) on web1" in refused["reason"]
     assert "escalate to a person" in refused["reason"]
     assert not exists(hosts, "web1", GENTLE)
-    assert not exists(hosts, "web1", "/run/lock/opsfix.lock")  # a refusal gives the host back
+    assert not exists(hosts, "web1", LOCK_PATH)  # a refusal gives the host back
     override = run_playbook(
         hosts,
         "apply",

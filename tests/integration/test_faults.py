@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from opsfix.hostlock import LOCK_PATH
 from opsfix.lab import Lab, down, up
 from opsfix.lab.state import LabPaths, LabRecord
 
@@ -50,7 +51,7 @@ PAUSE = FAULTS / "pause.yml"
 FAULT_DIR = "/var/lib/opsfix-faults"
 TARGET = f"{FAULT_DIR}/target.conf"
 ACTS = f"{FAULT_DIR}/acts"
-LOCK = "/run/lock/opsfix.lock"
+LOCK = LOCK_PATH
 STATE = "/var/lib/opsfix/tx"
 FORGET = f"rm -rf {FAULT_DIR} /var/lib/opsfix /var/backups/opsfix; rm -f {LOCK} {LOCK}.guard"
 OLD, NEW = "old\n", "new\n"

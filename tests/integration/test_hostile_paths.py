@@ -34,7 +34,8 @@ id -u {DEPLOY} >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh {DEPLOY}
 TEARDOWN = f"""
 pkill -u www-data -x sh; pkill -u {DEPLOY} -x sh; sleep 0.2
 rm -rf {WEB_ROOT}/assets /etc/cron.d/site.css /var/lib/opsfix /var/backups/opsfix
-chown -R root:root {WEB_ROOT}; userdel {DEPLOY}; true
+chown -R root:root {WEB_ROOT}; userdel {DEPLOY}
+[ ! -L /run/lock/opsfix ] || rm -f /run/lock/opsfix; true
 """
 
 
@@ -193,3 +194,28 @@ def test_grant_read_access_against_a_file_swapped_for_a_symlink_all_the_while(la
     seen = watcher.seen
     assert seen.samples > 10 and len(seen.states) == 1, seen
     assert "/root/.bash_history 600 0:0" in seen.states[0]
+
+
+# -- the host lock, in the world-writable /run/lock ------------------------------------------
+
+
+def test_a_lock_folder_planted_by_another_user_is_refused_and_nothing_written_through_it(
+    lab: Lab,
+) -> None:
+    folder = "/run/lock/opsfix"
+    lab.exec(HOST, f"rm -rf {folder}")
+    lab.exec(HOST, f"runuser -u www-data -- ln -s /etc/cron.d {folder}")
+    page = f"{WEB_ROOT}/page.html"  # a deploy's file www-data cannot read: a repair is due
+    lab.exec(HOST, f"printf x > {page} && chmod 600 {page} && chown {DEPLOY} {page}")
+    try:
+        with Watcher(lab, ["/etc/cron.d"], ["/etc/cron.d"]) as watcher:
+            run = apply(lab, "access.yml")
+        assert run.returncode == 2, str(run)
+        assert f"lock folder {folder} is not a folder of this user: refused" in str(run)
+        seen = watcher.seen
+        assert seen.samples > 10 and len(seen.states) == 1, seen
+    finally:
+        lab.exec(HOST, f"rm -f {folder}")
+    run = apply(lab, "access.yml")  # with the link gone, root makes the folder its own
+    assert run.returncode == 0 and run.host(HOST)["status"] == "repaired", str(run)
+    assert lab.exec(HOST, f"stat -c '%U %a %F' {folder}").stdout == "root 700 directory\n"

@@ -1,8 +1,10 @@
 """Host locks, run for real in the local shell with flock."""
 
+import os
+
 import pytest
 
-from opsfix.hostlock import Holder, HostLock, HostLocked, LockSettings
+from opsfix.hostlock import LOCK_PATH, Holder, HostLock, HostLocked, LockSettings
 
 from .localsh import LocalShell
 
@@ -89,3 +91,29 @@ def test_a_try_run_elsewhere_is_read_back(tmp_path):
     assert not theirs.tried(CommandResult("x", -1, "", "cut short"), ride)  # no answer
     mine.release()
     assert not (tmp_path / "opsfix.lock").exists()
+
+
+def test_the_lease_lives_in_a_folder_of_its_own_never_in_the_world_writable_one():
+    assert LOCK_PATH.startswith("/run/lock/opsfix/")
+
+
+def test_a_lock_folder_planted_as_a_symlink_is_refused_and_nothing_written_through_it(
+    tmp_path,
+):
+    victim = tmp_path / "etc"
+    victim.mkdir()
+    (tmp_path / "lock").symlink_to(victim)  # what a user of a world-writable /run/lock could do
+    settings = LockSettings(wait=0.1, path=str(tmp_path / "lock" / "opsfix.lock"))
+    with pytest.raises(HostLocked, match=r"lock folder .*/lock is not a folder of this user"):
+        HostLock(LocalShell(), Holder.me("run-a"), settings).acquire()
+    assert list(victim.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another user needs root")
+def test_a_lock_folder_another_user_owns_is_refused(tmp_path):
+    (tmp_path / "lock").mkdir()
+    os.chown(tmp_path / "lock", 65534, 65534)
+    settings = LockSettings(wait=0.1, path=str(tmp_path / "lock" / "opsfix.lock"))
+    with pytest.raises(HostLocked, match=r"is not a folder of this user: refused"):
+        HostLock(LocalShell(), Holder.me("run-a"), settings).acquire()
+    assert list((tmp_path / "lock").iterdir()) == []
