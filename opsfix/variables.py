@@ -39,8 +39,15 @@ def parse_extra_vars(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _key_values(item: str) -> dict[str, str]:
+    """`k=v` pairs split as a shell would, as Ansible does: `banner="two words" n=1`."""
+    import shlex
+
+    try:
+        pairs = shlex.split(item)
+    except ValueError as exc:
+        raise OptionsError(f"--extra-vars: {item!r}: {exc} (quotes must be closed)") from None
     result: dict[str, str] = {}
-    for pair in item.split():
+    for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.isidentifier():
             raise OptionsError(

@@ -29,8 +29,8 @@ def inventory_options(p: argparse.ArgumentParser) -> None:
         action="append",
         type=Path,
         metavar="PATH",
-        help="inventory file or folder (repeatable; default: $OPSFIX_INVENTORY, "
-        "./inventory/hosts.yml, or the practice lab's)",
+        help="inventory file, folder or 'host1,host2,' (repeatable; default: "
+        "$OPSFIX_INVENTORY, $ANSIBLE_INVENTORY, ./inventory/hosts.yml, or the practice lab's)",
     )
     p.add_argument("-l", "--limit", metavar="PATTERN", help="further limit hosts (Ansible syntax)")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -150,6 +150,9 @@ def inventory_sources(given: list[Path] | None) -> list[Path]:
     env = os.environ.get("OPSFIX_INVENTORY")
     if env:
         return [Path(p) for p in env.split(os.pathsep) if p]
+    ansible = os.environ.get("ANSIBLE_INVENTORY")
+    if ansible:  # Ansible's: sources separated by commas
+        return [Path(p.strip()) for p in ansible.split(",") if p.strip()]
     for candidate in ("inventory/hosts.yml", "inventory/hosts.yaml", "inventory/hosts.ini"):
         if Path(candidate).is_file():
             return [Path(candidate)]

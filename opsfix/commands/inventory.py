@@ -25,7 +25,9 @@ def register(sub: Any) -> None:
     group = inv.add_mutually_exclusive_group()
     group.add_argument("--list", action="store_true", help="JSON like ansible-inventory --list")
     group.add_argument("--graph", nargs="?", const="all", metavar="GROUP", help="tree of groups")
+    group.add_argument("--host", metavar="NAME", help="one host's variables, as JSON")
     inv.add_argument("--vars", action="store_true", help="with --graph: show variables")
+    inv.add_argument("--yaml", action="store_true", help="with --list or --host: YAML")
     inv.set_defaults(func=_cmd_inventory, parser=inv)
 
     actions = inv.add_subparsers(parser_class=Parser, metavar="ACTION")
@@ -46,19 +48,53 @@ def register(sub: Any) -> None:
 
 
 def _cmd_inventory(args: argparse.Namespace) -> int:
+    """--list, --graph or --host, each within --limit, as ansible-inventory prints them."""
     import json
 
     from opsfix.inventory import load_inventory
 
-    if not (args.list or args.graph):
+    if not (args.list or args.graph or args.host):
         args.parser.print_usage(sys.stderr)
-        raise OptionsError("one of the arguments --list --graph is required")
+        raise OptionsError("one of the arguments --list --graph --host is required")
     inventory = load_inventory(inventory_sources(args.inventory))
-    if args.list:
-        print(json.dumps(inventory.to_list(), indent=4, sort_keys=True, default=str))
+    only = _limited(inventory, args.limit)
+    if args.host:
+        data: Any = _host_vars(inventory, args.host)
+    elif args.list:
+        data = inventory.to_yaml_tree(only) if args.yaml else inventory.to_list(only)
     else:
-        print(inventory.graph(args.graph, with_vars=args.vars))
+        print(inventory.graph(args.graph, with_vars=args.vars, only=only))
+        return EXIT_OK
+    if args.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, default_flow_style=False, indent=2))
+    else:
+        print(json.dumps(data, indent=4, sort_keys=True, default=str))
     return EXIT_OK
+
+
+def _limited(inventory: Any, limit: str | None) -> set[str] | None:
+    """The hosts --limit keeps (None: no limit); none at all is exit 1, as for a run."""
+    if not limit:
+        return None
+    from opsfix.inventory.targeting import target_hosts
+
+    hosts, _ = target_hosts(inventory, "all", limit)
+    return {host.name for host in hosts}
+
+
+def _host_vars(inventory: Any, name: str) -> dict[str, Any]:
+    import difflib
+
+    from opsfix.errors import NoHostsError
+    from opsfix.inventory.masking import shown
+
+    if name not in inventory.hosts:
+        close = difflib.get_close_matches(name, list(inventory.hosts), n=3)
+        hint = f" (closest names: {', '.join(close)})" if close else ""
+        raise NoHostsError(f"--host {name!r}: no such host in the inventory{hint}")
+    return {key: shown(value) for key, value in inventory.hosts[name].vars.items()}
 
 
 def _cmd_from_vagrant(args: argparse.Namespace) -> int:

@@ -81,10 +81,17 @@ class Inventory:
         """The hosts of `match`, for callers that do not warn about unmatched terms."""
         return self.match(pattern, within).hosts
 
-    def to_list(self) -> dict[str, Any]:
-        """The data `ansible-inventory --list` prints, with secrets masked."""
-        return output.to_list(self)
+    def to_list(self, only: set[str] | None = None) -> dict[str, Any]:
+        """The data `ansible-inventory --list` prints, with secrets masked; `only`: the
+        hosts a --limit kept."""
+        return output.to_list(self, only)
 
-    def graph(self, group: str = "all", with_vars: bool = False) -> str:
+    def to_yaml_tree(self, only: set[str] | None = None) -> dict[str, Any]:
+        """The data `ansible-inventory --list --yaml` prints, with secrets masked."""
+        return output.to_yaml_tree(self, only)
+
+    def graph(
+        self, group: str = "all", with_vars: bool = False, only: set[str] | None = None
+    ) -> str:
         """The text `ansible-inventory --graph [--vars]` prints, with secrets masked."""
-        return output.graph(self, group, with_vars)
+        return output.graph(self, group, with_vars, only)

@@ -18,15 +18,17 @@ if TYPE_CHECKING:
 PROFILE = "inventory_legacy"  # ansible-inventory 2.19 names its JSON encoding here
 
 
-def to_list(inventory: Inventory) -> dict[str, Any]:
+def to_list(inventory: Inventory, only: set[str] | None = None) -> dict[str, Any]:
+    """`only`: the hosts a --limit kept (groups keep their place, as in ansible-inventory)."""
     result: dict[str, Any] = {}
     seen: set[str] = set()
 
     def visit(name: str) -> None:
         group = inventory.groups[name]
         entry: dict[str, list[str]] = {}
-        if name != "all" and group.hosts:
-            entry["hosts"] = list(group.hosts)
+        hosts = [h for h in group.hosts if only is None or h in only]
+        if name != "all" and hosts:
+            entry["hosts"] = hosts
         if group.children:
             entry["children"] = list(group.children)
         if entry:
@@ -40,17 +42,46 @@ def to_list(inventory: Inventory) -> dict[str, Any]:
     hostvars = {
         name: _shown(inventory.hosts[name].vars)
         for name in inventory.groups["all"].members
-        if inventory.hosts[name].vars
+        if inventory.hosts[name].vars and (only is None or name in only)
     }
     result["_meta"] = {"hostvars": hostvars, "profile": PROFILE}
     return result
+
+
+def to_yaml_tree(inventory: Inventory, only: set[str] | None = None) -> dict[str, Any]:
+    """The data `ansible-inventory --list --yaml` dumps: groups nested under `all`, each
+    host's vars where it first appears, empty groups left out."""
+    seen_groups: set[str] = set()
+    seen_hosts: set[str] = set()
+
+    def visit(name: str) -> dict[str, Any]:
+        group = inventory.groups[name]
+        children: dict[str, Any] = {}
+        for child in group.children:
+            if child in seen_groups:
+                children[child] = {}
+            else:
+                seen_groups.add(child)
+                children.update(visit(child))
+        hosts: dict[str, Any] = {}
+        for host in group.hosts if name != "all" else ():
+            if only is not None and host not in only:
+                continue
+            hosts[host] = {} if host in seen_hosts else _shown(inventory.hosts[host].vars)
+            seen_hosts.add(host)
+        entry = {k: v for k, v in (("children", children), ("hosts", hosts)) if v}
+        return {name: entry} if entry else {}
+
+    return visit("all") or {"all": {}}
 
 
 def _shown(values: dict[str, Any]) -> dict[str, Any]:
     return {key: shown(value) for key, value in values.items()}
 
 
-def graph(inventory: Inventory, group: str = "all", with_vars: bool = False) -> str:
+def graph(
+    inventory: Inventory, group: str = "all", with_vars: bool = False, only: set[str] | None = None
+) -> str:
     if group not in inventory.groups:
         raise InventoryError(
             f"no group named {group!r} to graph; expected one of {sorted(inventory.groups)}"
@@ -64,6 +95,8 @@ def graph(inventory: Inventory, group: str = "all", with_vars: bool = False) -> 
             visit(child, depth + 1)
         if name != "all":
             for host in current.hosts:
+                if only is not None and host not in only:
+                    continue
                 lines.append(_line(host, depth + 1))
                 if with_vars:
                     lines.extend(_var_lines(inventory.hosts[host].vars, depth + 2))

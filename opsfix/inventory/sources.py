@@ -48,11 +48,25 @@ def read_source(path: Path, draft: InventoryDraft) -> None:
                 read_source(entry, draft)
     elif path.is_file():
         read_file(path, draft)
+    elif "," in str(path):
+        read_host_list(str(path), draft)
     else:
         raise InventoryError(
             "inventory source not found; expected a YAML or INI file or a folder",
             Location(str(path)),
         )
+
+
+def read_host_list(text: str, draft: InventoryDraft) -> None:
+    """`-i 'web1,web2:2222,'`: hosts named on the command line, as Ansible's host_list."""
+    for item in text.split(","):
+        name = item.strip()
+        if not name:
+            continue
+        host, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
+        if port and not port.isdigit():
+            raise InventoryError(f"host list: {name!r}: expected HOST or HOST:PORT")
+        draft.add_host(host or name, "ungrouped", int(port) if port else None)
 
 
 def _plugin_in(folder: Path) -> str | None:

@@ -136,3 +136,75 @@ def test_a_folder_with_a_constructed_plugin_config_lists_the_same(
     assert ours["big"]["hosts"] == ["web1"]
     assert ours["_meta"]["hostvars"]["web1"]["tier"] == "large"
     assert ours == ansible_list([root])
+
+
+def ansible_text(sources: list[Path], *extra: str) -> str:
+    argv = [str(BIN / "ansible-inventory"), *extra]
+    for source in sources:
+        argv += ["-i", str(source)]
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8"}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def opsfix_text(sources: list[Path], *extra: str, capsys: pytest.CaptureFixture[str]) -> str:
+    argv = ["inventory", *extra]
+    for source in sources:
+        argv += ["-i", str(source)]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--list", "-l", "web01*"],
+        ["--list", "-l", "web:&eu:!web02*"],
+        ["--list", "--yaml"],
+        ["--list", "--yaml", "-l", "web01*:bastion"],
+        ["--host", "web01.example.com"],
+        ["--host", "bastion", "--yaml"],
+    ],
+)
+def test_limit_yaml_and_host_print_the_same(
+    extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    sources = [DATA / "pair" / "site.ini", DATA / "layered" / "hosts.yml"]
+    ours, theirs = opsfix_text(sources, *extra, capsys=capsys), ansible_text(sources, *extra)
+    parse = yaml.safe_load if "--yaml" in extra else json.loads
+    assert without_secrets(parse(ours)) == without_secrets(parse(theirs))
+    if "password" not in theirs:  # nothing masked: the very same text
+        assert ours == theirs
+
+
+def test_a_limit_filters_the_graph_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """ansible-inventory 2.19 ignores --limit with --graph; opsfix applies it."""
+    out = opsfix_text([DATA / "pair" / "site.ini"], "--graph", "-l", "web01*", capsys=capsys)
+    assert "web01.example.com" in out and "web02" not in out and "bastion" not in out
+    assert main(["inventory", "-i", str(DATA / "pair" / "site.ini"), "--list", "-l", "nope"]) == 1
+    assert "matches no host" in capsys.readouterr().err
+
+
+def test_a_host_list_on_the_command_line_lists_the_same(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no group_vars/ of the current folder takes part
+    hosts = [Path("web1,10.0.0.7:2222,db.example.com,")]
+    assert opsfix_list(hosts, capsys=capsys) == ansible_list(hosts, cwd=tmp_path)
+
+
+def test_ansible_inventory_names_the_sources_when_nothing_else_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPSFIX_INVENTORY", raising=False)
+    sources = f"{DATA / 'pair' / 'site.ini'},{DATA / 'layered' / 'hosts.yml'}"
+    monkeypatch.setenv("ANSIBLE_INVENTORY", sources)
+    assert main(["inventory", "--list"]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    paths = [DATA / "pair" / "site.ini", DATA / "layered" / "hosts.yml"]
+    assert without_secrets(ours) == without_secrets(ansible_list(paths))

@@ -152,4 +152,4 @@ def test_list_and_graph_work_as_before(tmp_path: Path, capsys) -> None:
     assert main(["inventory", "-i", str(inventory), "--list"]) == 0
     assert '"web1"' in capsys.readouterr().out
     assert main(["inventory", "-i", str(inventory)]) == 5
-    assert "one of the arguments --list --graph is required" in capsys.readouterr().err
+    assert "one of the arguments --list --graph --host is required" in capsys.readouterr().err

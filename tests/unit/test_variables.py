@@ -32,3 +32,15 @@ def test_extra_vars_errors(tmp_path: Path):
         parse_extra_vars([f"@{bad}"])
     with pytest.raises(VariableError, match="must be a mapping"):
         parse_extra_vars(["[1, 2]"])
+
+
+def test_extra_vars_key_values_split_as_ansible_does() -> None:
+    """`-e 'banner="two words" other=1'` is two variables, quotes removed (shlex rules)."""
+    assert parse_extra_vars(["banner=\"two words\" other=1 path='/a b/c' e="]) == {
+        "banner": "two words",
+        "other": "1",
+        "path": "/a b/c",
+        "e": "",
+    }
+    with pytest.raises(OptionsError, match="quotes must be closed"):
+        parse_extra_vars(['banner="unclosed'])
