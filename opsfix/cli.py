@@ -26,6 +26,7 @@ from opsfix.commands.common import (
     EXIT_OPTIONS,
     EXIT_UNEXPECTED,
     Parser,
+    apply_ansible_cfg,
     configure_vault,
 )
 from opsfix.errors import InputError, LabError, NoHostsError, OptionsError, PluginError
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if hasattr(args, "vault_id"):
             configure_vault(args)
+            apply_ansible_cfg(args)
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_OPTIONS

@@ -55,6 +55,27 @@ def inventory_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def apply_ansible_cfg(args: argparse.Namespace) -> None:
+    """ansible.cfg's settings where the command line and environment set none (-v says)."""
+    from opsfix import ansible_cfg
+    from opsfix.transport.settings import configure_host_defaults
+
+    cfg = ansible_cfg.load()
+    named = os.environ.get("OPSFIX_INVENTORY") or os.environ.get("ANSIBLE_INVENTORY")
+    if hasattr(args, "inventory") and not args.inventory and not named and cfg.inventory():
+        args.inventory = cfg.inventory()
+    if hasattr(args, "forks") and args.forks is None:
+        args.forks = int(cfg.number("forks") or 50)
+    if hasattr(args, "timeout") and args.timeout is None:
+        args.timeout = cfg.number("timeout") or 10.0
+    if hasattr(args, "ask_become_pass") and cfg.flag("become_ask_pass"):
+        args.ask_become_pass = True
+    configure_host_defaults(cfg.host_defaults())
+    if getattr(args, "verbose", 0) and cfg.path:
+        for line in cfg.described():
+            print(f"ansible.cfg: {line}", file=sys.stderr)
+
+
 def configure_vault(args: argparse.Namespace) -> None:
     """The vault passwords the options and environment give, read once, before loading."""
     from opsfix import vault
@@ -67,7 +88,9 @@ def configure_vault(args: argparse.Namespace) -> None:
 def run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("playbook", type=Path)
     inventory_options(p)
-    p.add_argument("-f", "--forks", type=int, default=50, help="hosts worked on at once")
+    p.add_argument(
+        "-f", "--forks", type=int, help="hosts worked on at once (default: ansible.cfg's, else 50)"
+    )
     p.add_argument(
         "-e",
         "--extra-vars",
@@ -115,7 +138,9 @@ def run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="prompt for the sudo password (or set OPSFIX_BECOME_PASSWORD)",
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, seconds")
+    p.add_argument(
+        "--timeout", type=float, help="connect timeout, seconds (default: ansible.cfg's, else 10)"
+    )
     p.add_argument(
         "--command-timeout",
         type=float,

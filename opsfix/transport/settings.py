@@ -143,13 +143,22 @@ def resolve_spec(
     )
 
 
+_host_defaults: dict[str, Any] = {}
+
+
+def configure_host_defaults(defaults: Mapping[str, Any]) -> None:
+    """Defaults below every inventory variable (ansible.cfg's remote_user, become, ...)."""
+    _host_defaults.clear()
+    _host_defaults.update(defaults)
+
+
 def _revealed(host: Host) -> Host:
     """Vault values (Secrets) in connection settings are used as they are; the become
-    password stays a Secret down to the transport."""
+    password stays a Secret down to the transport. ansible.cfg's defaults come first."""
     keep = ("ansible_become_password", "ansible_become_pass")
     plain = {
         k: v.reveal() if isinstance(v, Secret) and k not in keep else v
-        for k, v in host.vars.items()
+        for k, v in {**_host_defaults, **host.vars}.items()
     }
     return dataclasses.replace(host, vars=plain)
 
@@ -390,6 +399,7 @@ __all__ = [
     "SUDO_WRONG_PASSWORD",
     "Invocation",
     "command_result",
+    "configure_host_defaults",
     "invocation",
     "lookup_ssh_config",
     "output_limit_bytes",
