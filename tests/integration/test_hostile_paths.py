@@ -14,8 +14,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from opsfix import hostfiles
+from opsfix.hosts import ConnectionSpec
 from opsfix.lab import Lab
+from opsfix.plugin import RemediationContext
+from opsfix.remediations import _nginx
+from opsfix.remediations.grant_read_access import GrantReadAccess, GrantReadAccessParams
+from opsfix.shell import quote
+from opsfix.transport.base import Connection
+from opsfix.transport.connect import open_connection
 
 from .helpers import DATA, Run, run_playbook
 
@@ -26,6 +36,7 @@ WEB_ROOT = "/var/www/html"
 PLAYBOOKS = DATA / "hostile_paths"
 DEPLOY = "opsdeploy"
 STOP, READY = "/run/opsfix-watch-stop", "/run/opsfix-watch-ready"
+CONTEXT = RemediationContext(HOST, {}, PLAYBOOKS, lambda name, v: "")
 SETUP = f"""
 mkdir -p /etc/cron.d && chmod 755 /etc/cron.d
 chmod 700 /root && printf 'ls\\n' > /root/.bash_history && chmod 600 /root/.bash_history
@@ -219,3 +230,56 @@ def test_a_lock_folder_planted_by_another_user_is_refused_and_nothing_written_th
     run = apply(lab, "access.yml")  # with the link gone, root makes the folder its own
     assert run.returncode == 0 and run.host(HOST)["status"] == "repaired", str(run)
     assert lab.exec(HOST, f"stat -c '%U %a %F' {folder}").stdout == "root 700 directory\n"
+
+
+# -- random names over the real SSH transport --------------------------------------------------
+
+PIECES = [b"a", b"-", b" ", b"\n", b"\t", b"'", b'"', b"*", b"\\", b"%s", b"$(id)", b"\x1b[2J",
+          b"\xff", b"\xc3", b"\xc3\xa9", b"T 700 0 0 d 1 ."]  # fmt: skip
+NAME_SETS = st.sets(
+    st.lists(st.sampled_from(PIECES), min_size=1, max_size=4).map(b"".join), min_size=1, max_size=5
+)
+
+
+@pytest.fixture
+def conn(lab: Lab) -> Iterator[Connection]:
+    spec = ConnectionSpec(
+        host=HOST,
+        hostname=lab.hosts[HOST],
+        user="root",
+        key_file=str(lab.private_key_path),
+        known_hosts_files=(str(lab.known_hosts_path),),
+    )
+    connection = open_connection(spec)
+    connection.open()
+    yield connection
+    connection.close()
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(names=NAME_SETS)
+def test_random_names_on_a_lab_host_read_back_as_created_and_are_chmodded_alone(
+    lab: Lab, conn: Connection, names: set[bytes]
+) -> None:
+    folder = f"{WEB_ROOT}/names"
+    made = " ".join(quote(f"{folder}/{hostfiles.decode(n)}") for n in names)
+    lab.exec(HOST, f"rm -rf {folder} && mkdir -m 700 {folder} && cd {folder} && "
+             f"for n in {made}; do printf x > \"$n\" && chmod 600 \"$n\"; done")  # fmt: skip
+    tree = _nginx.read_manifest(conn.run(_nginx.manifest_command(folder)), folder)
+    assert {hostfiles.encode(rel) for rel in tree} == names
+    remediation = GrantReadAccess(GrantReadAccessParams(root=folder), CONTEXT)
+    plan = remediation.plan([conn.run(c) for c in remediation.gather()])
+    assert plan.refuse is None and conn.run(plan.act[0]).ok, plan
+    modes = lab.exec(HOST, f"find {folder} -printf '%m\\n' | sort | uniq -c").stdout.split()
+    assert modes == ["1", "755", str(len(names)), "644"] or modes == [
+        str(len(names)),
+        "644",
+        "1",
+        "755",
+    ], modes
+    sentinels = lab.exec(HOST, "stat -c '%a' /root /root/.bash_history").stdout.split()
+    assert sentinels == ["700", "600"]
