@@ -48,3 +48,17 @@ echo "opsfix installed: $(.venv/bin/opsfix --version)"
 start=$(date +%s)
 tree=$(.venv/bin/python -c 'from opsfix.lab.rootfs import ensure_rootfs; print(ensure_rootfs())')
 echo "systemd lab tree: $tree ($(($(date +%s) - start)) s)"
+
+# The practice VMs under libvirt (tests/integration/test_vagrant_vm.py, `vagrant up
+# --provider=libvirt`): libvirt with qemu, and the box built from Debian packages when
+# Vagrant has none. Where systemd does not run, libvirt's daemons are started by hand.
+apt-get install -y -qq --no-install-recommends vagrant-libvirt libvirt-daemon-system \
+  libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base \
+  iptables e2fsprogs >/dev/null
+if [ ! -d /run/systemd/system ]; then
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  pgrep -x libvirtd >/dev/null || libvirtd -d
+fi
+start=$(date +%s)
+bash vagrant/build-box.sh >/dev/null
+echo "vagrant box debian/bookworm64 (libvirt): ready ($(($(date +%s) - start)) s)"

@@ -123,7 +123,7 @@ def opsfix_with_state(*args: str | Path, state: Path) -> Run:
     return opsfix_with_env(*args, env={**clean_env(str(state)), "OPSFIX_STATE_DIR": str(state)})
 
 
-def opsfix_with_env(*args: str | Path, env: dict[str, str]) -> Run:
+def opsfix_with_env(*args: str | Path, env: dict[str, str], timeout: float = 120) -> Run:
     """The real CLI with exactly this environment, as a pipe (no terminal)."""
     began = time.monotonic()
     done = subprocess.run(
@@ -132,7 +132,7 @@ def opsfix_with_env(*args: str | Path, env: dict[str, str]) -> Run:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
     argv = ["opsfix", *map(str, args)]

@@ -33,6 +33,9 @@ needs_vagrant = pytest.mark.skipif(
     reason="needs vagrant (apt install --no-install-recommends vagrant)",
 )
 
+# The libvirt driver is given: probing KVM (vagrant/kvm-probe.sh) takes seconds.
+NO_PROBE = {**os.environ, "OPSFIX_LIBVIRT_DRIVER": "qemu"}
+
 # Records what the Vagrantfile declares; any other setting is accepted and ignored.
 RECORDER = r"""
 require "json"
@@ -75,6 +78,7 @@ def declared() -> dict:
         text=True,
         check=True,
         timeout=60,
+        env=NO_PROBE,
     )
     return dict(json.loads(done.stdout))
 
@@ -103,6 +107,7 @@ def test_vagrant_validates_it_without_a_provider(tmp_path: Path) -> None:
         "VAGRANT_HOME": str(tmp_path / "home"),  # not the user's ~/.vagrant.d
         "VAGRANT_DOTFILE_PATH": str(tmp_path / "dot"),  # no .vagrant/ left in the checkout
         "VAGRANT_CHECKPOINT_DISABLE": "1",
+        **NO_PROBE,
     }
     done = subprocess.run(
         ["vagrant", "validate", "-p"],
@@ -120,7 +125,7 @@ def test_vagrant_validates_it_without_a_provider(tmp_path: Path) -> None:
 def test_vagrant_validate_catches_a_missing_provisioning_script(tmp_path: Path) -> None:
     """The check above is not vacuous: a Vagrantfile whose script is gone fails it."""
     shutil.copy(VAGRANTFILE, tmp_path / "Vagrantfile")
-    env = {**os.environ, "VAGRANT_HOME": str(tmp_path / "home"), "VAGRANT_CHECKPOINT_DISABLE": "1"}
+    env = {**NO_PROBE, "VAGRANT_HOME": str(tmp_path / "home"), "VAGRANT_CHECKPOINT_DISABLE": "1"}
     done = subprocess.run(
         ["vagrant", "validate", "-p"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
