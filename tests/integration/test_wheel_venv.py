@@ -119,7 +119,9 @@ def test_the_chart_without_the_charts_extra_says_how_to_get_it(venv: Venv) -> No
 def test_check_and_apply_with_a_shipped_playbook_verify_with_the_shipped_suite(
     venv: Venv, clean_lab: Lab
 ) -> None:
-    book = venv.site / "opsfix" / "playbooks" / "nginx_recovery.yml"
+    # the practice app's playbook: its release (../templates/webapp) and verify suite
+    # (../tests/host) must resolve inside the package
+    book = venv.site / "opsfix" / "playbooks" / "practice_app.yml"
     inventory = str(clean_lab.inventory_path)
     check = venv.run(
         "opsfix", "check", str(book), "-i", inventory, "-l", "web1", "--format", "json"
