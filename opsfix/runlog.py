@@ -71,6 +71,31 @@ def setup(verbosity: int, log_file: Path | None, stream: IO[str] | None = None) 
     return logger
 
 
+class _Masked(logging.Filter):
+    """Secret values (vault, become password, secret vars) never reach a log line: the
+    command scripts -vv shows carry the values a plan writes."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        from opsfix.output import redactor
+
+        super().__init__()
+        self.redact = redactor(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = self.redact(text)
+        if masked != text:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def mask(logger: Any, secrets: list[str]) -> None:
+    """Mask `secrets` in everything the logger's handlers write (paramiko's lines too)."""
+    masked = _Masked([s for s in secrets if s])
+    for handler in logger.handlers:
+        handler.addFilter(masked)
+
+
 def close(logger: Any) -> None:
     if logger is None:
         return

@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
                 on_event=_on_event(live, logger),
                 on_bound=heap.settled,
                 keeper=keeper,
-                on_record=jsonl,
+                on_record=_recorder(jsonl, logger),
                 wrap_connect=_wrap_connect(logger),
             )
     finally:
@@ -231,6 +231,23 @@ def _on_event(live: Any, logger: Any) -> Any:
         logged(host, text)
 
     return both
+
+
+def _recorder(jsonl: Any, logger: Any) -> Any:
+    """The engine's structured progress to --format jsonl, and the run's secret values
+    (told before any host is contacted) to both it and the log, which mask them."""
+    if jsonl is None and logger is None:
+        return None
+
+    def record(kind: str, data: Any) -> None:
+        if kind == "secrets" and logger is not None:
+            from opsfix.runlog import mask
+
+            mask(logger, data)
+        if jsonl is not None:
+            jsonl(kind, data)
+
+    return record
 
 
 def _wrap_connect(logger: Any) -> Any:

@@ -87,3 +87,16 @@ def test_jsonl_is_one_event_per_line_as_the_run_goes(run, tmp_path):
     assert last["event"] == "run" and last["exit_code"] == 0 and last["run_id"]
     assert last["summary"]["repaired"] == 2 and all(e["at"].endswith("Z") for e in events)
     assert (tmp_path / "h1" / "f").read_text() == "good\n"
+
+
+def test_secret_values_never_reach_the_log_or_the_terminal(run, tmp_path, monkeypatch):
+    """A secret (here the become password's variable) that a command script carries is
+    masked in -vv lines and in the log file, as in every other output."""
+    secret = "s3cret-Passw0rd"
+    book = (tmp_path / "book.yml").read_text().replace("line: good}", f"line: '{secret}'}}", 1)
+    (tmp_path / "book.yml").write_text(book)
+    monkeypatch.setenv("OPSFIX_BECOME_PASSWORD", secret)
+    log = tmp_path / "run.log"
+    _, out, err = run("check", "-vv", "--log-file", str(log))
+    assert "grep" in err and "********" in err  # the check's command was shown, masked
+    assert secret not in err and secret not in out and secret not in log.read_text()
