@@ -7,6 +7,7 @@ a missing template stops the run with exit 4 and a precise location, and nothing
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,29 +95,34 @@ def _bind_host(
     )
     check_context = CheckContext(host=host.name, state=state, clock=clock)
     steps = []
-    for step in playbook.steps:
-        if not _wanted(step, host, variables, templates):
-            continue
-        check_params, _ = _params(
-            registry.checks[step.check.name].Params,
-            step.check,
-            host,
-            variables,
-            templates,
-            playbook,
-        )
-        check = registry.checks[step.check.name](check_params, check_context)
-        remediations = []
-        for use in step.remediations:
-            cls = registry.remediations[use.name]
-            params, used = _params(cls.Params, use, host, variables, templates, playbook)
-            for name in used:  # render now: an undefined variable in a template stops the run
-                try:
-                    render_template(name, variables)
-                except VariableError as exc:
-                    raise VariableError(f"{exc.message} (host {host.name})", use.location) from None
-            remediations.append(cls(params, context))
-        steps.append(BoundStep(step.label, check, tuple(remediations)))
+    try:
+        for step in playbook.steps:
+            if not _wanted(step, host, variables, templates):
+                continue
+            check_params, _ = _params(
+                registry.checks[step.check.name].Params,
+                step.check,
+                host,
+                variables,
+                templates,
+                playbook,
+            )
+            check = registry.checks[step.check.name](check_params, check_context)
+            remediations = []
+            for use in step.remediations:
+                cls = registry.remediations[use.name]
+                params, used = _params(cls.Params, use, host, variables, templates, playbook)
+                for name in used:  # render now: an undefined variable in a template stops the run
+                    try:
+                        render_template(name, variables)
+                    except VariableError as exc:
+                        raise VariableError(
+                            f"{exc.message} (host {host.name})", use.location
+                        ) from None
+                remediations.append(cls(params, context))
+            steps.append(BoundStep(step.label, check, tuple(remediations)))
+    except VariableError as exc:
+        raise _naming_origin(exc, host, playbook, extra_vars) from None
     return Target(host=host, vars=variables, steps=tuple(steps))
 
 
@@ -187,6 +193,24 @@ def _check_host_folder(
             f"control characters (host {host.name})",
             where,
         )
+
+
+_IN_VARIABLE = re.compile(r"^in variable '([^']+)'")
+
+
+def _naming_origin(
+    exc: VariableError, host: Host, playbook: Playbook, extra_vars: dict[str, Any]
+) -> VariableError:
+    """`exc`, also naming where the variable it failed in was set (inventory, playbook, -e)."""
+    found = _IN_VARIABLE.match(exc.message)
+    known = found and (
+        found[1] in extra_vars or found[1] in playbook.vars or found[1] in host.origins
+    )
+    if not found or not known:
+        return exc
+    where = _var_origin(found[1], host, playbook, extra_vars)
+    place = str(Location(where.file, where.line, where.column))
+    return VariableError(f"{exc.message}; {found[1]!r} is set at {place}", exc.location)
 
 
 def _var_origin(key: str, host: Host, playbook: Playbook, extra_vars: dict[str, Any]) -> Location:

@@ -150,7 +150,26 @@ def test_a_template_bomb_through_the_cli_is_exit_4(
     assert code == 4
     assert capsys.readouterr().err == (
         f"ERROR: {tmp_path / 'site.yml'}:6:18: checks[0].with.root: in variable 'pad': "
-        f"template error: center(400000000) {TOO_BIG} (host web1)\nNothing was run.\n"
+        f"template error: center(400000000) {TOO_BIG} (host web1); 'pad' is set at "
+        f"{tmp_path / 'site.yml'}:3:8\nNothing was run.\n"
+    )
+
+
+def test_a_bomb_in_an_inventory_var_names_where_it_was_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "site.yml").write_text(
+        "hosts: web\nchecks:\n  - check: file_present\n    with: {root: '/srv/{{ pad }}'}\n"
+    )
+    (tmp_path / "inv.yml").write_text(
+        "web:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.9\n"
+        "      pad: \"{{ '%0400000000d' % 1 }}\"\n"
+    )
+    assert main(["check", str(tmp_path / "site.yml"), "-i", str(tmp_path / "inv.yml")]) == 4
+    assert capsys.readouterr().err == (
+        f"ERROR: {tmp_path / 'site.yml'}:4:18: checks[0].with.root: in variable 'pad': "
+        f"template error: the format '%0400000000d' {TOO_BIG} (host web1); 'pad' is set at "
+        f"{tmp_path / 'inv.yml'}:5:12\nNothing was run.\n"
     )
 
 
