@@ -107,7 +107,10 @@ def shop_answers(lab: Lab, host: str, port: int = 8081) -> str:
 
 def own_sites(lab: Lab, host: str) -> None:
     """The host's own sites, in its layout; nginx serves them (and not the practice app)."""
-    script = f"set -e\nSHOP='{SHOP}'\nHELLO='{HELLO}'\n{SITES}{LAYOUTS[host]}{NGINX_CTL}ctl reload"
+    # nginx may be stopped here (a stage before left it so): start it rather than reload,
+    # so that stage's own test reports what went wrong, not this set-up
+    running = "if pgrep -x nginx >/dev/null; then ctl reload; else ctl start; fi"
+    script = f"set -e\nSHOP='{SHOP}'\nHELLO='{HELLO}'\n{SITES}{LAYOUTS[host]}{NGINX_CTL}{running}"
     lab.exec(host, "sh -s", input=script)
     deadline = time.monotonic() + 5  # a reload returns at once; the new workers follow
     while "Our shop" not in shop_answers(lab, host):
