@@ -111,10 +111,15 @@ def own_sites(lab: Lab, host: str) -> None:
     # so that stage's own test reports what went wrong, not this set-up
     running = "if pgrep -x nginx >/dev/null; then ctl reload; else ctl start; fi"
     script = f"set -e\nSHOP='{SHOP}'\nHELLO='{HELLO}'\n{SITES}{LAYOUTS[host]}{NGINX_CTL}{running}"
+    old_workers = nginx_processes(lab, host).workers
     lab.exec(host, "sh -s", input=script)
     deadline = time.monotonic() + 5  # a reload returns at once; the new workers follow
     while "Our shop" not in shop_answers(lab, host):
         assert time.monotonic() < deadline, f"{host}: the shop does not answer"
+        time.sleep(0.05)
+    deadline = time.monotonic() + 10  # and the old workers go once their requests are done
+    while nginx_processes(lab, host).every & old_workers:
+        assert time.monotonic() < deadline, f"{host}: the old workers did not finish"
         time.sleep(0.05)
     assert lab.exec(host, "nginx -t", check=False).returncode == 0
 
