@@ -15,7 +15,8 @@ if [ -n "$systemd" ]; then
         systemctl unmask --quiet nginx
         systemctl enable --quiet nginx
     fi
-    systemctl reset-failed nginx 2>/dev/null || true
+    # pristine: no unit left failed by what was done to the host before (a killed daemon)
+    systemctl reset-failed 2>/dev/null || true
 else
     find /var/log -mindepth 1 -delete
 fi

@@ -91,7 +91,9 @@ def test_the_hosts_run_systemd_with_nginx_and_ssh_as_units(clean_systemd_lab: La
     lab = clean_systemd_lab
     for host in lab.hosts:
         assert lab.exec(host, "ps -o comm= -p 1").stdout.strip() == "systemd"
-        assert lab.exec(host, "systemctl is-system-running --wait").stdout.strip() == "running"
+        system = lab.exec(host, "systemctl is-system-running --wait", check=False).stdout.strip()
+        failed = lab.exec(host, "systemctl --failed --no-legend --plain", check=False).stdout
+        assert system == "running", f"{host}: {system}; failed units: {failed}"
         assert lab.exec(host, "systemctl is-active nginx ssh").stdout.split() == ["active"] * 2
         state = unit(lab, host, "MainPID")
         assert state["MainPID"] == lab.exec(host, "cat /run/nginx.pid").stdout.strip()
