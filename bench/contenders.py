@@ -142,7 +142,7 @@ def opsfix_run(
 
 def keeper_pid(home: Path) -> int | None:
     """The pid of the connection keeper serving `home`'s runs (from the socket's peer)."""
-    from opsfix.transport.kept import build_tag
+    from opsfix.transport.keeper.link import build_tag
 
     path = home / ".local" / "state" / "opsfix" / "control" / f"keeper-{build_tag()}.sock"
     try:

@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from opsfix import lab as lablib
-    from opsfix.hosts import ConnectionSpec
     from opsfix.transport import ssh
+    from opsfix.transport.spec import ConnectionSpec
 
     scratch = Path(tempfile.mkdtemp(prefix="opsfix-latency-"))
     lab = lablib.up(1, state_dir=scratch / "lab", name=LAB_NAME, subnet=LAB_SUBNET)

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from opsfix.checks._units import human
+from opsfix.evidence.state import GrowthSample
 from opsfix.plugin import Check, CheckResult, Params
 from opsfix.shell import cmd, quote
-from opsfix.state import GrowthSample
 from opsfix.transport.base import CommandResult
 
 DAY = 86400.0

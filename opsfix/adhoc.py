@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from opsfix.errors import CommandTimeout, ConnectionFailed, OpsfixError
-from opsfix.results import CheckOutcome, HostReport, HostStatus, RunReport, StepReport
+from opsfix.evidence.results import CheckOutcome, HostReport, HostStatus, RunReport, StepReport
 
 Status = Literal["ok", "failed", "unreachable"]
 MAX_OUTPUT = 64 * 1024  # characters of each stream kept per host (its end)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from opsfix import heap
+from opsfix import startup_gc
 from opsfix.commands.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -61,7 +61,7 @@ def entry() -> NoReturn:
     without the interpreter's teardown: freeing every module, thread state and object of
     a run that loaded paramiko, pydantic and pytest costs ~0.2 s of wall and ~0.3 s of CPU,
     for nothing (connections are closed and the state database committed by then)."""
-    heap.starting()
+    startup_gc.starting()
     code = main()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader gone, a closed stream

@@ -16,8 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from opsfix.binding import BoundStep, Target, bind
-from opsfix.engine import (
+from opsfix.engine.fleet import (
     PEER_LIMIT,
     Engine,
     EngineOptions,
@@ -28,17 +27,20 @@ from opsfix.engine import (
     Mode,
     Record,
 )
+from opsfix.engine.lock import LockSettings
 from opsfix.errors import Location, OpsfixError, OptionsError
-from opsfix.hostlock import LockSettings
-from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, ConnectionSpec, Host, Secret
-from opsfix.playbook import load_playbook
+from opsfix.evidence.results import RunReport
+from opsfix.evidence.state import lazy_store
+from opsfix.inventory.host import Host
+from opsfix.playbook.binding import BoundStep, Target, bind
+from opsfix.playbook.parse import load_playbook
+from opsfix.playbook.templating import LazyVars, TemplateEngine
+from opsfix.playbook.variables import parse_extra_vars
 from opsfix.registry import load_registry
-from opsfix.results import RunReport
-from opsfix.state import lazy_store
-from opsfix.templating import LazyVars, TemplateEngine
+from opsfix.secret import Secret
 from opsfix.transport.base import CommandResult, Connection
-from opsfix.transport.kept import KeeperLink
-from opsfix.variables import parse_extra_vars
+from opsfix.transport.keeper.link import KeeperLink
+from opsfix.transport.spec import DEFAULT_OUTPUT_LIMIT, ConnectionSpec
 
 
 @dataclass
@@ -234,10 +236,10 @@ def run_playbook(
 ) -> tuple[RunReport, list[str], list[str]]:
     """Run a playbook; returns the report, warnings, and the secret values to mask.
     `on_bound` is called once every host is bound, before any is contacted. SSH hosts go
-    through `keeper`'s kept connections when given (opsfix.transport.kept). `on_record`
+    through `keeper`'s kept connections when given (opsfix.transport.keeper.link). `on_record`
     gets structured progress (engine.Record), first ("secrets", values to mask) before
     any host is contacted; `wrap_connect` may wrap the connector (to log commands)."""
-    from opsfix.transport.kept import connector
+    from opsfix.transport.keeper.link import connector
 
     playbook, jobs, warnings = prepare(request)
     connect = connector(keeper)  # before on_bound: what it loads is start-up's too
@@ -252,7 +254,7 @@ def run_playbook(
     verifier = None
     if playbook.verify and request.mode == "apply":
         verifier = _SuiteVerifier(playbook.verify, request.junit_xml, secrets)
-        import_soon("opsfix.verify")  # pytest and testinfra load while hosts are checked
+        import_soon("opsfix.verify.suite")  # pytest and testinfra load while hosts are checked
     options = EngineOptions(
         forks=request.forks,
         serial=request.serial or playbook.serial,
@@ -285,7 +287,7 @@ RETRIED = ("failed", "unreachable", "not_attempted")
 def _previous_failures(path: Path, hosts: list[Host], warnings: list[str]) -> list[Host]:
     """--retry-failed: the hosts that failed, were unreachable or were never attempted in
     the last recorded run of this playbook (deferred ones wait for their window)."""
-    from opsfix.state import StateError, open_store
+    from opsfix.evidence.state import StateError, open_store
 
     try:
         previous = open_store().last_run(str(path))
@@ -305,8 +307,8 @@ def flap_guard(playbook: Any, request: RunRequest) -> FlapGuard | None:
     spec = playbook.flap_guard
     if spec is None or not request.flap_guard or request.mode == "check":
         return None
-    from opsfix.durations import format_duration, parse_duration
-    from opsfix.state import StateError, lazy_store
+    from opsfix.evidence.state import StateError, lazy_store
+    from opsfix.playbook.durations import format_duration, parse_duration
 
     period = parse_duration(spec.period)
     store = lazy_store()
@@ -345,7 +347,7 @@ def import_soon(module: str) -> threading.Thread:
 
 
 class _SuiteVerifier:
-    """The playbook's testinfra suites, over the run's own connections (opsfix.verify).
+    """The playbook's testinfra suites, over the run's own connections (opsfix.verify.suite).
 
     pytest starts with the first host whose run is done, and each host's tests run as soon
     as that host is done. The commands the tests ran last time (remembered in the state
@@ -354,14 +356,14 @@ class _SuiteVerifier:
     """
 
     def __init__(self, suites: Sequence[Path], junit: Path | None, secrets: list[str]) -> None:
-        from opsfix.lookahead import CommandMemo
-        from opsfix.state import state_dir
+        from opsfix.evidence.state import state_dir
+        from opsfix.verify.lookahead import CommandMemo
 
         self.suites, self.junit, self.secrets = list(suites), junit, secrets
         self.memo = CommandMemo(state_dir() / "verify-ahead.json", self.suites)
         self.remembered = self.memo.load()
         self._hosts: list[tuple[Target, ConnectionSpec]] = []
-        self._run: Any = None  # opsfix.verify.SuiteRun of the current batch, once started
+        self._run: Any = None  # opsfix.verify.suite.SuiteRun of the current batch, once started
         self._open = False  # between begin() and the call that ends the batch
         self._lock = threading.Lock()
 
@@ -373,7 +375,7 @@ class _SuiteVerifier:
         """The remembered commands, to ride with the host's check scripts (the first, and
         the last after a repair): its tests then find their results without a round trip
         of their own."""
-        from opsfix.lookahead import rides_with
+        from opsfix.verify.lookahead import rides_with
 
         with self._lock:
             if not self._open:
@@ -417,8 +419,8 @@ class _SuiteVerifier:
 
     def _started(self) -> Any:
         """The batch's SuiteRun, made on first use (call with the lock held)."""
-        from opsfix.lookahead import Lookahead
-        from opsfix.verify import HostInfo, SuiteRun
+        from opsfix.verify.lookahead import Lookahead
+        from opsfix.verify.suite import HostInfo, SuiteRun
 
         if self._run is None:
             hosts = [HostInfo(t.host.name, spec, _plain_vars(t)) for t, spec in self._hosts]
@@ -428,7 +430,7 @@ class _SuiteVerifier:
 
 
 def _verify_target(item: tuple[Target, ConnectionSpec, Connection]) -> Any:
-    from opsfix.lookahead import VerifyTarget
+    from opsfix.verify.lookahead import VerifyTarget
 
     target, spec, conn = item
     return VerifyTarget(name=target.host.name, connection=conn, spec=spec, vars=_plain_vars(target))

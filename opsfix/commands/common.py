@@ -78,7 +78,7 @@ def apply_ansible_cfg(args: argparse.Namespace) -> None:
 
 def configure_vault(args: argparse.Namespace) -> None:
     """The vault passwords the options and environment give, read once, before loading."""
-    from opsfix import vault
+    from opsfix.playbook import vault
 
     vault.configure(
         vault.passwords_from_options(args.vault_password_file, args.vault_id, args.ask_vault_pass)
@@ -191,7 +191,7 @@ def inventory_sources(given: list[Path] | None) -> list[Path]:
 
 
 def become_password(ask: bool) -> Any:
-    from opsfix.hosts import Secret
+    from opsfix.secret import Secret
 
     if ask:
         import getpass

@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def _cmd_connections(args: argparse.Namespace) -> int:
-    from opsfix.transport.kept import KeeperLink
+    from opsfix.transport.keeper.link import KeeperLink
 
     link = KeeperLink.existing()
     if args.action == "close":

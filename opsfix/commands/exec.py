@@ -63,7 +63,7 @@ class _ExecParser(Parser):
 
 
 def _cmd_exec(args: argparse.Namespace) -> int:
-    from opsfix.transport.kept import keeper_link, persist_seconds
+    from opsfix.transport.keeper.link import keeper_link, persist_seconds
 
     command = " ".join(args.command_words).strip()
     if not command:
@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace, hosts: list[Any], command: str, keeper: Any) 
     from opsfix import adhoc
     from opsfix.drills.run import Connect
     from opsfix.runner import connection_spec
-    from opsfix.transport.kept import connector
+    from opsfix.transport.keeper.link import connector
 
     password = become_password(args.ask_become_pass)
     options = Connect(
@@ -150,7 +150,7 @@ def _as_json(
 ) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from opsfix.output import iso
+    from opsfix.evidence.output import iso
 
     return {
         "command": command,
@@ -167,8 +167,8 @@ def _record(
     args: argparse.Namespace, report: Any, command: str, code: int, secrets: list[str]
 ) -> str | None:
     """Kept in history as an ad-hoc run (`opsfix history`, `opsfix show`), with its user."""
-    from opsfix import history
-    from opsfix.state import StateError, open_store
+    from opsfix.evidence import history
+    from opsfix.evidence.state import StateError, open_store
 
     run_id = history.new_run_id(report.started)
     options = {

@@ -23,15 +23,15 @@ def register(sub: Any) -> None:
 
 def existing_store() -> Any:
     """The state database if there is one (reading history never creates it), else None."""
-    from opsfix.state import FILE_NAME, open_store, state_dir
+    from opsfix.evidence.state import FILE_NAME, open_store, state_dir
 
     path = state_dir() / FILE_NAME
     return open_store(path) if path.exists() else None
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from opsfix.history import counts_text, when
-    from opsfix.state import StateError
+    from opsfix.evidence.history import counts_text, when
+    from opsfix.evidence.state import StateError
 
     try:
         store = existing_store()
@@ -79,7 +79,7 @@ def _playbook(given: str | None) -> str | None:
 
 
 def _as_dict(run: Any) -> dict[str, Any]:
-    from opsfix.output import iso
+    from opsfix.evidence.output import iso
 
     return {
         "run_id": run.id,

@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from opsfix.commands.history import existing_store
-    from opsfix.state import StateError
+    from opsfix.evidence.state import StateError
 
     try:
         store = existing_store()
@@ -60,8 +60,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _run_report(store: Any, args: argparse.Namespace) -> int:
-    from opsfix import history
-    from opsfix.reports import html, markdown, oplog
+    from opsfix.evidence import history
+    from opsfix.evidence.reports import html, markdown, oplog
 
     bundle, doc = history.load(store, args.target)
     digest = history.bundle_sha256(bundle)
@@ -81,7 +81,7 @@ def _run_report(store: Any, args: argparse.Namespace) -> int:
 
 
 def _capacity(store: Any, args: argparse.Namespace) -> int:
-    from opsfix.reports import capacity
+    from opsfix.evidence.reports import capacity
 
     out = args.output
     if out is not None and out.suffix.lower() not in capacity.CHART_FORMATS:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opsfix import heap, rollout
+from opsfix import startup_gc
 from opsfix.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,6 +19,7 @@ from opsfix.commands.common import (
     inventory_sources,
     run_options,
 )
+from opsfix.engine import rollout
 from opsfix.errors import OptionsError
 from opsfix.escape import printable
 
@@ -112,8 +113,8 @@ def evidence_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from opsfix.statedir import private_folder, state_dir
-    from opsfix.transport.kept import keeper_link, max_age_seconds, persist_seconds
+    from opsfix.evidence.statedir import private_folder, state_dir
+    from opsfix.transport.keeper.link import keeper_link, max_age_seconds, persist_seconds
 
     private_folder(state_dir())  # a folder others could write in is refused before anything
     # first: a keeper this run starts loads paramiko while this process loads the rest
@@ -123,7 +124,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, keeper: Any) -> int:
-    from opsfix.engine import Mode
+    from opsfix.engine.fleet import Mode
     from opsfix.runner import RunRequest, run_playbook
     from opsfix.transport.settings import output_limit_bytes
 
@@ -170,7 +171,7 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
     logger = _run_logger(args, live is not None)
     jsonl = None
     if args.format == "jsonl":
-        from opsfix.runlog import JsonLines
+        from opsfix.evidence.runlog import JsonLines
 
         jsonl = JsonLines()
     try:
@@ -178,19 +179,19 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
             report, warnings, secrets = run_playbook(
                 request,
                 on_event=_on_event(live, logger),
-                on_bound=heap.settled,
+                on_bound=startup_gc.settled,
                 keeper=keeper,
                 on_record=_recorder(jsonl, logger),
                 wrap_connect=_wrap_connect(logger),
             )
     finally:
         if logger is not None:
-            from opsfix import runlog
+            from opsfix.evidence import runlog
 
             runlog.close(logger)
     for warning in warnings:
         print(f"WARNING: {printable(warning)}", file=sys.stderr)
-    from opsfix import output
+    from opsfix.evidence import output
 
     code = exit_code(report, defer_ok=args.defer_ok)
     run_id = _record(args, report, secrets, code)
@@ -211,7 +212,7 @@ def _run_logger(args: argparse.Namespace, live: bool) -> Any:
     verbosity = 0 if live else args.verbose
     if verbosity <= 0 and args.log_file is None and not os.environ.get("OPSFIX_LOG", "").strip():
         return None
-    from opsfix.runlog import log_path, setup
+    from opsfix.evidence.runlog import log_path, setup
 
     return setup(verbosity, log_path(args.log_file))
 
@@ -220,7 +221,7 @@ def _on_event(live: Any, logger: Any) -> Any:
     """Host events to the live view and/or the log (both when both are on)."""
     if logger is None:
         return live.event if live else None
-    from opsfix.runlog import events
+    from opsfix.evidence.runlog import events
 
     logged = events(logger)
     if live is None:
@@ -241,7 +242,7 @@ def _recorder(jsonl: Any, logger: Any) -> Any:
 
     def record(kind: str, data: Any) -> None:
         if kind == "secrets" and logger is not None:
-            from opsfix.runlog import mask
+            from opsfix.evidence.runlog import mask
 
             mask(logger, data)
         if jsonl is not None:
@@ -253,7 +254,7 @@ def _recorder(jsonl: Any, logger: Any) -> Any:
 def _wrap_connect(logger: Any) -> Any:
     if logger is None:
         return None
-    from opsfix.runlog import COMMANDS, wrap_connect
+    from opsfix.evidence.runlog import COMMANDS, wrap_connect
 
     return wrap_connect(logger) if logger.isEnabledFor(COMMANDS) else None
 
@@ -283,7 +284,7 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 def _live_progress(args: argparse.Namespace, mode: str) -> Any:
     """Per-host status lines on a terminal; None when nobody watches (pipes, CI)."""
-    from opsfix import progress
+    from opsfix.evidence import progress
 
     if not progress.is_interactive(sys.stdout, sys.stderr):
         return None
@@ -292,8 +293,8 @@ def _live_progress(args: argparse.Namespace, mode: str) -> Any:
 
 def _record(args: argparse.Namespace, report: Any, secrets: list[str], code: int) -> str | None:
     """Record the run in history (secrets masked); its id, or None with a warning."""
-    from opsfix import history
-    from opsfix.state import StateError, open_store
+    from opsfix.evidence import history
+    from opsfix.evidence.state import StateError, open_store
 
     run_id = history.new_run_id(report.started)
     doc = history.bundle_doc(
@@ -322,7 +323,7 @@ def _absolute(path: str | Path) -> str:
 
 def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
     """The command line as history keeps it: -e values left out (names only), no secrets."""
-    from opsfix.variables import parse_extra_vars
+    from opsfix.playbook.variables import parse_extra_vars
 
     extra = []
     for item in args.extra_vars:
@@ -368,14 +369,14 @@ def _finish(
     interactive: bool,
 ) -> int:
     """After the report: the summary table on a terminal, then the files asked for."""
-    from opsfix import history
+    from opsfix.evidence import history
 
     summary = interactive and args.format == "text"
     if not (summary or args.junit or args.metrics_file):
         return code
     safe = history.masked(report, secrets)
     if summary:
-        from opsfix import progress
+        from opsfix.evidence import progress
 
         if report.mode != "check":
             progress.print_summary(safe)
@@ -383,8 +384,8 @@ def _finish(
             print(f"recorded as run {run_id}: opsfix show {run_id}", file=sys.stderr)
     try:
         if args.junit is not None:
-            from opsfix.junit import to_junit
-            from opsfix.output import redact
+            from opsfix.evidence.junit import to_junit
+            from opsfix.evidence.output import redact
 
             args.junit.write_text(redact(to_junit(safe), secrets), encoding="utf-8")
         if args.metrics_file is not None:
@@ -398,8 +399,8 @@ def _finish(
 def _write_metrics(path: Path, report: Any, playbook: Path, recorded: bool) -> None:
     """Remediation counts over every recorded run of the playbook (a counter must not go
     down); this run's alone when it could not be recorded."""
-    from opsfix import metrics
-    from opsfix.state import StateError, open_store
+    from opsfix.evidence import metrics
+    from opsfix.evidence.state import StateError, open_store
 
     totals = None
     if recorded:

@@ -20,10 +20,10 @@ def register(sub: Any) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from opsfix import history, output
     from opsfix.commands.history import existing_store
     from opsfix.errors import OptionsError
-    from opsfix.state import StateError
+    from opsfix.evidence import history, output
+    from opsfix.evidence.state import StateError
 
     try:
         store = existing_store()

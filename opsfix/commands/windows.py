@@ -120,7 +120,7 @@ def _span(start: datetime, end: datetime) -> str:
 
 
 def _group_json(group: Any, labels: list[str], since: datetime, count: int) -> dict[str, Any]:
-    from opsfix.durations import format_duration
+    from opsfix.playbook.durations import format_duration
 
     policy = group.policy
     data: dict[str, Any] = {"labels": labels, "hosts": list(group.hosts), "gated": bool(policy)}

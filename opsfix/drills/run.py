@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Literal
 
 from opsfix.errors import CommandTimeout, ConnectionFailed, InventoryError, OptionsError
-from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, Host, Secret
+from opsfix.inventory.host import Host
+from opsfix.secret import Secret
+from opsfix.transport.spec import DEFAULT_OUTPUT_LIMIT
 
 Status = Literal["ok", "failed", "unreachable"]
 TRUE_WORDS = ("true", "yes", "on", "1")

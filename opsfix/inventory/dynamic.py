@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.errors import InventoryError, Location
-from opsfix.hosts import Secret
 from opsfix.inventory.draft import InventoryDraft
+from opsfix.secret import Secret
 
 RUN_TIMEOUT = 120.0
 MAX_OUTPUT = 64 << 20
@@ -99,7 +99,7 @@ def read_list(data: dict[str, Any], file: str, draft: InventoryDraft) -> None:
 def _vaulted(value: Any, where: Location) -> Any:
     """ansible-inventory prints a vault value as {"__ansible_vault": ENVELOPE}."""
     if isinstance(value, dict) and set(value) == {"__ansible_vault"}:
-        from opsfix import vault
+        from opsfix.playbook import vault
 
         try:
             return Secret(vault.decrypt(str(value["__ansible_vault"])).decode("utf-8", "replace"))

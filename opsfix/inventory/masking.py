@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfix.hosts import Secret
+from opsfix.secret import Secret
 
 MASK = "********"
 

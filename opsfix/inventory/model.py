@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from opsfix.errors import Location
-from opsfix.hosts import Host
 from opsfix.inventory import output, patterns
+from opsfix.inventory.host import Host
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.errors import Location
-from opsfix.hosts import Host
 from opsfix.inventory.draft import InventoryDraft
+from opsfix.inventory.host import Host
 from opsfix.inventory.masking import mask_secrets
 from opsfix.inventory.model import Group, Inventory
 from opsfix.inventory.varsfiles import VarsFiles

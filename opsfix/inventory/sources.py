@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from opsfix import vault, yamlpos
 from opsfix.errors import InventoryError, Location
 from opsfix.inventory import dynamic
 from opsfix.inventory.draft import InventoryDraft
 from opsfix.inventory.ini_source import read_ini
 from opsfix.inventory.yaml_source import read_yaml
+from opsfix.playbook import vault, yamlpos
 
 YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 SKIPPED_NAMES = frozenset({"group_vars", "host_vars", "vars_plugins"})

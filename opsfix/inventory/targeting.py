@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from opsfix.errors import InventoryError, Location, NoHostsError
-from opsfix.hosts import Host
+from opsfix.inventory.host import Host
 
 
 def target_hosts(

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from opsfix import vault, yamlpos
 from opsfix.errors import InventoryError, Location
 from opsfix.inventory.describe import describe
+from opsfix.playbook import vault, yamlpos
 
 SUFFIXES = ("", ".yml", ".yaml", ".json")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfix import yamlpos
 from opsfix.errors import InventoryError, Location
 from opsfix.inventory.describe import describe
 from opsfix.inventory.draft import InventoryDraft
 from opsfix.inventory.ranges import RangeError, host_entry
-from opsfix.yamlpos import PosDict
+from opsfix.playbook import yamlpos
+from opsfix.playbook.yamlpos import PosDict
 
 SECTIONS = ("vars", "children", "hosts")
 _EXPECTED = {

@@ -14,7 +14,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from opsfix.results import HostReport
+from opsfix.evidence.results import HostReport
 from opsfix.serve.dispatch import Emit, HostResult, Work
 from opsfix.serve.rules import Rule, Rules, parse_span
 

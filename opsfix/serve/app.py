@@ -106,7 +106,7 @@ def _warm_up() -> None:
     waits for it (the engine, the SSH transport, pytest and testinfra for verify)."""
     from opsfix.runner import import_soon
 
-    for module in ("opsfix.runner", "opsfix.transport.ssh", "opsfix.verify"):
+    for module in ("opsfix.runner", "opsfix.transport.ssh", "opsfix.verify.suite"):
         import_soon(module)
 
 

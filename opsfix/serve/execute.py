@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.errors import InputError, NoHostsError
-from opsfix.hosts import Secret
-from opsfix.results import HostReport, RunReport
+from opsfix.evidence.results import HostReport, RunReport
+from opsfix.secret import Secret
 from opsfix.serve.answer import Answers, summary
 from opsfix.serve.dispatch import Emit, HostResult, Work
 from opsfix.serve.reportfiles import ReportFiles
@@ -104,9 +104,9 @@ class EngineExecutor:
     ) -> tuple[str | None, RunReport, str | None]:
         """Record the run in history (secrets masked), and write its incident report when
         the rules ask for report files: the run id, the masked report, the report's place."""
-        from opsfix import history
         from opsfix.commands.run import exit_code
-        from opsfix.state import StateError, open_store
+        from opsfix.evidence import history
+        from opsfix.evidence.state import StateError, open_store
 
         run_id = history.new_run_id(report.started)
         safe = history.masked(report, secrets)

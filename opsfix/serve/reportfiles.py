@@ -26,7 +26,7 @@ class ReportFiles:
 
     def write(self, doc: Mapping[str, Any], digest: str, emit: Callable[..., None]) -> str | None:
         """The report's address (the URL, else the file's path), or None after logging."""
-        from opsfix.reports import markdown, oplog
+        from opsfix.evidence.reports import markdown, oplog
 
         run_id = str(doc["run_id"])
         try:

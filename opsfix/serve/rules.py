@@ -28,9 +28,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from opsfix import yamlpos
 from opsfix.errors import InputError, Location
-from opsfix.playbook import error_at
+from opsfix.playbook import yamlpos
+from opsfix.playbook.parse import error_at
 
 __all__ = ["Rule", "Rules", "RulesError", "load_rules", "parse_span"]
 
@@ -230,7 +230,7 @@ def _rule(
 def parse_span(text: str) -> timedelta:
     """opsfix's durations (`90m`, `1h30m`, `1d`), and plain seconds (`30s`) for cool-downs
     and silences shorter than a minute."""
-    from opsfix.durations import parse_duration
+    from opsfix.playbook.durations import parse_duration
 
     seconds = re.fullmatch(r"\s*(\d+)\s*s\s*", str(text))
     return timedelta(seconds=int(seconds[1])) if seconds else parse_duration(text)
@@ -248,7 +248,7 @@ def _playbook(
         if not candidate.is_relative_to(folder) or not candidate.is_file():
             continue
         try:
-            from opsfix.playbook import load_playbook
+            from opsfix.playbook.parse import load_playbook
 
             playbook = load_playbook(candidate, load_registry([candidate.parent, *plugins]))
         except InputError as exc:

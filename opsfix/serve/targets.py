@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from opsfix.hosts import Host
+from opsfix.inventory.host import Host
 
 __all__ = ["host_part", "inventory_host"]
 

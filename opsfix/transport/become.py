@@ -15,9 +15,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from opsfix.hosts import ConnectionSpec
 from opsfix.shell import cmd
 from opsfix.transport.base import CommandResult
+from opsfix.transport.spec import ConnectionSpec
 
 # sudo's secure_path on Debian: su and doas commands get it too, so that they find what
 # sudo's find (nginx and the like live in sbin, which a login user's PATH lacks)

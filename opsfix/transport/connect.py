@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from opsfix.hosts import ConnectionSpec
 from opsfix.transport.base import Connection
 from opsfix.transport.local import LocalConnection
+from opsfix.transport.spec import ConnectionSpec
 
 
 def make_connection(spec: ConnectionSpec) -> Connection:

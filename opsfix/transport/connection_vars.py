@@ -20,7 +20,8 @@ from dataclasses import replace
 from typing import Any
 
 from opsfix.errors import InventoryError, Location, VariableError
-from opsfix.hosts import Host, Secret
+from opsfix.inventory.host import Host
+from opsfix.secret import Secret
 
 CONNECTION_VARS = frozenset(
     {

@@ -16,7 +16,6 @@ import tempfile
 import time
 
 from opsfix.errors import CommandTimeout
-from opsfix.hosts import ConnectionSpec
 from opsfix.shell import cmd
 from opsfix.transport.base import BoundedOutput, CommandResult
 from opsfix.transport.settings import (
@@ -25,6 +24,7 @@ from opsfix.transport.settings import (
     invocation,
     script_file_mode,
 )
+from opsfix.transport.spec import ConnectionSpec
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL after a timeout
 _CHUNK = 65536

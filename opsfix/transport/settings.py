@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.errors import InventoryError, OptionsError
-from opsfix.hosts import DEFAULT_OUTPUT_LIMIT, ConnectionSpec, Host, Secret
+from opsfix.inventory.host import Host
+from opsfix.secret import Secret
 from opsfix.transport import ssh_config, ssh_options
 from opsfix.transport.ansible_vars import check_host_vars, refuse
 from opsfix.transport.become import (  # re-exported: the transports import them from here
@@ -37,6 +38,7 @@ from opsfix.transport.become import (  # re-exported: the transports import them
     sudo_failure,
 )
 from opsfix.transport.connection_vars import BadValue, boolean, check_connection_vars, port
+from opsfix.transport.spec import DEFAULT_OUTPUT_LIMIT, ConnectionSpec
 
 CONNECTIONS = {"ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "local": "local"}
 BECOME_METHODS = ("sudo", "su", "doas")

@@ -24,7 +24,6 @@ from typing import Any
 import paramiko
 
 from opsfix.errors import CommandTimeout, ConnectionFailed
-from opsfix.hosts import ConnectionSpec
 from opsfix.shell import cmd
 from opsfix.transport.base import BoundedOutput, CommandResult
 from opsfix.transport.become import prompt_answerer, terminal_result
@@ -36,6 +35,7 @@ from opsfix.transport.settings import (
     invocation,
     script_file_mode,
 )
+from opsfix.transport.spec import ConnectionSpec
 
 MAX_CHANNELS = 8  # sshd's default MaxSessions is 10; SFTP takes one more
 CHANNEL_RETRIES = 5

@@ -1,4 +1,4 @@
-"""Messages between a run and the connection keeper (opsfix.transport.keeper).
+"""Messages between a run and the connection keeper (opsfix.transport.keeper.daemon).
 
 A message is a 4-byte length and a pickle. Both ends are this same opsfix, on one
 machine, as one user: the socket lives in a private folder and the keeper checks each

@@ -5,7 +5,7 @@ The engine asks `policy_for_host(...)` for each host's `Policy` and then
 schedule the windows. See docs/windows.md.
 """
 
-from opsfix.durations import format_duration, parse_duration
+from opsfix.playbook.durations import format_duration, parse_duration
 from opsfix.windows.model import (
     Freeze,
     Opening,

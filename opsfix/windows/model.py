@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
-from opsfix.durations import format_duration
 from opsfix.errors import Location
+from opsfix.playbook.durations import format_duration
 
 MAX_DURATION = timedelta(days=31)
 HORIZON = timedelta(days=366 * 5)  # how far next_opening looks before it gives up

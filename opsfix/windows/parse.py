@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from opsfix import yamlpos
-from opsfix.durations import DurationError, parse_duration
 from opsfix.errors import InputError, InventoryError, Location, PlaybookError
+from opsfix.playbook import yamlpos
+from opsfix.playbook.durations import DurationError, parse_duration
 from opsfix.windows.model import Freeze, Policy, Window, WindowValueError, instant_of, zone
 
 WINDOWS_VAR = "opsfix_windows"

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsfix import yamlpos
 from opsfix.errors import Location, PlaybookError
-from opsfix.hosts import Host
+from opsfix.inventory.host import Host
 from opsfix.inventory.targeting import target_hosts
+from opsfix.playbook import yamlpos
 from opsfix.windows.model import Policy
 from opsfix.windows.parse import parse_policy, policy_for_host
 

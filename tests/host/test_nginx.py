@@ -5,7 +5,7 @@ every web root holds its index. The practice app's expectations (a page's text, 
 link) are asserted only where the host's vars ask for them (`expected_content`,
 `spa_deep_link`), as the playbook's own steps are.
 
-opsfix runs this suite with testinfra over its own verified connections (`opsfix.verify`),
+opsfix runs this suite with testinfra over its own verified connections (`opsfix.verify.suite`),
 one parametrized run per host; `opsfix_vars` holds the host's inventory vars. Lab hosts
 have no systemd, so "running" means an nginx master process exists (systemd's view is
 used only where systemd runs). Commands that need root use `host.sudo()`.

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opsfix.hosts import ConnectionSpec
+from opsfix.transport.spec import ConnectionSpec
 
 SSHD = "/usr/sbin/sshd"
 

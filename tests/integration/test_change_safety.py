@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from opsfix.hostlock import LOCK_PATH
+from opsfix.engine.lock import LOCK_PATH
 
 from .helpers import DATA, run_playbook
 from .helpers import opsfix as opsfix_cli

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from opsfix.evidence.state import open_store
 from opsfix.lab import Lab
-from opsfix.state import open_store
 
 from .helpers import REPO, break_host, watched
 from .test_disk_pressure import run

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from opsfix.evidence.state import open_store
 from opsfix.lab import Lab
-from opsfix.state import open_store
 
 from .helpers import REPO, opsfix_with_state, tree
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from opsfix.hostlock import LOCK_PATH
+from opsfix.engine.lock import LOCK_PATH
 from opsfix.lab import Lab, down, up
 from opsfix.lab.state import LabPaths, LabRecord
 

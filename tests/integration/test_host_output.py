@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from opsfix.lab import Lab
-from opsfix.transport.kept import build_tag
+from opsfix.transport.keeper.link import build_tag
 
 from .helpers import (
     DATA,

@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsfix import hostfiles
-from opsfix.hosts import ConnectionSpec
 from opsfix.lab import Lab
 from opsfix.plugin import RemediationContext
 from opsfix.remediations import _nginx
@@ -26,6 +25,7 @@ from opsfix.remediations.grant_read_access import GrantReadAccess, GrantReadAcce
 from opsfix.shell import quote
 from opsfix.transport.base import Connection
 from opsfix.transport.connect import open_connection
+from opsfix.transport.spec import ConnectionSpec
 
 from .helpers import DATA, Run, run_playbook
 

@@ -27,10 +27,10 @@ import pytest
 import yaml
 
 from opsfix.errors import HostKeyError
-from opsfix.hosts import ConnectionSpec
 from opsfix.lab import Lab
 from opsfix.transport import wire
-from opsfix.transport.kept import build_tag
+from opsfix.transport.keeper.link import build_tag
+from opsfix.transport.spec import ConnectionSpec
 from opsfix.transport.ssh import SSHConnection
 
 from .helpers import (

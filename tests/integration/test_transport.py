@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 
 from opsfix.errors import CommandTimeout, ConnectionFailed, HostKeyError
-from opsfix.hosts import ConnectionSpec, Secret
+from opsfix.secret import Secret
 from opsfix.transport.connect import open_connection
 from opsfix.transport.local import LocalConnection
+from opsfix.transport.spec import ConnectionSpec
 from opsfix.transport.ssh import SSHConnection
-from opsfix.verify import VerifyTarget, run_suites
+from opsfix.verify.suite import VerifyTarget, run_suites
 
 pytestmark = [
     pytest.mark.integration,
@@ -438,9 +439,9 @@ nginx
 exec "$PYTHON" - <<'PY'
 import json, os, subprocess
 from pathlib import Path
-from opsfix.hosts import ConnectionSpec
+from opsfix.transport.spec import ConnectionSpec
 from opsfix.transport.local import LocalConnection
-from opsfix.verify import VerifyTarget, run_suites
+from opsfix.verify.suite import VerifyTarget, run_suites
 
 suite = [Path(os.environ["SUITE"])]
 spec = ConnectionSpec(host="lab", hostname="localhost", connection="local")

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from opsfix.hosts import ConnectionSpec
 from opsfix.transport.base import CommandResult
 from opsfix.transport.local import LocalConnection
+from opsfix.transport.spec import ConnectionSpec
 
 
 class LocalShell:

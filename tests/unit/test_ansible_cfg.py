@@ -10,7 +10,7 @@ import pytest
 
 from opsfix import ansible_cfg
 from opsfix.cli import main
-from opsfix.hosts import Host
+from opsfix.inventory.host import Host
 from opsfix.transport.settings import configure_host_defaults, resolve_spec
 
 CFG = """[defaults]

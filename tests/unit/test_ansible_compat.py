@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from opsfix import vault
 from opsfix.cli import main
 from opsfix.inventory.masking import MASK, SECRET_VARS
+from opsfix.playbook import vault
 
-from .test_vault import write_vaulted_inventory
+from .playbook.test_vault import write_vaulted_inventory
 
 BIN = Path(sys.executable).parent
 DATA = Path(__file__).parent / "data" / "inventory"

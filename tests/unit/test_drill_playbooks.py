@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from opsfix.binding import bind
-from opsfix.hosts import Host
-from opsfix.playbook import Playbook, load_playbook
+from opsfix.inventory.host import Host
+from opsfix.playbook.binding import bind
+from opsfix.playbook.parse import Playbook, load_playbook
+from opsfix.playbook.templating import TemplateEngine
 from opsfix.registry import load_registry
 from opsfix.runner import builtin_templates
-from opsfix.templating import TemplateEngine
 
 PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
 DRILL = sorted((PLAYBOOKS / "drill").glob("*.yml"))

@@ -20,7 +20,7 @@ from opsfix.drills import (
     reset_script,
     status_script,
 )
-from opsfix.hosts import Host
+from opsfix.inventory.host import Host
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {

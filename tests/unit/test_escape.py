@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsfix import history, output
 from opsfix.cli import main
 from opsfix.escape import printable
-from opsfix.progress import LiveProgress
-from opsfix.reports import html, markdown, oplog
-from opsfix.results import CheckOutcome, HostReport, RunReport, StepReport
-from opsfix.state import open_store
+from opsfix.evidence import history, output
+from opsfix.evidence.progress import LiveProgress
+from opsfix.evidence.reports import html, markdown, oplog
+from opsfix.evidence.results import CheckOutcome, HostReport, RunReport, StepReport
+from opsfix.evidence.state import open_store
 
 CLEAR = "\x1b[2J\x1b]8;;http://evil\x07click\x1b]8;;\x07"
 NAME = "web9\x1b[31m\r\nFORGED  HEALTHY"

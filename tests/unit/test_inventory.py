@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from opsfix.hosts import Secret
 from opsfix.inventory import SECRET_VARS, Inventory, load_inventory
 from opsfix.inventory.ini_values import parse_value
 from opsfix.inventory.ranges import expand
+from opsfix.secret import Secret
 
 DATA = Path(__file__).parent / "data" / "inventory"
 PAIR_INI = DATA / "pair" / "site.ini"

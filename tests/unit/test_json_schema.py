@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from opsfix.output import to_json
-from opsfix.results import (
+from opsfix.evidence.output import to_json
+from opsfix.evidence.results import (
     CheckOutcome,
     HostReport,
     RemediationOutcome,
@@ -84,9 +84,9 @@ def _schemas() -> jsonschema.Draft202012Validator:
 
 def test_show_json_is_described_by_its_schema(tmp_path, monkeypatch, capsys):
     """A run recorded as the CLI records it, printed by `opsfix show --format json`."""
-    from opsfix import history
     from opsfix.cli import main
-    from opsfix.state import FILE_NAME, open_store
+    from opsfix.evidence import history
+    from opsfix.evidence.state import FILE_NAME, open_store
 
     monkeypatch.setenv("OPSFIX_STATE_DIR", str(tmp_path))
     book = tmp_path / "book.yml"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from opsfix.playbook import load_playbook
+from opsfix.playbook.parse import load_playbook
 from opsfix.registry import load_registry
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"

@@ -29,7 +29,9 @@ def test_the_ssh_transport_does_not_load_invoke():
 
 def test_a_run_through_the_keeper_starts_without_paramiko():
     """The keeper holds the SSH sessions; a run loads paramiko only to connect itself."""
-    loaded = loaded_after("import opsfix.runner, opsfix.transport.connect, opsfix.transport.kept")
+    loaded = loaded_after(
+        "import opsfix.runner, opsfix.transport.connect, opsfix.transport.keeper.link"
+    )
     assert not loaded["paramiko"]
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from opsfix.hosts import ConnectionSpec
-from opsfix.lookahead import Lookahead
 from opsfix.transport.base import CommandResult
-from opsfix.verify import VerifyTarget, run_suites
+from opsfix.transport.spec import ConnectionSpec
+from opsfix.verify.lookahead import Lookahead
+from opsfix.verify.suite import VerifyTarget, run_suites
 
 from .localsh import Recording
 

@@ -12,14 +12,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opsfix.binding import bind
 from opsfix.errors import InputError, OptionsError
-from opsfix.hosts import Host
 from opsfix.inventory import Inventory, load_inventory
-from opsfix.playbook import load_playbook
+from opsfix.inventory.host import Host
+from opsfix.playbook.binding import bind
+from opsfix.playbook.parse import load_playbook
+from opsfix.playbook.templating import TemplateEngine
+from opsfix.playbook.variables import parse_extra_vars
 from opsfix.registry import load_registry
-from opsfix.templating import TemplateEngine
-from opsfix.variables import parse_extra_vars
 
 FAST = settings(
     max_examples=120,

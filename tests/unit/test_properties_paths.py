@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opsfix.engine.transaction import Transaction
 from opsfix.plugin import RemediationContext, Remove, WriteFile
 from opsfix.remediations import _nginx
 from opsfix.remediations.clean_logs import CleanLogs, CleanLogsParams
 from opsfix.remediations.grant_read_access import GrantReadAccess, GrantReadAccessParams
 from opsfix.remediations.restore_content import RestoreContent, RestoreContentParams
-from opsfix.transaction import Transaction
 
 from .localsh import LocalShell
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsfix.errors import VariableError
-from opsfix.templating import LazyVars, TemplateEngine
+from opsfix.playbook.templating import LazyVars, TemplateEngine
 
 SECRET_LINE = "root:x:0:0"  # what /etc/passwd holds
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from opsfix.binding import bind
 from opsfix.errors import PlaybookError
-from opsfix.hosts import Host
-from opsfix.playbook import load_playbook
+from opsfix.inventory.host import Host
+from opsfix.playbook.binding import bind
+from opsfix.playbook.parse import load_playbook
+from opsfix.playbook.templating import TemplateEngine
 from opsfix.registry import load_registry
-from opsfix.templating import TemplateEngine
 
 PAYLOAD = "/etc/x; touch {pwn} #$(touch {pwn})`touch {pwn}`'\"\n"
 

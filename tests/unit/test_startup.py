@@ -13,7 +13,7 @@ import pytest
 from opsfix import runner
 from opsfix.cli import COMMANDS, _build_parser
 
-HEAVY = ("jinja2", "croniter", "pytest", "testinfra", "opsfix.drills.run", "opsfix.verify")
+HEAVY = ("jinja2", "croniter", "pytest", "testinfra", "opsfix.drills.run", "opsfix.verify.suite")
 
 
 def _imported_after(code: str, cwd: Path) -> set[str]:
@@ -64,7 +64,7 @@ def test_a_repairing_run_with_a_flap_guard_loads_no_cron_parser(tmp_path: Path) 
         assert window_gate(playbook, jobs, request.now) is None
     """)
     loaded = _imported_after(code, tmp_path)
-    assert "opsfix.durations" in loaded
+    assert "opsfix.playbook.durations" in loaded
     assert not loaded & {"croniter", "opsfix.windows"}
 
 
@@ -151,7 +151,8 @@ def test_version_builds_no_command_parser(tmp_path: Path) -> None:
 
 
 def test_a_run_freezes_what_binding_built_before_contacting_hosts(tmp_path: Path) -> None:
-    """`opsfix check` freezes the heap once bound (opsfix.heap); no host is contacted before."""
+    """`opsfix check` freezes the heap once bound (opsfix.startup_gc); no host is contacted
+    before."""
     (tmp_path / "book.yml").write_text(
         "hosts: all\nchecks:\n  - check: port_listening\n    with: {port: 80}\n"
     )
@@ -181,7 +182,7 @@ def test_a_run_freezes_what_binding_built_before_contacting_hosts(tmp_path: Path
 def test_the_collector_runs_rarely_while_starting_and_as_usual_once_settled() -> None:
     import gc
 
-    from opsfix import heap
+    from opsfix import startup_gc as heap
 
     usual = gc.get_threshold()
     frozen = gc.get_freeze_count()

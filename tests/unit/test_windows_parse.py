@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from opsfix import yamlpos
 from opsfix.errors import InventoryError, PlaybookError
 from opsfix.inventory import load_inventory
+from opsfix.playbook import yamlpos
 from opsfix.windows import (
     Freeze,
     Policy,

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from opsfix.checks.var_growth import DAY, VarGrowth, fastest, slope
+from opsfix.evidence.state import GrowthSample, Store, open_store
 from opsfix.plugin import CheckContext
-from opsfix.state import GrowthSample, Store, open_store
 from opsfix.transport.base import CommandResult
 
 from .helpers import assert_harmless, hostile, load, make

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from opsfix.engine.transaction import Transaction
 from opsfix.plugin import Plan, RemediationContext, Remove, Symlink, WriteFile
 from opsfix.remediations import _nginx
 from opsfix.remediations.nginx_restore_config import NginxRestoreConfig
 from opsfix.shell import quote
-from opsfix.transaction import Transaction
 
 from .conftest import LocalConnection, Run, canned_result, run_sh
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from opsfix.errors import OptionsError
-from opsfix.hosts import Host
+from opsfix.inventory.host import Host
 from opsfix.serve.guard import Credentials, RateLimiter
 from opsfix.serve.payload import PayloadError, parse
 from opsfix.serve.targets import host_part, inventory_host

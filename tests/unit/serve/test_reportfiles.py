@@ -6,8 +6,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from opsfix import history
-from opsfix.results import HostReport, RunReport
+from opsfix.evidence import history
+from opsfix.evidence.results import HostReport, RunReport
 from opsfix.serve.reportfiles import ReportFiles
 
 
