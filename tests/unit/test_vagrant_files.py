@@ -15,11 +15,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from opsfix.inventory import load_inventory
-from opsfix.transport.settings import resolve_spec
+from opsfix.playbook.templating import LazyVars, TemplateEngine
+from opsfix.runner import connection_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANTFILE = ROOT / "Vagrantfile"
@@ -153,27 +156,39 @@ def test_every_machine_runs_the_provisioning_script(declared: dict) -> None:
         assert (ROOT / paths[0]).is_file()
 
 
+def reached(inventory: list[Path], pattern: str = "web", **extra: str) -> dict[str, Any]:
+    """Each matched host's connection settings, its templates rendered as a run renders
+    them (with `extra` as -e vars)."""
+    options = SimpleNamespace(
+        ssh_config=Path("/nonexistent"), known_hosts=(), trust_new_host_keys=False,
+        become_password=None, connect_timeout=10.0, command_timeout=60.0, output_limit=1 << 20,
+    )  # fmt: skip
+    found = {}
+    for host in load_inventory(inventory).match(pattern).hosts:
+        scope = LazyVars({**host.vars, **extra}, TemplateEngine())
+        found[host.name] = connection_spec(host, options, scope)
+    return found
+
+
 def test_inventory_agrees_with_the_vagrantfile(declared: dict) -> None:
-    inventory = load_inventory([INVENTORY])
-    hosts = {h.name: h for h in inventory.match("web").hosts}
-    assert {name: h.vars["ansible_host"] for name, h in hosts.items()} == machines(declared)
-    for name, host in hosts.items():
+    specs = reached([INVENTORY])
+    assert {name: spec.hostname for name, spec in specs.items()} == machines(declared)
+    for name, spec in specs.items():
+        assert (spec.port, spec.user, spec.become) == (22, "opsfix", True)  # provision.sh's user
+        assert spec.key_file == f".vagrant/machines/{name}/libvirt/private_key"
+    for host in load_inventory([INVENTORY]).match("web").hosts:
         assert host.vars["practice"] is True
-        assert host.vars["ansible_become"] is True
-        assert host.vars["ansible_user"] == "opsfix"  # made by vagrant/provision.sh
-        key = host.vars["ansible_ssh_private_key_file"]
-        assert key == f".vagrant/machines/{name}/virtualbox/private_key"
 
 
-def test_inventory_resolves_to_the_vms_without_an_ssh_config(tmp_path: Path) -> None:
-    [web1] = load_inventory([INVENTORY]).match("web1").hosts
-    spec = resolve_spec(web1, ssh_config=tmp_path / "none")
-    assert (spec.hostname, spec.port, spec.user, spec.become) == (
-        "192.168.56.11",
-        22,
-        "opsfix",
-        True,
-    )
+def test_the_inventory_follows_a_moved_network_and_another_provider(tmp_path: Path) -> None:
+    """What OPSFIX_VAGRANT_NET moves in the Vagrantfile, vagrant_net moves here: by -e, or
+    by an inventory given after this one (as tests/integration/test_vagrant_vm.py does)."""
+    moved = tmp_path / "moved.yml"
+    moved.write_text("all:\n  children:\n    web:\n      vars:\n        vagrant_net: 10.9.8\n")
+    specs = reached([INVENTORY, moved])
+    assert [s.hostname for s in specs.values()] == ["10.9.8.11", "10.9.8.12"]
+    [web2] = reached([INVENTORY], "web2", vagrant_provider="virtualbox").values()
+    assert web2.key_file == ".vagrant/machines/web2/virtualbox/private_key"
 
 
 def test_provisioning_installs_nothing_that_is_there_and_runs_without_systemd() -> None:
