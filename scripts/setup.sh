@@ -23,12 +23,15 @@ apt-get install -y -qq --no-install-recommends vagrant ruby python3-jinja2 >/dev
 # blackbox exporter on loopback (each in the foreground; their own services stay off).
 apt-get install -y -qq --no-install-recommends \
   prometheus prometheus-alertmanager prometheus-blackbox-exporter >/dev/null
+# The cluster tests (`opsfix apply --cluster`, `opsfix worker`) start their own redis-server
+# on a loopback port of their own, in the foreground.
+apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 # systemd lab hosts (`opsfix lab up --systemd`): nspawn containers booting a Debian tree
 # that mmdebstrap builds from the same archive apt uses.
 apt-get install -y -qq --no-install-recommends systemd-container mmdebstrap >/dev/null
 # The lab starts its own sshd and nginx inside namespaces; the machine's own stay off.
 for svc in nginx ssh prometheus prometheus-alertmanager prometheus-blackbox-exporter \
-  prometheus-node-exporter; do
+  prometheus-node-exporter redis-server; do
   if [ -d /run/systemd/system ]; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
 done
 
@@ -37,7 +40,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 log=$(mktemp)
 if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-       .venv/bin/python -m pip install -q -e '.[dev,serve]'; } >"$log" 2>&1; then
+       .venv/bin/python -m pip install -q -e '.[dev,serve,cluster]'; } >"$log" 2>&1; then
   cat "$log" >&2
   echo "setup.sh: installing opsfix into .venv failed (output above)" >&2
   exit 1
