@@ -50,6 +50,7 @@ COMMANDS = {
     "plugins": "new",
     "playbooks": "playbooks",
     "exec": "exec",
+    "worker": "worker",
 }
 
 

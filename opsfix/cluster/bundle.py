@@ -61,14 +61,23 @@ def digest(doc: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def collect(playbook: Path, verify: Iterable[Path], plugin_dirs: Iterable[Path]) -> Bundle:
-    """The bundle of a playbook that has loaded (so every path named exists)."""
+def collect(
+    playbook: Path,
+    verify: Iterable[Path],
+    plugin_dirs: Iterable[Path],
+    controller_paths: Iterable[Path] = (),
+) -> Bundle:
+    """The bundle of a playbook that has loaded (so every path named exists), with the
+    files and folders its parameters name relative to it (`controller_paths`)."""
     playbook = playbook.resolve()
     suites = [Path(s).resolve() for s in verify]
     extra = [Path(d).resolve() for d in plugin_dirs]
+    named = [Path(p).resolve() for p in controller_paths]
     folders = [playbook.parent, *extra]
-    root = Path(os.path.commonpath([playbook.parent, *extra, *(s.parent for s in suites)]))
+    root = Path(os.path.commonpath([playbook.parent, *extra, *(s.parent for s in suites), *named]))
     wanted: set[Path] = {playbook, *suites}
+    for path in named:
+        wanted.update(_files_under(path))
     for folder in folders:
         for kind in PLUGIN_KINDS:
             wanted.update(p for p in (folder / kind).glob("*.py") if p.is_file())
@@ -78,6 +87,16 @@ def collect(playbook: Path, verify: Iterable[Path], plugin_dirs: Iterable[Path])
     files = {_relative(p, root): _read(p) for p in sorted(wanted)}
     _check_size(files)
     return Bundle(files, _relative(playbook, root), tuple(_relative(d, root) for d in extra))
+
+
+def _files_under(path: Path) -> list[Path]:
+    """A file, or a folder's regular files (links are not followed out of it)."""
+    if path.is_file():
+        return [path]
+    found = []
+    for folder, _, names in os.walk(path):
+        found += [p for p in (Path(folder, n) for n in names) if p.is_file() and not p.is_symlink()]
+    return found
 
 
 def _conftests(folder: Path, root: Path) -> list[Path]:

@@ -82,6 +82,8 @@ def register(sub: Any) -> None:
             help="only the hosts the last recorded run of this playbook left failed, "
             "unreachable or not attempted",
         )
+    for parser in (apply, check):
+        cluster_options(parser)
     check.set_defaults(
         func=_cmd_run,
         mode="check",
@@ -94,6 +96,20 @@ def register(sub: Any) -> None:
         reason=None,
         lock_wait=60.0,
         flap_guard=False,
+    )
+
+
+def cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster",
+        metavar="URL",
+        help="send the hosts to `opsfix worker`s over this broker (redis://..., amqp://...)",
+    )
+    p.add_argument(
+        "--cluster-key-file",
+        type=Path,
+        metavar="FILE",
+        help="the key that signs the tasks (default $OPSFIX_CLUSTER_KEY_FILE)",
     )
 
 
@@ -117,6 +133,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from opsfix.transport.keeper.link import keeper_link, max_age_seconds, persist_seconds
 
     private_folder(state_dir())  # a folder others could write in is refused before anything
+    if args.cluster:
+        return _run(args, None)  # the workers connect to the hosts, not this process
     # first: a keeper this run starts loads paramiko while this process loads the rest
     persist = persist_seconds(args.persist)
     with keeper_link(persist, max_age_seconds(args.persist_max_age)) as keeper:
@@ -176,14 +194,17 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
         jsonl = JsonLines()
     try:
         with live or contextlib.nullcontext():
-            report, warnings, secrets = run_playbook(
-                request,
-                on_event=_on_event(live, logger),
-                on_bound=startup_gc.settled,
-                keeper=keeper,
-                on_record=_recorder(jsonl, logger),
-                wrap_connect=_wrap_connect(logger),
-            )
+            if args.cluster:
+                report, warnings, secrets = _run_cluster(args, request, live, logger, jsonl)
+            else:
+                report, warnings, secrets = run_playbook(
+                    request,
+                    on_event=_on_event(live, logger),
+                    on_bound=startup_gc.settled,
+                    keeper=keeper,
+                    on_record=_recorder(jsonl, logger),
+                    wrap_connect=_wrap_connect(logger),
+                )
     finally:
         if logger is not None:
             from opsfix.evidence import runlog
@@ -204,6 +225,25 @@ def _run(args: argparse.Namespace, keeper: Any) -> int:
             text = output.to_text(report, args.verbose)
         print(output.redact(text, secrets))
     return _finish(args, report, secrets, code, run_id, interactive=live is not None)
+
+
+def _run_cluster(args: argparse.Namespace, request: Any, live: Any, logger: Any, jsonl: Any) -> Any:
+    """The run's hosts as tasks to Celery workers (opsfix.cluster, docs/scale.md)."""
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        raise OptionsError(
+            "--cluster needs Celery: pip install 'opsfix[cluster]' (scripts/setup.sh does)"
+        ) from None
+    from opsfix.cluster.coordinator import ClusterOptions, run_cluster
+
+    return run_cluster(
+        request,
+        ClusterOptions(args.cluster, args.cluster_key_file),
+        on_event=_on_event(live, logger),
+        on_bound=startup_gc.settled,
+        on_record=_recorder(jsonl, logger),
+    )
 
 
 def _run_logger(args: argparse.Namespace, live: bool) -> Any:
@@ -337,6 +377,7 @@ def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
     ]
     options: dict[str, Any] = {key: getattr(args, key, None) for key in plain}
     options["command"] = args.mode
+    options["cluster"] = _without_password(args.cluster) if args.cluster else None
     options["extra_vars"] = extra
     # absolute: the report suggests commands with them, to be run from anywhere
     for key in ("plugins", "known_hosts"):
@@ -349,6 +390,18 @@ def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key, None)
         options[key] = _absolute(value) if value is not None else None
     return options
+
+
+def _without_password(url: str) -> str:
+    """A broker URL as history may keep it: any password in it masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}********@{host}"))
 
 
 def _json_with_run_id(text: str, run_id: str | None) -> str:

@@ -1,0 +1,279 @@
+"""The coordinator: a run's hosts as tasks to the workers, reported as a local run.
+
+Everything is loaded and checked here first, as for a local run (bad input: exit 4,
+nothing is sent). Then each host becomes one signed task on its site's queue, batch by
+batch: `serial` and `max_fail_percentage` are judged here, across all workers, exactly
+as the engine judges them, so a failing canary batch stops the rollout everywhere.
+Ctrl-C revokes the tasks no worker has started; hosts already running finish there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets as random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from opsfix import rollout
+from opsfix.cluster import bundle, message, routing
+from opsfix.cluster.signing import ClusterKey, load_key
+from opsfix.errors import OptionsError
+from opsfix.results import HostReport, RunReport
+
+_OK = ("healthy", "repaired")
+INSPECT_SECONDS = 1.0  # how long workers have to say which queues they serve
+TASK_LIFETIME = 6 * 3600.0  # a task not started by then is refused as expired
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    broker: str  # redis://host:port/db or amqp://user@host//: passed to Celery as it is
+    key_file: Path | None = None  # else $OPSFIX_CLUSTER_KEY_FILE / $OPSFIX_CLUSTER_KEY
+
+
+@dataclass
+class _Task:
+    name: str
+    queue: str
+    body: dict[str, Any]
+
+
+def run_cluster(
+    request: Any,
+    cluster: ClusterOptions,
+    on_event: Callable[[str, str], None] | None = None,
+    on_bound: Callable[[], None] | None = None,
+    on_record: Callable[[str, Any], None] | None = None,
+) -> tuple[RunReport, list[str], list[str]]:
+    """Like opsfix.runner.run_playbook, with the hosts run by workers: the report,
+    warnings, and the secret values to mask."""
+    from opsfix.runner import prepare, secret_values
+
+    if request.become_password is not None:
+        raise OptionsError(
+            "--cluster: a become password never travels through the broker; give it to "
+            "each worker (OPSFIX_BECOME_PASSWORD or `opsfix worker --become-password-file`)"
+        )
+    key = load_key(cluster.key_file)
+    found: dict[str, Any] = {}  # Celery loads and the workers answer while hosts bind
+    asking = threading.Thread(target=_ask_workers, args=(cluster.broker, found), daemon=True)
+    asking.start()
+    playbook, jobs, warnings = prepare(request)
+    if on_bound is not None:
+        on_bound()
+    secrets = secret_values(playbook, jobs, request)
+    if on_record is not None:
+        on_record("secrets", secrets)
+    tasks = _tasks(request, playbook, jobs, key)
+    asking.join()
+    if "error" in found:
+        raise found["error"]
+    app, served = found["app"], found["served"]
+    sender = _Sender(app, served, on_event or (lambda host, text: None), on_record)
+    report = RunReport(playbook=playbook.name, mode=request.mode, started=time.time())
+    serial = request.serial or playbook.serial
+    limit = request.max_fail_percentage
+    if limit is None:
+        limit = playbook.max_fail_percentage
+    report.hosts = _rollout(sender, rollout.split(tasks, serial), limit)
+    report.finished = time.time()
+    return report, warnings, secrets
+
+
+def _tasks(request: Any, playbook: Any, jobs: list[Any], key: ClusterKey) -> list[_Task]:
+    """One signed task per host, in the run's host order."""
+    from opsfix.engine import PEER_LIMIT
+    from opsfix.inventory import load_inventory
+    from opsfix.runner import peers_of
+    from opsfix.variables import parse_extra_vars
+
+    paths = controller_paths(jobs, playbook.base_dir)
+    made = bundle.collect(playbook.path, playbook.verify, request.plugin_dirs, paths)
+    doc, sha = made.doc(), made.sha256
+    if not jobs:
+        return []
+    inventory = load_inventory(request.inventory)
+    extra = parse_extra_vars(request.extra_vars)
+    options = {k: getattr(request, k) for k in message.OPTIONS}
+    run_id = random.token_hex(6)
+    tasks = []
+    for job in jobs:
+        host = job.target.host
+        direct = [n for n, g in inventory.groups.items() if host.name in g.hosts]
+        peers = [
+            message.entry(p, [g for g in direct if p.name in inventory.groups[g].hosts])
+            for p in peers_of(inventory, host)[:PEER_LIMIT]
+        ]
+        envelope = message.envelope(
+            run_id=run_id,
+            mode=request.mode,
+            host=message.entry(host),
+            peers=peers,
+            extra_vars=extra,
+            options=options,
+            bundle_sha256=sha,
+            lifetime=TASK_LIFETIME,
+        )
+        body = {"envelope": envelope, "signature": key.sign(envelope), "bundle": doc}
+        tasks.append(_Task(host.name, routing.queue_of(host), body))
+    return tasks
+
+
+def controller_paths(jobs: list[Any], base: Path) -> set[Path]:
+    """The controller paths the bound steps' parameters name relative to the playbook's
+    folder (a release folder, say): they travel in the bundle. Absolute ones elsewhere
+    must exist on the workers at the same place (docs/scale.md)."""
+    found: set[Path] = set()
+    prefix = str(base) + "/"
+    for job in jobs:
+        for step in job.target.steps:
+            for plugin in (step.check, *step.remediations):
+                found.update(p for p in _paths(plugin.params) if str(p).startswith(prefix))
+    return {p for p in found if p.exists()}
+
+
+def _paths(value: Any) -> list[Path]:
+    if isinstance(value, Path):
+        return [value]
+    if isinstance(value, BaseModel):
+        return [p for name in type(value).model_fields for p in _paths(getattr(value, name))]
+    if isinstance(value, dict):
+        return [p for item in value.values() for p in _paths(item)]
+    if isinstance(value, list | tuple):
+        return [p for item in value for p in _paths(item)]
+    return []
+
+
+def _ask_workers(broker: str, found: dict[str, Any]) -> None:
+    from opsfix.cluster.app import make_app
+
+    try:
+        app = make_app(broker)
+        found.update(app=app, served=served_queues(app))
+    except Exception as exc:  # the broker cannot be reached: said once the hosts are bound
+        found["error"] = OptionsError(f"--cluster: cannot reach the broker: {exc}")
+
+
+def served_queues(app: Any, timeout: float = INSPECT_SECONDS) -> dict[str, set[str]]:
+    """Queue -> the workers that consume it, as the live workers answer."""
+    answers = app.control.inspect(timeout=timeout).active_queues() or {}
+    served: dict[str, set[str]] = {}
+    for worker, queues in answers.items():
+        for queue in queues or []:
+            served.setdefault(str(queue.get("name")), set()).add(worker)
+    return served
+
+
+def _rollout(sender: _Sender, batches: list[list[_Task]], limit: float | None) -> list[HostReport]:
+    hosts: list[HostReport] = []
+    stop_reason = ""
+    for number, batch in enumerate(batches, start=1):
+        if stop_reason:
+            hosts += [HostReport(t.name, "not_attempted", reason=stop_reason) for t in batch]
+            continue
+        results = sender.run_batch(batch)
+        hosts += results
+        failed = sum(1 for h in results if h.status not in _OK)
+        if len(batches) > 1 and rollout.exceeds(failed, len(batch), limit):
+            rule = f"max_fail_percentage {limit:g}" if limit is not None else "every host failed"
+            stop_reason = (
+                f"not attempted: batch {number} had {failed} of {len(batch)} host(s) "
+                f"failing ({rule})"
+            )
+    return hosts
+
+
+class _Sender:
+    """Sends a batch's tasks and gathers their answers as they come."""
+
+    def __init__(
+        self,
+        app: Any,
+        served: dict[str, set[str]],
+        on_event: Callable[[str, str], None],
+        on_record: Callable[[str, Any], None] | None,
+    ) -> None:
+        self.app, self.served, self.on_event = app, served, on_event
+        self.on_record = on_record or (lambda kind, data: None)
+
+    def run_batch(self, batch: list[_Task]) -> list[HostReport]:
+        from opsfix.cluster.app import TASK
+
+        done: dict[str, HostReport] = {}
+        sent: dict[str, _Task] = {}
+        for task in batch:
+            if task.queue not in self.served:
+                done[task.name] = _unserved(task)
+                self._done(done[task.name])
+                continue
+            result = self.app.send_task(TASK, args=[task.body], queue=task.queue)
+            sent[result.id] = task
+            self.on_record("host_started", task.name)
+            self.on_event(task.name, f"queued for {task.queue}")
+        try:
+            self._gather(sent, done)
+        except KeyboardInterrupt:
+            self._interrupted(sent, done)
+            raise
+        return [done[task.name] for task in batch]
+
+    def _gather(self, sent: dict[str, _Task], done: dict[str, HostReport]) -> None:
+        from celery.result import AsyncResult, ResultSet
+
+        def answered(task_id: str, value: Any) -> None:
+            task = sent[task_id]
+            done[task.name] = host_report(task.name, value)
+            self._done(done[task.name])
+
+        results = ResultSet([AsyncResult(i, app=self.app) for i in sent])
+        if sent:
+            results.join_native(propagate=False, callback=answered, interval=0.05)
+
+    def _done(self, host: HostReport) -> None:
+        self.on_event(host.host, host.status)
+        self.on_record("host_done", host)
+
+    def _interrupted(self, sent: dict[str, _Task], done: dict[str, HostReport]) -> None:
+        """Ctrl-C: tasks not started never will be; those running finish on their
+        worker (a change is never cut in the middle). A second Ctrl-C stops waiting."""
+        from celery.result import AsyncResult
+
+        waiting = [i for i, t in sent.items() if t.name not in done]
+        if not waiting:
+            return
+        self.app.control.revoke(waiting)
+        running = [AsyncResult(i, app=self.app) for i in waiting]
+        with contextlib.suppress(KeyboardInterrupt):
+            while any(r.state == "STARTED" for r in running):
+                time.sleep(0.2)
+
+
+def _unserved(task: _Task) -> HostReport:
+    return HostReport(
+        task.name,
+        "unreachable",
+        reason=f"no worker serves queue {task.queue!r} (opsfix_site); start "
+        f"`opsfix worker --queue {task.queue}` where its hosts can be reached",
+    )
+
+
+def host_report(name: str, value: Any) -> HostReport:
+    """A worker's answer as the host's report (a refusal or an error: failed)."""
+    from opsfix import history
+
+    if isinstance(value, dict) and isinstance(value.get("host"), dict):
+        data = {"playbook": "", "mode": "check", "hosts": [value["host"]]}
+        [host] = history.report_from_dict(data).hosts
+        return host
+    if isinstance(value, dict) and "refused" in value:
+        why = f"worker {value.get('worker')} refused the task: {value['refused']}"
+        return HostReport(name, "failed", reason=why)
+    if isinstance(value, dict) and "error" in value:
+        return HostReport(name, "failed", reason=f"worker {value.get('worker')}: {value['error']}")
+    return HostReport(name, "failed", reason=f"the task ended without a report: {value!r}")

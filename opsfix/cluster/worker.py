@@ -1,0 +1,153 @@
+"""A worker's side of a task: check it, unpack its bundle, run its one host, answer.
+
+The host runs through the runner's normal path (opsfix.runner.run_playbook), with the
+playbook from the bundle and an inventory of that host and its peers, so it is checked,
+repaired, re-checked and verified exactly as a local run would: the same transaction
+journal and host lock, the same recovery of a run that died mid-change. The answer is
+the host's report in the JSON form history keeps, secrets masked on the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from opsfix.cluster import bundle
+from opsfix.cluster.bundle import BundleRefused
+from opsfix.cluster.message import FORMAT, inventory_doc
+from opsfix.cluster.signing import ClusterKey
+from opsfix.hosts import Secret
+
+log = logging.getLogger("opsfix.worker")
+
+
+@dataclass
+class WorkerSettings:
+    """What a worker knows of its own: never sent by the coordinator."""
+
+    key: ClusterKey
+    cache: Path  # unpacked bundles, by sha256
+    name: str = field(default_factory=socket.gethostname)
+    ssh_config: Path | None = None
+    known_hosts: list[str] = field(default_factory=list)
+    trust_new_host_keys: bool = False
+    become_password: Secret | None = None
+
+
+def run_task(settings: WorkerSettings, message: Any) -> dict[str, Any]:
+    """One task to its answer: {"host": report data} or {"refused": why}, with the
+    worker's name. Never raises for a bad task: the coordinator must hear why."""
+    try:
+        env, made = _accepted(settings, message)
+    except BundleRefused as exc:
+        log.warning("task refused: %s", exc)
+        return {"refused": str(exc), "worker": settings.name}
+    name = env["host"]["name"]
+    log.info("host %s: %s (run %s)", name, env["mode"], env["run_id"])
+    try:
+        data = _run_host(settings, env, made, bundle.unpack(made, settings.cache))
+    except Exception as exc:  # bad input that passed the coordinator, a full disk...
+        log.warning("host %s: %s", name, _masked(settings, f"{type(exc).__name__}: {exc}"))
+        return {"error": _masked(settings, str(exc)), "worker": settings.name}
+    log.info("host %s: %s", name, data["status"])
+    return {"host": data, "worker": settings.name}
+
+
+def _masked(settings: WorkerSettings, text: str) -> str:
+    from opsfix.output import redact
+
+    secret = settings.become_password
+    return redact(text, [secret.reveal()] if secret else [])
+
+
+def _accepted(settings: WorkerSettings, message: Any) -> tuple[dict[str, Any], bundle.Bundle]:
+    if not isinstance(message, dict):
+        raise BundleRefused("the task is not an opsfix task")
+    env = message.get("envelope")
+    settings.key.verify(env, message.get("signature"))
+    assert isinstance(env, dict)
+    if env.get("format") != FORMAT:
+        raise BundleRefused(f"task format {env.get('format')!r} is not {FORMAT!r}")
+    return env, bundle.load(message.get("bundle"), str(env.get("bundle_sha256")))
+
+
+def _run_host(
+    settings: WorkerSettings, env: dict[str, Any], made: bundle.Bundle, root: Path
+) -> dict[str, Any]:
+    from opsfix import history, output
+    from opsfix.runner import RunRequest, run_playbook
+
+    options = env["options"]
+    with tempfile.TemporaryDirectory(prefix="opsfix-task-") as scratch:
+        inventory = Path(scratch) / "inventory.yml"
+        inventory.write_text(yaml.safe_dump(inventory_doc(env)), encoding="utf-8")
+        request = RunRequest(
+            playbook=root / made.playbook,
+            inventory=[inventory],
+            mode=env["mode"],
+            limit=env["host"]["name"],
+            forks=1,
+            extra_vars=[json.dumps(env["extra_vars"])] if env["extra_vars"] else [],
+            plugin_dirs=[root / d for d in made.plugin_dirs],
+            ssh_config=settings.ssh_config,
+            known_hosts=settings.known_hosts,
+            trust_new_host_keys=settings.trust_new_host_keys,
+            become_password=settings.become_password,
+            **{key: options[key] for key in _REQUEST_OPTIONS},
+        )
+        report, _warnings, secrets = run_playbook(request)
+    [host] = output.to_data(history.masked(report, secrets))["hosts"]
+    return dict(host)
+
+
+_REQUEST_OPTIONS = (
+    "connect_timeout",
+    "command_timeout",
+    "output_limit",
+    "show_diff",
+    "override_reason",
+    "lock_wait",
+    "flap_guard",
+)
+
+
+def default_cache() -> Path:
+    from opsfix.statedir import state_dir
+
+    return state_dir() / "cluster" / "bundles"
+
+
+_SETTINGS: list[WorkerSettings] = []  # set before Celery forks its pool: children inherit
+
+
+def serve(broker: str, settings: WorkerSettings, queues: list[str], concurrency: int) -> None:
+    """Run the Celery worker until it is stopped (SIGTERM: running hosts finish first)."""
+    from opsfix.cluster.app import TASK, make_app
+    from opsfix.statedir import private_folder
+
+    private_folder(settings.cache)  # bundles are code this worker runs: its folder alone
+    _SETTINGS[:] = [settings]
+    app = make_app(broker)
+
+    @app.task(name=TASK)
+    def run_host(message: Any) -> dict[str, Any]:
+        return run_task(_SETTINGS[0], message)
+
+    app.worker_main(
+        [
+            "worker",
+            f"--queues={','.join(queues)}",
+            f"--concurrency={concurrency}",
+            f"--hostname={settings.name}@{socket.gethostname()}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
