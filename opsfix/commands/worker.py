@@ -13,6 +13,7 @@ from opsfix.errors import OptionsError
 
 MISSING = "opsfix worker needs Celery: pip install 'opsfix[cluster]' (scripts/setup.sh does)"
 BROKER_ENV = "OPSFIX_CLUSTER_BROKER"
+PASSWORD_FILE_ENV = "OPSFIX_BECOME_PASSWORD_FILE"
 
 
 def register(sub: Any) -> None:
@@ -49,7 +50,8 @@ def register(sub: Any) -> None:
         "--become-password-file",
         type=Path,
         metavar="FILE",
-        help="the sudo password for this worker's hosts (default $OPSFIX_BECOME_PASSWORD)",
+        help="the sudo password for this worker's hosts (default $OPSFIX_BECOME_PASSWORD_FILE, "
+        "else $OPSFIX_BECOME_PASSWORD)",
     )
     p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
     p.add_argument(
@@ -64,10 +66,21 @@ def register(sub: Any) -> None:
         action="store_true",
         help="accept and record keys of hosts never seen before (never changed keys)",
     )
+    p.add_argument(
+        "--print-unit",
+        action="store_true",
+        help="print a systemd unit template (opsfix-worker@SITE.service) and exit",
+    )
     p.set_defaults(func=_cmd_worker)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    if args.print_unit:
+        from importlib import resources
+
+        unit = resources.files("opsfix.cluster").joinpath("opsfix-worker@.service")
+        print(unit.read_text(encoding="utf-8"), end="")
+        return EXIT_OK
     try:
         import celery  # noqa: F401
     except ImportError:
@@ -103,6 +116,8 @@ def _become_password(path: Path | None) -> Any:
     from opsfix.commands.common import become_password
     from opsfix.hosts import Secret
 
+    if path is None and os.environ.get(PASSWORD_FILE_ENV):
+        path = Path(os.environ[PASSWORD_FILE_ENV])
     if path is None:
         return become_password(False)
     try:

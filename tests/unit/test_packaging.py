@@ -73,6 +73,7 @@ def test_wheel_holds_plugins_templates_and_lab(wheel):
     assert "opsfix/lab/boot.sh" in names
     assert "opsfix/playbooks/port_conflict.yml" in names
     assert "opsfix/serve/opsfix-serve.service" in names  # `opsfix serve --print-unit`
+    assert "opsfix/cluster/opsfix-worker@.service" in names  # `opsfix worker --print-unit`
     # every module of the engine package ships (a package missing from pyproject's list
     # would work in a checkout and vanish from a wheel)
     for path in (ROOT / "opsfix").rglob("*.py"):
