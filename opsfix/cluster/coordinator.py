@@ -20,11 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from opsfix import rollout
 from opsfix.cluster import bundle, message, routing
 from opsfix.cluster.signing import ClusterKey, load_key
+from opsfix.engine import rollout
 from opsfix.errors import OptionsError
-from opsfix.results import HostReport, RunReport
+from opsfix.evidence.results import HostReport, RunReport
 
 _OK = ("healthy", "repaired")
 INSPECT_SECONDS = 1.0  # how long workers have to say which queues they serve
@@ -88,10 +88,10 @@ def run_cluster(
 
 def _tasks(request: Any, playbook: Any, jobs: list[Any], key: ClusterKey) -> list[_Task]:
     """One signed task per host, in the run's host order."""
-    from opsfix.engine import PEER_LIMIT
+    from opsfix.engine.fleet import PEER_LIMIT
     from opsfix.inventory import load_inventory
+    from opsfix.playbook.variables import parse_extra_vars
     from opsfix.runner import peers_of
-    from opsfix.variables import parse_extra_vars
 
     paths = controller_paths(jobs, playbook.base_dir)
     made = bundle.collect(playbook.path, playbook.verify, request.plugin_dirs, paths)
@@ -265,7 +265,7 @@ def _unserved(task: _Task) -> HostReport:
 
 def host_report(name: str, value: Any) -> HostReport:
     """A worker's answer as the host's report (a refusal or an error: failed)."""
-    from opsfix import history
+    from opsfix.evidence import history
 
     if isinstance(value, dict) and isinstance(value.get("host"), dict):
         data = {"playbook": "", "mode": "check", "hosts": [value["host"]]}

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opsfix.errors import OptionsError
-from opsfix.hosts import Secret
+from opsfix.secret import Secret
 
 FORMAT = "opsfix-task/1"
 OPTIONS = (
@@ -30,7 +30,7 @@ OPTIONS = (
 
 
 def entry(host: Any, groups: Sequence[str] | None = None) -> dict[str, Any]:
-    """The JSON form of an inventory host (opsfix.hosts.Host); refuses secret values."""
+    """The JSON form of an inventory host (opsfix.inventory.host.Host); refuses secret values."""
     for key, value in host.vars.items():
         _no_secret(value, f"inventory variable {key!r} of {host.name}")
     chosen = list(host.groups if groups is None else groups)

@@ -29,7 +29,7 @@ def check_queue(name: str, where: str) -> str:
 
 
 def queue_of(host: Any) -> str:
-    """The queue of an inventory host (opsfix.hosts.Host); InventoryError naming where
+    """The queue of an inventory host (opsfix.inventory.host.Host); InventoryError naming where
     its `opsfix_site` was set when the value cannot be a queue."""
     site = host.vars.get(SITE_VAR)
     if site is None:

@@ -23,7 +23,7 @@ from opsfix.cluster import bundle
 from opsfix.cluster.bundle import BundleRefused
 from opsfix.cluster.message import FORMAT, inventory_doc
 from opsfix.cluster.signing import ClusterKey
-from opsfix.hosts import Secret
+from opsfix.secret import Secret
 
 log = logging.getLogger("opsfix.worker")
 
@@ -61,7 +61,7 @@ def run_task(settings: WorkerSettings, message: Any) -> dict[str, Any]:
 
 
 def _masked(settings: WorkerSettings, text: str) -> str:
-    from opsfix.output import redact
+    from opsfix.evidence.output import redact
 
     secret = settings.become_password
     return redact(text, [secret.reveal()] if secret else [])
@@ -81,7 +81,7 @@ def _accepted(settings: WorkerSettings, message: Any) -> tuple[dict[str, Any], b
 def _run_host(
     settings: WorkerSettings, env: dict[str, Any], made: bundle.Bundle, root: Path
 ) -> dict[str, Any]:
-    from opsfix import history, output
+    from opsfix.evidence import history, output
     from opsfix.runner import RunRequest, run_playbook
 
     options = env["options"]
@@ -119,7 +119,7 @@ _REQUEST_OPTIONS = (
 
 
 def default_cache() -> Path:
-    from opsfix.statedir import state_dir
+    from opsfix.evidence.statedir import state_dir
 
     return state_dir() / "cluster" / "bundles"
 
@@ -131,7 +131,7 @@ PRELOAD = (
     "opsfix.transport.ssh",
     "opsfix.transport.settings",
     "opsfix.transport.connection_vars",
-    "opsfix.history",
+    "opsfix.evidence.history",
     "opsfix.verify",
 )
 
@@ -155,7 +155,7 @@ _SETTINGS: list[WorkerSettings] = []  # set before Celery forks its pool: childr
 def serve(broker: str, settings: WorkerSettings, queues: list[str], concurrency: int) -> None:
     """Run the Celery worker until it is stopped (SIGTERM: running hosts finish first)."""
     from opsfix.cluster.app import TASK, make_app
-    from opsfix.statedir import private_folder
+    from opsfix.evidence.statedir import private_folder
 
     private_folder(settings.cache)  # bundles are code this worker runs: its folder alone
     _SETTINGS[:] = [settings]

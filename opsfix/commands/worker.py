@@ -114,7 +114,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _become_password(path: Path | None) -> Any:
     """From the worker's own file or environment: never from the broker."""
     from opsfix.commands.common import become_password
-    from opsfix.hosts import Secret
+    from opsfix.secret import Secret
 
     if path is None and os.environ.get(PASSWORD_FILE_ENV):
         path = Path(os.environ[PASSWORD_FILE_ENV])

@@ -9,8 +9,9 @@ import yaml
 
 from opsfix.cluster import message, routing
 from opsfix.errors import InventoryError, Location, OptionsError
-from opsfix.hosts import Host, Secret
 from opsfix.inventory import load_inventory
+from opsfix.inventory.host import Host
+from opsfix.secret import Secret
 
 OPTIONS = dict.fromkeys(message.OPTIONS, 1)
 
