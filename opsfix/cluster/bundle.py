@@ -27,8 +27,8 @@ MAX_FILES = 2000
 PLUGIN_KINDS = ("checks", "remediations")
 
 
-class BundleRefused(Exception):
-    """A bundle that cannot be trusted or unpacked: the task is refused, nothing runs."""
+class TaskRefused(Exception):
+    """A task or its bundle that cannot be trusted: it is refused, nothing runs."""
 
 
 @dataclass(frozen=True)
@@ -134,28 +134,28 @@ def load(doc: Any, expected_sha256: str) -> Bundle:
     """A bundle from its task document, refused unless its hash is `expected_sha256`
     (which the signature covers) and every path stays inside the bundle."""
     if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
-        raise BundleRefused("not an opsfix bundle of a format this worker knows")
+        raise TaskRefused("not an opsfix bundle of a format this worker knows")
     if digest(doc) != expected_sha256:
-        raise BundleRefused(f"content does not match its hash {expected_sha256[:12]}")
+        raise TaskRefused(f"content does not match its hash {expected_sha256[:12]}")
     try:
         files = {_safe(p): base64.b64decode(b, validate=True) for p, b in doc["files"].items()}
         plugin_dirs = tuple(_safe(p) for p in doc["plugin_dirs"])
         playbook = _safe(doc["playbook"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BundleRefused(f"malformed bundle: {exc}") from None
+        raise TaskRefused(f"malformed bundle: {exc}") from None
     if playbook not in files:
-        raise BundleRefused("the bundle does not hold its playbook")
+        raise TaskRefused("the bundle does not hold its playbook")
     _check_size(files)
     return Bundle(files, playbook, plugin_dirs)
 
 
 def _safe(path: Any) -> str:
-    """A relative path that stays inside the bundle, or BundleRefused."""
+    """A relative path that stays inside the bundle, or TaskRefused."""
     if not isinstance(path, str) or not path or "\0" in path:
-        raise BundleRefused(f"bad path in bundle: {path!r}")
+        raise TaskRefused(f"bad path in bundle: {path!r}")
     pure = PurePosixPath(path)
     if pure.is_absolute() or ".." in pure.parts:
-        raise BundleRefused(f"path leaves the bundle: {path!r}")
+        raise TaskRefused(f"path leaves the bundle: {path!r}")
     return pure.as_posix()
 
 

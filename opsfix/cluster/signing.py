@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from opsfix.cluster.bundle import BundleRefused
+from opsfix.cluster.bundle import TaskRefused
 from opsfix.errors import OptionsError
 
 KEY_ENV = "OPSFIX_CLUSTER_KEY"
@@ -51,15 +51,15 @@ class ClusterKey:
         return hmac.new(self._key, canonical(envelope), hashlib.sha256).hexdigest()
 
     def verify(self, envelope: Any, signature: Any, now: float | None = None) -> None:
-        """Raise BundleRefused unless `signature` is this key's over `envelope` and the
+        """Raise TaskRefused unless `signature` is this key's over `envelope` and the
         envelope has not expired."""
         if not isinstance(envelope, Mapping) or not isinstance(signature, str):
-            raise BundleRefused("the task carries no signed envelope")
+            raise TaskRefused("the task carries no signed envelope")
         if not hmac.compare_digest(self.sign(envelope), signature):
-            raise BundleRefused("signature does not match (another cluster key, or changed)")
+            raise TaskRefused("signature does not match (another cluster key, or changed)")
         expires = envelope.get("expires")
         if not isinstance(expires, int | float) or (now or time.time()) > expires:
-            raise BundleRefused("the task has expired (an old task sent again?)")
+            raise TaskRefused("the task has expired (an old task sent again?)")
 
 
 def canonical(doc: Mapping[str, Any]) -> bytes:

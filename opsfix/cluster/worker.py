@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from opsfix.cluster import bundle
-from opsfix.cluster.bundle import BundleRefused
-from opsfix.cluster.message import FORMAT, inventory_doc
+from opsfix.cluster.bundle import TaskRefused
+from opsfix.cluster.message import FORMAT, OPTIONS, inventory_doc
 from opsfix.cluster.signing import ClusterKey
 from opsfix.secret import Secret
 
@@ -46,7 +46,7 @@ def run_task(settings: WorkerSettings, message: Any) -> dict[str, Any]:
     worker's name. Never raises for a bad task: the coordinator must hear why."""
     try:
         env, made = _accepted(settings, message)
-    except BundleRefused as exc:
+    except TaskRefused as exc:
         log.warning("task refused: %s", exc)
         return {"refused": str(exc), "worker": settings.name}
     name = env["host"]["name"]
@@ -69,12 +69,12 @@ def _masked(settings: WorkerSettings, text: str) -> str:
 
 def _accepted(settings: WorkerSettings, message: Any) -> tuple[dict[str, Any], bundle.Bundle]:
     if not isinstance(message, dict):
-        raise BundleRefused("the task is not an opsfix task")
+        raise TaskRefused("the task is not an opsfix task")
     env = message.get("envelope")
     settings.key.verify(env, message.get("signature"))
     assert isinstance(env, dict)
     if env.get("format") != FORMAT:
-        raise BundleRefused(f"task format {env.get('format')!r} is not {FORMAT!r}")
+        raise TaskRefused(f"task format {env.get('format')!r} is not {FORMAT!r}")
     return env, bundle.load(message.get("bundle"), str(env.get("bundle_sha256")))
 
 
@@ -100,22 +100,11 @@ def _run_host(
             known_hosts=settings.known_hosts,
             trust_new_host_keys=settings.trust_new_host_keys,
             become_password=settings.become_password,
-            **{key: options[key] for key in _REQUEST_OPTIONS},
+            **{key: options[key] for key in OPTIONS},
         )
         report, _warnings, secrets = run_playbook(request)
     [host] = output.to_data(history.masked(report, secrets))["hosts"]
     return dict(host)
-
-
-_REQUEST_OPTIONS = (
-    "connect_timeout",
-    "command_timeout",
-    "output_limit",
-    "show_diff",
-    "override_reason",
-    "lock_wait",
-    "flap_guard",
-)
 
 
 def default_cache() -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from opsfix.cluster import bundle
-from opsfix.cluster.bundle import BundleRefused
+from opsfix.cluster.bundle import TaskRefused
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_content_that_does_not_match_its_hash_is_refused(project: Path) -> None:
     made = collect(project)
     doc = made.doc()
     doc["files"]["playbooks/site.yml"] = "bmFtZTogZXZpbAo="  # "name: evil"
-    with pytest.raises(BundleRefused, match="does not match its hash"):
+    with pytest.raises(TaskRefused, match="does not match its hash"):
         bundle.load(doc, made.sha256)
 
 
@@ -94,12 +94,12 @@ def test_a_path_that_leaves_the_bundle_is_refused_even_with_a_matching_hash(
 ) -> None:
     doc = copy.deepcopy(collect(project).doc())
     doc["files"][bad] = "eA=="
-    with pytest.raises(BundleRefused, match="path"):
+    with pytest.raises(TaskRefused, match="path"):
         bundle.load(doc, bundle.digest(doc))
 
 
 def test_a_document_of_another_format_is_refused() -> None:
-    with pytest.raises(BundleRefused, match="format"):
+    with pytest.raises(TaskRefused, match="format"):
         bundle.load({"format": "tarball"}, "0" * 64)
-    with pytest.raises(BundleRefused, match="format"):
+    with pytest.raises(TaskRefused, match="format"):
         bundle.load(["not", "a", "mapping"], "0" * 64)

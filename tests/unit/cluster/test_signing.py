@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opsfix.cluster.bundle import BundleRefused
+from opsfix.cluster.bundle import TaskRefused
 from opsfix.cluster.signing import ClusterKey, load_key
 from opsfix.errors import OptionsError
 
@@ -20,20 +20,20 @@ def test_a_signed_envelope_verifies_and_any_change_is_refused() -> None:
     signature = key.sign(ENVELOPE)
     key.verify(ENVELOPE, signature)
     changed = {**ENVELOPE, "host": "web2"}
-    with pytest.raises(BundleRefused, match="signature does not match"):
+    with pytest.raises(TaskRefused, match="signature does not match"):
         key.verify(changed, signature)
 
 
 def test_another_key_is_refused() -> None:
     signature = ClusterKey(b"o" * 32).sign(ENVELOPE)
-    with pytest.raises(BundleRefused, match="signature does not match"):
+    with pytest.raises(TaskRefused, match="signature does not match"):
         ClusterKey(KEY).verify(ENVELOPE, signature)
 
 
 def test_an_expired_task_is_refused_even_when_its_signature_is_good() -> None:
     key = ClusterKey(KEY)
     old = {**ENVELOPE, "expires": 1000.0}
-    with pytest.raises(BundleRefused, match="expired"):
+    with pytest.raises(TaskRefused, match="expired"):
         key.verify(old, key.sign(old))
 
 
