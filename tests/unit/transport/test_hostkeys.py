@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paramiko.hostkeys import HostKeys
 
 from opsfix.errors import HostKeyError
+from opsfix.transport import hostkeys
 from opsfix.transport.hostkeys import (
     KnownHosts,
     VerifyingPolicy,
@@ -213,3 +214,35 @@ def test_a_hashed_name_matches_its_host_only(key: paramiko.PKey, tmp_path: Path)
     known.write_text(line(HostKeys.hash_host(NAME), key))
     assert KnownHosts([str(known)]).check(NAME, key) == "known"
     assert KnownHosts([str(known)]).check("web1", key) == "new"
+
+
+def test_a_plain_name_is_found_without_matching_every_line(
+    key: paramiko.PKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's known_hosts has a line per host: looking each host up by scanning every
+    line costs n² matches (1.6 s of CPU at 1,000 hosts). Plain names are indexed; only
+    wildcard, negated and hashed lines are matched one by one."""
+    other = new_key()
+    names = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(2000)]
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(line(n, other) for n in names) + line("web*,!web2", key))
+    hosts = KnownHosts([str(known)])
+    hosts.check(names[0], other)  # parse the file once
+    matched: list[str] = []
+    real = hostkeys._pattern_matches
+    monkeypatch.setattr(hostkeys, "_pattern_matches", lambda n, p: matched.append(p) or real(n, p))
+    assert hosts.check(names[-1], other) == "known"
+    assert hosts.check("10.9.9.9", other) == "new"
+    assert len(matched) <= 4  # the wildcard line's two patterns, per lookup
+    assert hosts.check("web1", key) == "known" and hosts.check("web2", key) == "new"
+
+
+def test_lookups_keep_the_file_order_across_plain_and_pattern_lines(
+    key: paramiko.PKey, tmp_path: Path
+) -> None:
+    first, last = new_key(), new_key()
+    known = tmp_path / "known_hosts"
+    known.write_text(line("web*", first) + line("WEB1,db1", key) + line("web?", last))
+    found = KnownHosts([str(known)]).keys_for("web1")
+    assert [k.key for k in found] == [first, key, last]
+    assert [k.key for k in KnownHosts([str(known)]).keys_for("db1")] == [key]
