@@ -43,6 +43,7 @@ MOVED: dict[str, str] = {
     "opsfix.lookahead": "opsfix.verify.lookahead",
     "opsfix.heap": "opsfix.startup_gc",
     "opsfix.transport.kept": "opsfix.transport.keeper.link",
+    "opsfix.transport.local": "opsfix.transport.kinds.local",
 }
 # `opsfix.hosts` was split in three: each name went to its own home.
 SPLIT: dict[str, dict[str, str]] = {

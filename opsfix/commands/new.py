@@ -1,5 +1,6 @@
 """`opsfix new check|remediation NAME`: a plugin skeleton and its passing test, and
-`opsfix plugins`: every check and remediation a run would find, and where each comes from."""
+`opsfix plugins`: every check, remediation and transport a run would find, and where each
+comes from."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def register(sub: Any) -> None:
         "or your plugin package (default: here)",
     )
     p.set_defaults(func=_cmd_new)
-    p = sub.add_parser("plugins", help="the checks and remediations a run finds, and their origin")
+    p = sub.add_parser(
+        "plugins", help="the checks, remediations and transports a run finds, and their origin"
+    )
     p.add_argument(
         "--plugins",
         action="append",
@@ -62,4 +65,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         print(f"{kind}:")
         for name in sorted(registry.table(kind)):
             print(f"  {name:24} {registry.origins[f'{kind}:{name}']}")
+    from opsfix.transport.registry import transports
+
+    print("transports (ansible_connection):")
+    for name, transport in transports().items():
+        also = f" (as {transport.name})" if name != transport.name else ""
+        print(f"  {name:24} {transport.origin}{also}")
     return EXIT_OK

@@ -32,7 +32,8 @@ HONOURED: dict[str, str] = {
     "ansible_ssh_port": "the SSH port (older name of ansible_port)",
     "ansible_user": "the login user",
     "ansible_ssh_user": "the login user (older name of ansible_user)",
-    "ansible_connection": "ssh (also smart, paramiko) or local",
+    "ansible_connection": "the transport: ssh (also smart, paramiko), local, or one an "
+    "installed package adds (`opsfix plugins` lists them); any other is refused",
     "ansible_ssh_private_key_file": "the private key (offered alone)",
     "ansible_private_key_file": "the private key (offered alone)",
     "ansible_ssh_common_args": "-o Key=Value, -J, -p, -i, -l, -C are applied; others refused",
@@ -113,7 +114,8 @@ REFUSED: dict[str, str] = {
     "ansible_su_pass": _OLD_BECOME.format("password"),
     "ansible_connection_user": "an internal Ansible variable: set ansible_user",
     "ansible_network_os": "network devices are not supported: opsfix repairs Linux hosts",
-    "ansible_docker_extra_args": "only ssh and local connections are supported",
+    "ansible_docker_extra_args": "no docker transport is built in (`opsfix plugins` lists "
+    "the transports this installation has)",
     "ansible_win_async_startup_timeout": "Windows hosts are not supported",
 }
 _PARAMIKO = "the paramiko connection's own name: write ansible_{} instead"

@@ -38,9 +38,9 @@ from opsfix.transport.become import (  # re-exported: the transports import them
     sudo_failure,
 )
 from opsfix.transport.connection_vars import BadValue, boolean, check_connection_vars, port
+from opsfix.transport.registry import Transport, known_names, transport_named
 from opsfix.transport.spec import DEFAULT_OUTPUT_LIMIT, ConnectionSpec
 
-CONNECTIONS = {"ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "local": "local"}
 BECOME_METHODS = ("sudo", "su", "doas")
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
@@ -102,7 +102,7 @@ def resolve_spec(
     check_host_vars(host.name, v)
     check_connection_vars(host)
     _check_shell(host.name, v)
-    connection = _connection(host.name, v)
+    transport = _transport(host)
     address = str(_first(v, "ansible_host", "ansible_ssh_host") or host.name)
     options = _options(host.name, v, address, ssh_config, trust_new_host_keys)
     hostname = options.get("hostname") or address
@@ -113,14 +113,7 @@ def resolve_spec(
     jump, proxy = _proxy(options, tokens)
     password = _secret(_become_password_var(v)) or become_password
     method = _become_method(host.name, v)
-    if connection == "local" and password and method != "sudo":
-        raise refuse(
-            host.name,
-            "ansible_become_method",
-            f"{method} with a password needs a terminal, which the local connection does "
-            "not open: use sudo, or reach this host over ssh",
-        )
-    return ConnectionSpec(
+    spec = ConnectionSpec(
         host=host.name,
         hostname=hostname,
         port=port,
@@ -129,7 +122,7 @@ def resolve_spec(
             [tokens.expand(k) for k in options.keys],
             [tokens.expand(k) for k in options.config_keys],
         ),
-        connection=connection,
+        connection=transport.name,
         become=boolean(v.get("ansible_become", False)),
         become_method=method,
         become_user=str(v.get("ansible_become_user") or "root"),
@@ -143,6 +136,9 @@ def resolve_spec(
         command_timeout=float(command_timeout),
         output_limit=int(output_limit),
     )
+    if transport.check is not None:
+        transport.check(spec)
+    return spec
 
 
 _host_defaults: dict[str, Any] = {}
@@ -243,15 +239,21 @@ def _first(v: dict[str, Any], *names: str) -> Any:
     return next((v[n] for n in names if v.get(n) not in (None, "")), None)
 
 
-def _connection(host: str, v: dict[str, Any]) -> str:
-    value = str(v.get("ansible_connection", "ssh"))
-    if value not in CONNECTIONS:
-        raise refuse(
-            host,
+def _transport(host: Host) -> Transport:
+    """The transport `ansible_connection` names (default ssh); an unknown one is refused,
+    naming where it was set (opsfix.transport.registry lists the known ones)."""
+    value = str(host.vars.get("ansible_connection", "ssh"))
+    transport = transport_named(value)
+    if transport is None:
+        where = host.origins.get("ansible_connection")
+        known = ", ".join(known_names())
+        error = refuse(
+            host.name,
             "ansible_connection",
-            f"unsupported value {value!r} (expected one of: {', '.join(CONNECTIONS)})",
+            f"unsupported value {value!r} (expected one of: {known})",
         )
-    return CONNECTIONS[value]
+        raise InventoryError(error.message, where and dataclasses.replace(where, field=""))
+    return transport
 
 
 def _become_method(host: str, v: dict[str, Any]) -> str:

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testinfra.backend.base import BaseBackend
 
 from opsfix.errors import InputError
 from opsfix.evidence.results import VerifyOutcome
 from opsfix.secret import Secret
 from opsfix.shell import OUTPUT_CUT, cmd
 from opsfix.transport.base import CommandResult
+from opsfix.transport.registry import ROUTED, transport_for
 from opsfix.transport.spec import ConnectionSpec
 from opsfix.verify.lookahead import Lookahead, VerifyTarget
 
@@ -153,6 +155,7 @@ class SuiteRun:
             with (
                 _fresh_imports(self.suites),
                 _fresh_testinfra_hosts(),
+                _routed_backend(),
                 contextlib.redirect_stdout(output),
                 contextlib.redirect_stderr(output),
                 _no_plugin_autoload(),
@@ -264,6 +267,28 @@ def _fresh_testinfra_hosts() -> Iterator[None]:
         for cache, keys in zip(caches, before, strict=True):
             for key in set(cache) - keys:
                 del cache[key]
+
+
+class RoutedBackend(BaseBackend):
+    """testinfra's backend for a transport testinfra has none of its own for: it runs
+    nothing itself; `_attach` routes every command over the run's connection."""
+
+    NAME = ROUTED
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{self.hostname}: not attached to its opsfix connection")
+
+
+@contextlib.contextmanager
+def _routed_backend() -> Iterator[None]:
+    """`opsfix://NAME` hosts while pytest runs (testinfra finds backends in its table)."""
+    import testinfra.backend
+
+    testinfra.backend.BACKENDS[ROUTED] = f"{__name__}.RoutedBackend"
+    try:
+        yield
+    finally:
+        testinfra.backend.BACKENDS.pop(ROUTED, None)
 
 
 def _fixtures(vars_by_id: dict[str, dict[str, Any]]) -> object:
@@ -393,47 +418,35 @@ class _OpsfixVerifyPlugin:
 
 
 def _hostspec(name: str, spec: ConnectionSpec, taken: set[str]) -> tuple[str, str]:
-    """testinfra's host spec and the test id it yields.
+    """testinfra's host spec and the test id it yields, of the backend the host's transport
+    names (opsfix.transport.registry).
 
-    An SSH host is named by its inventory name, not its address: ids would collide for
-    hosts that differ only by port, and the name is never used to connect (our client is).
+    A host is named by its inventory name, not its address: ids would collide for hosts
+    that differ only by port, and the name is never used to connect (our connection is).
+    testinfra's local backend has one id whatever the host: one such host per run.
     """
     query = f"?sudo=true&sudo_user={spec.become_user}" if spec.become else ""
-    if spec.connection == "local":
+    backend = transport_for(spec).testinfra
+    if backend == "local":
         if "local" in taken:
             raise InputError(f"verify: only one local host per run ({name} is the second)")
         return "local", f"local://{query}"
     token = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "host"
     candidate, n = token, 1
-    while f"paramiko://{candidate}" in taken:
+    while f"{backend}://{candidate}" in taken:
         n += 1
         candidate = f"{token}-{n}"
-    return f"paramiko://{candidate}", f"paramiko://{candidate}{query}"
+    return f"{backend}://{candidate}", f"{backend}://{candidate}{query}"
 
 
 def _attach(backend: Any, target: VerifyTarget, lookahead: Lookahead) -> None:
-    """Give testinfra our verified client and route its commands through our connection."""
-    client = target.connection.native_client
-    if client is not None:
-        backend.client = client  # no second login, no unverified host key
-    elif target.spec.connection == "ssh":
-        backend.client = _NoSecondLogin(target.name)  # the keeper holds the session
+    """Route testinfra's commands through our connection, with our become; the transport
+    wires whatever else its testinfra backend holds (ssh: our verified client)."""
+    transport = transport_for(target.spec)
+    if transport.attach is not None:
+        transport.attach(backend, target.connection, target.spec)
     backend.get_sudo_command = _sudo_command(target.spec)
     backend.run = _routed_run(backend, target.name, lookahead)
-
-
-class _NoSecondLogin:
-    """Stands in for testinfra's own paramiko client, which would log in a second time
-    with its own (laxer) host key policy. Every command goes through opsfix's connection."""
-
-    def __init__(self, host: str) -> None:
-        self._host = host
-
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError(
-            f"{self._host}: testinfra asked for its own SSH client ({name}); opsfix runs every "
-            "command of a verify suite over the run's connection"
-        )
 
 
 def _sudo_command(spec: ConnectionSpec) -> Callable[[str, str | None], str]:

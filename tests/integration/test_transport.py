@@ -22,7 +22,7 @@ import pytest
 from opsfix.errors import CommandTimeout, ConnectionFailed, HostKeyError
 from opsfix.secret import Secret
 from opsfix.transport.connect import open_connection
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.transport.spec import ConnectionSpec
 from opsfix.transport.ssh import SSHConnection
 from opsfix.verify.suite import VerifyTarget, run_suites
@@ -440,7 +440,7 @@ exec "$PYTHON" - <<'PY'
 import json, os, subprocess
 from pathlib import Path
 from opsfix.transport.spec import ConnectionSpec
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.verify.suite import VerifyTarget, run_suites
 
 suite = [Path(os.environ["SUITE"])]

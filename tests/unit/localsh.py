@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from opsfix.transport.base import CommandResult
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.transport.spec import ConnectionSpec
 
 

@@ -67,3 +67,5 @@ def test_plugins_lists_each_with_its_origin(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"file_mode                {tmp_path / 'checks' / 'file_mode.py'}" in out
     assert "memory                   built-in checks/memory.py" in out
+    assert "transports (ansible_connection):" in out
+    assert "smart                    built-in opsfix/transport/kinds/ssh.py (as ssh)" in out

@@ -11,7 +11,7 @@ from opsfix.playbook.binding import bind
 from opsfix.playbook.parse import load_playbook
 from opsfix.playbook.templating import TemplateEngine
 from opsfix.registry import load_registry
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.transport.spec import ConnectionSpec
 
 from ..localsh import LocalShell, Recording

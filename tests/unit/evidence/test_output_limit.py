@@ -13,7 +13,7 @@ from opsfix.errors import OptionsError
 from opsfix.plugin import Check, CheckResult, Params
 from opsfix.shell import OUTPUT_CUT, batch, unbatch
 from opsfix.transport.base import BoundedOutput, CommandResult
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.transport.settings import output_limit_bytes
 from opsfix.transport.spec import DEFAULT_OUTPUT_LIMIT, ConnectionSpec
 

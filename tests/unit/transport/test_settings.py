@@ -166,7 +166,7 @@ def test_local_connection(home: Path) -> None:
 def test_unknown_connection_names_the_host(home: Path) -> None:
     with pytest.raises(
         InventoryError,
-        match=r"host 'win1': ansible_connection: refused: .*'winrm'.*ssh, smart, paramiko, local",
+        match=r"host 'win1': ansible_connection: refused: .*'winrm'.*local, ssh, smart, paramiko",
     ):
         resolve_spec(Host("win1", vars={"ansible_connection": "winrm"}))
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opsfix.errors import ConnectionFailed
 from opsfix.transport import ssh
 from opsfix.transport.connect import make_connection
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.transport.spec import ConnectionSpec
 from opsfix.transport.ssh import SSHConnection, _Hop, _login_reason, _parse_hop, _socket_reason
 

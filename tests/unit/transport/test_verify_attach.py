@@ -8,7 +8,7 @@ import pytest
 
 from opsfix.errors import InputError
 from opsfix.secret import Secret
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.transport.spec import ConnectionSpec
 from opsfix.verify.suite import MASK, VerifyTarget, _hostspec, _without_id, public_vars, run_suites
 

@@ -1,7 +1,11 @@
-"""The local transport, for `ansible_connection: local`: same contract, no SSH.
+"""`ansible_connection: local`: the machine opsfix runs on, same contract, no SSH.
 
 Commands run through `/bin/sh -c` in their own session, so a timeout can stop the whole
 process group; become uses the same sudo command line as SSH, password on stdin.
+
+A transport that reaches a host by starting a local process that enters it (`nsenter`,
+`ip netns exec`, `chroot`) is this one with two things changed: `argv` (how the process
+starts) and `root` (where the host's files are, seen from here).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import time
 
 from opsfix.errors import CommandTimeout
 from opsfix.shell import cmd
+from opsfix.transport.ansible_vars import refuse
 from opsfix.transport.base import BoundedOutput, CommandResult
+from opsfix.transport.registry import Transport
 from opsfix.transport.settings import (
     MAX_INLINE_SCRIPT,
     command_result,
@@ -32,6 +38,8 @@ _CHUNK = 65536
 
 class LocalConnection:
     """A Connection to the machine opsfix runs on (see opsfix.transport.base.Connection)."""
+
+    root = ""  # the host's / as a path here (a subclass: e.g. /proc/PID/root)
 
     def __init__(self, spec: ConnectionSpec) -> None:
         self.spec = spec
@@ -52,20 +60,26 @@ class LocalConnection:
         try:
             return self._execute(script, cmd("/bin/sh", path), become, limit)
         finally:
-            os.unlink(path)
+            os.unlink(self.root + path)
+
+    def argv(self, command: str) -> list[str]:
+        """The local process that runs one command line on the host."""
+        return ["/bin/sh", "-c", command]
 
     def _script_file(self, script: str, become: bool) -> str:
-        """A script too long for one argument goes to a private temporary file."""
-        fd, path = tempfile.mkstemp(prefix="opsfix-", suffix=".sh")
+        """A script too long for one argument goes to a private temporary file; its path
+        as the host sees it."""
+        folder = self.root + "/tmp" if self.root else None
+        fd, path = tempfile.mkstemp(prefix="opsfix-", suffix=".sh", dir=folder)
         os.fchmod(fd, script_file_mode(self.spec, login_user=self.login_user, become=become))
         with os.fdopen(fd, "w") as f:
             f.write(script)
-        return path
+        return path[len(self.root) :]
 
     def _execute(self, script: str, body: str, become: bool, limit: float) -> CommandResult:
         how = invocation(body, login_user=self.login_user, spec=self.spec, become=become)
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", how.command],
+            self.argv(how.command),
             stdin=subprocess.PIPE if how.password_line else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -87,7 +101,7 @@ class LocalConnection:
 
     def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
         """Write a local file, its mode set before any byte lands."""
-        fd = os.open(remote_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(self.root + remote_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "wb") as f:
             os.fchmod(fd, mode)
             f.write(data)
@@ -149,3 +163,23 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def _no_terminal(spec: ConnectionSpec) -> None:
+    """su and doas read a password only from a terminal, which this transport never opens."""
+    if spec.become_password and spec.become_method != "sudo":
+        raise refuse(
+            spec.host,
+            "ansible_become_method",
+            f"{spec.become_method} with a password needs a terminal, which the local "
+            "connection does not open: use sudo, or reach this host over ssh",
+        )
+
+
+TRANSPORT = Transport(
+    names=("local",),
+    about="the machine opsfix runs on, commands as local processes",
+    connect=LocalConnection,
+    testinfra="local",
+    check=_no_terminal,
+)
