@@ -28,6 +28,7 @@ from opsfix.lab.plan import (
     LabPlan,
     inventory_text,
     known_hosts_text,
+    neighbour_limits,
     network_down_commands,
     network_up_commands,
     plan_lab,
@@ -182,6 +183,7 @@ def up(
     record = LabRecord(name=name, subnet=subnet, count=count, kind=kind)
     record.save(paths)  # first, so that `down` can undo whatever follows
     try:
+        system.raise_sysctls(neighbour_limits(count))
         system.ip_batch(network_up_commands(plan))
         _write_files(plan, paths, tree)
         started = {h.name: _boot(h, plan, paths, kind, binds) for h in plan.hosts}

@@ -23,6 +23,14 @@ WEB_ROOT = "/var/www/html"
 EXPECTED_CONTENT = "opsfix practice app"
 DEEP_LINK = "/app/settings"  # any route of the practice app (a single-page app)
 GUEST_INTERFACE = "eth0"
+BRIDGE_MAX_PORTS = 1024  # the kernel's BR_MAX_PORTS: a lab is one bridge, a port per host
+# Every host adds about two entries to the kernel's IPv4 neighbour (ARP) table, which is
+# one table for all network namespaces: the root's entry for the host and the host's for
+# its gateway. The kernel's default hard limit (gc_thresh3) is 1024 entries, which a lab
+# of ~500 hosts overflows ("neighbour: arp_cache: neighbor table overflow!"); hosts then
+# answer only after ARP retries, a second each. `up` raises the limits (never lowers them).
+NEIGHBOUR_SYSCTL = "/proc/sys/net/ipv4/neigh/default/gc_thresh{}"
+NEIGHBOUR_ENTRIES_PER_HOST = 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,11 @@ def plan_lab(count: int, name: str, subnet: str) -> LabPlan:
     capacity = network.num_addresses - FIRST_HOST_OFFSET - 1  # keep the broadcast address
     if count > capacity:
         raise LabError(f"subnet {subnet} holds at most {max(capacity, 0)} lab hosts, not {count}")
+    if count > BRIDGE_MAX_PORTS:
+        raise LabError(
+            f"lab size {count}: a lab's hosts share one Linux bridge, which holds at most "
+            f"{BRIDGE_MAX_PORTS} ports"
+        )
     longest = f"{name}-v{count}"
     if len(longest) > IFNAMSIZ:
         raise LabError(
@@ -88,6 +101,14 @@ def _parse_subnet(subnet: str) -> ipaddress.IPv4Network:
     if not isinstance(network, ipaddress.IPv4Network):
         raise LabError(f"subnet {subnet!r}: expected an IPv4 network such as 10.231.0.0/24")
     return network
+
+
+def neighbour_limits(count: int) -> dict[str, int]:
+    """The neighbour table limits (sysctl path -> value) a lab of `count` hosts wants:
+    soft (gc_thresh1, 2) and hard (gc_thresh3) room for its entries four times over, as
+    other labs on the machine share the table."""
+    entries = NEIGHBOUR_ENTRIES_PER_HOST * count
+    return {NEIGHBOUR_SYSCTL.format(i): factor * entries for i, factor in ((1, 1), (2, 2), (3, 4))}
 
 
 def network_up_commands(plan: LabPlan) -> list[str]:

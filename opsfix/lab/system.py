@@ -59,6 +59,21 @@ def ip_batch(lines: Iterable[str], *, force: bool = False) -> None:
         run(argv, input=script)
 
 
+def raise_sysctls(wanted: Mapping[str, int]) -> dict[str, int]:
+    """Raise each /proc/sys value to at least the wanted one (a higher value stays);
+    returns the values it changed. A machine-wide setting: it outlives the lab."""
+    changed = {}
+    for path, value in wanted.items():
+        try:
+            now = int(Path(path).read_text().split()[0])
+            if now < value:
+                Path(path).write_text(f"{value}\n")
+                changed[path] = value
+        except (OSError, ValueError, IndexError) as exc:
+            raise LabError(f"{path}: cannot raise to {value}: {exc}") from None
+    return changed
+
+
 def interface_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import subprocess
@@ -17,6 +18,8 @@ import yaml
 import opsfix.lab.lab as lab_module
 from opsfix.errors import LabError
 from opsfix.lab import Lab, down, status, up
+from opsfix.lab.plan import neighbour_limits
+from opsfix.lab.system import raise_sysctls
 
 from .conftest import LAB_NAME, LAB_SUBNET, side_lab
 
@@ -237,3 +240,25 @@ def test_a_failed_up_removes_what_it_made(
     with pytest.raises(LabError, match="simulated"):
         up(2, state_dir=state_dir, name=name, subnet=subnet)
     assert lab_leftovers(name, state_dir, []) == []
+
+
+def test_a_lab_on_a_slash_22_raises_the_neighbour_limits_it_needs(
+    clean_lab: Lab, tmp_path: Path
+) -> None:
+    """What a 1,000-host lab needs, at the size of a test: a /22 subnet, and the kernel's
+    neighbour table (one for all namespaces) with room for the lab's hosts."""
+    name, first = side_lab("w", 12)  # offsets 12-15: a /22 clear of the other side labs
+    subnet = str(
+        ipaddress.ip_network((ipaddress.ip_network(first).network_address, 22), strict=False)
+    )
+    wanted = neighbour_limits(1000)  # what `up` of 1,000 hosts raises them to
+    raise_sysctls(wanted)
+    assert all(int(Path(p).read_text()) >= v for p, v in wanted.items())
+    state_dir = tmp_path / "lab"
+    wide = up(3, state_dir=state_dir, name=name, subnet=subnet)
+    try:
+        assert all(s.is_healthy for s in wide.status())
+        shown = wide.exec("web3", "ip -4 -o addr show dev eth0").stdout
+        assert f"{wide.hosts['web3']}/22" in shown
+    finally:
+        down(state_dir)

@@ -9,8 +9,10 @@ import yaml
 
 from opsfix.errors import LabError
 from opsfix.lab.plan import (
+    BRIDGE_MAX_PORTS,
     inventory_text,
     known_hosts_text,
+    neighbour_limits,
     network_down_commands,
     network_up_commands,
     plan_lab,
@@ -34,6 +36,22 @@ def test_a_hundred_hosts_fit_the_default_subnet_and_interface_names() -> None:
     assert max(len(h.veth) for h in plan.hosts) <= 15
 
 
+def test_a_thousand_hosts_fit_a_slash_22_and_one_bridge() -> None:
+    plan = plan_lab(1000, "obench", "10.244.0.0/22")
+    assert (plan.hosts[0].address, plan.hosts[-1].address) == ("10.244.0.11", "10.244.3.242")
+    assert len({h.address for h in plan.hosts}) == 1000
+    assert max(len(h.veth) for h in plan.hosts) <= 15 and plan.hosts[-1].veth == "obench-v1000"
+    assert plan_lab(1012, "o", "10.244.0.0/22").hosts[-1].address == "10.244.3.254"
+    assert len(network_up_commands(plan)) == 3 + 3 * 1000
+
+
+def test_a_lab_wants_room_in_the_neighbour_table_for_two_entries_a_host() -> None:
+    limits = neighbour_limits(1000)
+    assert sorted(limits.values()) == [2000, 4000, 8000]
+    assert sorted(limits) == [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{i}" for i in (1, 2, 3)]
+    assert max(neighbour_limits(3).values()) < 128  # small labs leave the defaults alone
+
+
 @pytest.mark.parametrize(
     ("count", "name", "subnet", "message"),
     [
@@ -46,6 +64,8 @@ def test_a_hundred_hosts_fit_the_default_subnet_and_interface_names() -> None:
         (2, "opsfix", "fd00::/64", "expected an IPv4 network"),
         (6, "opsfix", "10.231.0.0/28", "holds at most 4 lab hosts"),
         (245, "opsfix", "10.231.0.0/24", "holds at most 244 lab hosts"),
+        (1013, "o", "10.231.0.0/22", "holds at most 1012 lab hosts"),
+        (BRIDGE_MAX_PORTS + 1, "o", "10.231.0.0/21", "one Linux bridge, which holds at most 1024"),
     ],
 )
 def test_bad_requests_are_refused_with_the_bad_value(
