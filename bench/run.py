@@ -3,6 +3,7 @@
     sudo .venv/bin/python bench/run.py                  # everything (about 10 minutes)
     sudo .venv/bin/python bench/run.py --quick          # 20 hosts, 3 rounds, no ansible
     sudo .venv/bin/python bench/run.py --workloads health4 --sizes 20 --rounds 7
+    sudo .venv/bin/python bench/run.py --workloads health4 --sizes 100,250,500,1000  # scale
 
 Brings up lab hosts (namespaces with real sshd and nginx), installs the contenders into
 bench/.venv if they are missing, runs every contender on the same hosts, alternating
@@ -27,10 +28,10 @@ from pathlib import Path
 
 import contenders as C
 import measure
+import scale
 import workloads as W
 
 LAB_NAME = "obench"
-LAB_SUBNET = "10.240.0.0/24"
 MIB = 1024 * 1024
 
 
@@ -89,6 +90,7 @@ class Bench:
         self.lab = None
         self.fleets: dict[int, C.Fleet] = {}
         self.idle: list[float] = []  # CPU idle fraction just before each round
+        self.loads: dict[int, list[float]] = {}  # size -> 1-min load average at each round
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -159,8 +161,13 @@ class Bench:
     # --- workloads ------------------------------------------------------------------------
 
     def health4(self) -> None:
-        names = [n for n in self.args.contenders if n in C.HEALTH4]
         for size in self.args.sizes:
+            names = [
+                n
+                for n in self.args.contenders
+                if n in C.HEALTH4
+                and not (n.startswith("ansible") and size > self.args.ansible_max_hosts)
+            ]
             fleet = self.fleets[size]
             print(f"health-4 on {size} hosts: warm-up and memory pass", flush=True)
             for name in names:
@@ -172,8 +179,12 @@ class Bench:
                 series.threads, series.fds = sample.threads, sample.fds
                 if problem := _exit_ok(sample):
                     series.failures.append(f"warm-up: {problem}")
-            for r in range(self.args.rounds):
-                self.quiet(f"  round {r + 1}/{self.args.rounds}")
+            rounds = scale.rounds_at(
+                size, self.args.rounds, self.args.large_rounds, self.args.large_from
+            )
+            for r in range(rounds):
+                self.quiet(f"  round {r + 1}/{rounds}")
+                self.loads.setdefault(size, []).append(os.getloadavg()[0])
                 order = names[r % len(names) :] + names[: r % len(names)]
                 for name in order:
                     if name == "ansible-f5" and r >= self.args.slow_rounds:
@@ -294,6 +305,7 @@ class Bench:
             cost = v - nv
             what = "verify @20 adds <= 50% to health-4"
             found.append((what, f"+{cost:.2f} s = {cost / o:.0%}", cost <= 0.5 * o))
+        found += scale.targets(self.series, sorted(self.args.sizes))
         s = self.series.get(("health4", 100, "opsfix"))
         if s and s.samples:
             peak = max(x.peak_rss for x in s.samples)
@@ -347,6 +359,9 @@ def machine() -> dict[str, str]:
         "pyinfra": (str(C.bench_python()), "from pyinfra import __version__; print(__version__)"),
     }
     for name, (python, code) in versions.items():
+        if not Path(python).exists():
+            info[name] = "missing"
+            continue
         done = subprocess.run([python, "-c", code], capture_output=True, text=True)
         info[name] = done.stdout.strip() or "missing"
     return info
@@ -370,6 +385,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--slow-rounds", type=int, default=1, help="rounds of ansible at default forks (slow)"
+    )
+    p.add_argument("--ansible-max-hosts", type=int, default=250, help="no ansible above this size")
+    p.add_argument(
+        "--large-rounds", type=int, default=3, help="rounds at sizes from --large-from on"
+    )
+    p.add_argument("--large-from", type=int, default=500, help="what counts as a large size")
+    p.add_argument("--lab-name", default=LAB_NAME, help=f"the lab's name (default {LAB_NAME})")
+    p.add_argument(
+        "--subnet",
+        help="the lab's subnet (default: the smallest at 10.240.0.0 that holds the hosts)",
     )
     p.add_argument("--workloads", default="health4,recover1,verify")
     p.add_argument("--contenders", default=",".join(C.HEALTH4))
@@ -408,11 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     (scratch / "runs").mkdir()
     bench = Bench(args, scratch)
     count = max([*args.sizes, 20])
+    subnet = args.subnet or scale.default_subnet(count)
     started = time.time()
-    print(f"lab: {count} hosts ({LAB_NAME}, {LAB_SUBNET})", flush=True)
+    print(f"lab: {count} hosts ({args.lab_name}, {subnet})", flush=True)
     lab_dir = scratch / "lab"
     try:
-        bench.lab = lablib.up(count, state_dir=lab_dir, name=LAB_NAME, subnet=LAB_SUBNET)
+        bench.lab = lablib.up(count, state_dir=lab_dir, name=args.lab_name, subnet=subnet)
+        info_lab = f"{count} hosts up in {time.time() - started:.0f} s"
+        print(info_lab, flush=True)
         addresses = list(bench.lab.hosts.values())
         for size in sorted({*args.sizes, 20}):
             bench.fleets[size] = C.write_fleet_files(
@@ -429,13 +457,20 @@ def main(argv: list[str] | None = None) -> int:
             lablib.down(lab_dir)
             shutil.rmtree(scratch, ignore_errors=True)
     info = machine()
+    info["lab"] = info_lab
     info["CPU idle before each round"] = " ".join(f"{x:.0%}" for x in bench.idle)
+    for size, loads in bench.loads.items():
+        info[f"load average (1 min) at rounds of {size} hosts"] = scale.load_text(loads)
     info["benchmark duration"] = f"{time.time() - started:.0f} s"
     print("\n## Machine\n")
     for key, value in info.items():
         print(f"- {key}: {value}")
     print("\n## Results (medians)\n")
     print(bench.table())
+    sizes = sorted(args.sizes)
+    if len(sizes) > 1 and "health4" in args.workloads:
+        print("\n## Scale (health-4)\n")
+        print("\n".join(scale.growth(bench.series, sizes)))
     print("\n## Targets\n")
     for target, measured, met in bench.targets():
         print(f"- {'MET   ' if met else 'MISSED'} {target}: {measured}")

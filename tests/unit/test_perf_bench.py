@@ -102,3 +102,43 @@ def test_latency_times_each_phase_of_a_connection() -> None:
     ms = latency.measure(Slow, 3)  # a sleep never ends early; late, it may on a busy machine
     assert ms["handshake"] >= 30 and ms["first command"] >= 40 and ms["second command"] >= 10
     assert ms["first command"] > ms["second command"]
+
+
+def test_the_scale_series_gets_a_subnet_that_holds_it(bench_modules) -> None:  # type: ignore[no-untyped-def]
+    import scale
+
+    assert scale.default_subnet(100) == "10.240.0.0/24"
+    assert scale.default_subnet(243) == "10.240.0.0/24"
+    assert scale.default_subnet(250) == "10.240.0.0/23"
+    assert scale.default_subnet(1000) == "10.240.0.0/22"
+    assert [scale.rounds_at(n, 7, 3, 500) for n in (100, 250, 500, 1000)] == [7, 7, 3, 3]
+
+
+def test_growth_is_opsfix_over_the_floor_per_round_against_the_first_size(bench_modules) -> None:  # type: ignore[no-untyped-def]
+    """Load that slows a whole round cancels out: each round's ratio is taken first."""
+    import run
+    import scale
+
+    def series(size: int, name: str, walls: list[float]) -> run.Series:
+        s = run.Series("health4", size, name, rounds=list(range(len(walls))))
+        s.samples = [run.measure.Sample(w, w / 2, 100 * scale.MIB, 0) for w in walls]
+        return s
+
+    found = {
+        ("health4", 100, "floor"): series(100, "floor", [4.0, 8.0, 4.0]),
+        ("health4", 100, "opsfix"): series(100, "opsfix", [4.0, 8.0, 4.0]),
+        ("health4", 1000, "floor"): series(1000, "floor", [40.0, 80.0, 40.0]),
+        ("health4", 1000, "opsfix"): series(1000, "opsfix", [60.0, 80.0, 44.0]),
+    }
+    verdicts = {
+        target: (measured, met) for target, measured, met in scale.targets(found, [100, 1000])
+    }
+    assert verdicts["health-4 @1000: growth of opsfix/floor since @100 <= 1.2"] == ("1.10", True)
+    assert verdicts["health-4 @1000 <= 1.2x floor (paired rounds)"] == ("1.10x", True)
+    assert verdicts["controller RSS @1000 < 500 MiB"] == ("100 MiB", True)
+    found[("health4", 1000, "opsfix")].failures.append("exit 3")
+    lost = {t: met for t, _, met in scale.targets(found, [100, 1000])}
+    assert lost["no host lost to a limit (every opsfix and floor run exit 0)"] is False
+    row = scale.growth(found, [100, 1000])[-1]
+    assert row.startswith("| 1000 | 40.00 | 60.00 | 40.0 | 60.0 | 1.10x | 1.10 | 30.00 | 100 |")
+    assert row.endswith("| 1 |")  # the failed run
