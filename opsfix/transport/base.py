@@ -80,5 +80,6 @@ class Connection(Protocol):
 
     @property
     def native_client(self) -> Any:
-        """The underlying paramiko.SSHClient (for testinfra), or None for local hosts."""
+        """The underlying paramiko.SSHClient (the ssh transport hands it to testinfra),
+        or None: a kept connection, or another transport."""
         ...
