@@ -130,8 +130,9 @@ class Lab:
         for tree in ("nginx", "www"):
             files.restore_tree(paths.pristine / tree, paths.host(host) / tree)
         self.exec(host, "/bin/sh -s", input=(SCRIPTS / "reset.sh").read_text(), timeout=30)
-        if not system.wait_until(lambda: system.tcp_answers(self.hosts[host], 80), 5):
-            raise LabError(f"{host}: nginx restarted but nothing answers on port 80")
+        # seconds on a loaded machine; the wait ends as soon as nginx answers
+        if not system.wait_until(lambda: system.tcp_answers(self.hosts[host], 80), 30):
+            raise LabError(f"{host}: nginx restarted but nothing answers on port 80 after 30 s")
 
     def status(self) -> list[HostStatus]:
         return _probe(self._record.plan)

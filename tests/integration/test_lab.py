@@ -134,7 +134,10 @@ def test_exec_returns_output_and_exit_code(clean_lab: Lab) -> None:
 def test_reset_repairs_a_broken_stopped_host(clean_lab: Lab) -> None:
     clean_lab.exec(
         "web2",
-        "nginx -s stop; echo 'server { listen 80' > /etc/nginx/conf.d/oops.conf;"
+        # `nginx -s stop` only signals: wait for the master to be gone before looking
+        "pid=$(cat /run/nginx.pid); nginx -s stop;"
+        " for i in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done;"
+        " echo 'server { listen 80' > /etc/nginx/conf.d/oops.conf;"
         ": > /etc/nginx/sites-available/default; rm /var/www/html/index.html;"
         "head -c 1000000 /dev/zero > /var/log/junk",
     )

@@ -165,6 +165,17 @@ def test_put_writes_bytes_with_mode(conn: SSHConnection, tmp_path: Path) -> None
         Path(target).unlink(missing_ok=True)
 
 
+def _commands(pids: list[int]) -> list[str]:
+    """The command names of these processes (those still there)."""
+    names = []
+    for pid in pids:
+        try:
+            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+        except OSError:
+            continue
+    return names
+
+
 def test_connection_lost_mid_command_raises_connection_failed(user: tuple[str, str]) -> None:
     server = helper.start_sshd()
     connection = SSHConnection(server.spec(user=user[0]))
@@ -174,16 +185,19 @@ def test_connection_lost_mid_command_raises_connection_failed(user: tuple[str, s
 
         def long_command() -> None:
             try:
-                connection.run("sleep 10", timeout=5)
+                connection.run("sleep 60", timeout=50)
             except BaseException as e:
                 outcome.append(e)
 
         worker = threading.Thread(target=long_command)
         worker.start()
-        time.sleep(0.3)
-        for pid in server.session_pids():  # sshd's side of the connection dies
+        # the command runs (a loaded machine may take seconds to get there) ...
+        deadline = time.monotonic() + 20
+        while "sleep" not in _commands(server.session_pids()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in server.session_pids():  # ... then sshd's side of the connection dies
             os.kill(pid, signal.SIGKILL)
-        worker.join(5)
+        worker.join(20)
         assert len(outcome) == 1 and isinstance(outcome[0], ConnectionFailed)
         assert "connection lost" in str(outcome[0])
         with pytest.raises(ConnectionFailed, match="connection lost"):
