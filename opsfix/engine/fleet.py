@@ -11,27 +11,38 @@ rollout: the hosts after it are never touched.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from opsfix.engine import rollout
-from opsfix.engine.hostrun import BecomeRefused, HostRun, Interrupted
+from opsfix.engine.hostrun import HostRun, Interrupted
 from opsfix.engine.lock import Holder, HostLocked, LockSettings
+from opsfix.engine.policy import Event, FlapGuard, Gate, HostPolicy, Job, Mode
+from opsfix.engine.session import BecomeRefused
 from opsfix.errors import CommandTimeout, ConnectionFailed
 from opsfix.evidence.results import HostReport, RunReport
-from opsfix.playbook.binding import BoundStep, Target
-from opsfix.plugin import Remediation
+from opsfix.playbook.binding import Target
 from opsfix.shell import batch, unbatch
 from opsfix.transport.base import CommandResult, Connection
 from opsfix.transport.spec import ConnectionSpec
 
-Mode = Literal["apply", "check", "dry-run"]
-Event = Callable[[str, str], None]
+__all__ = [
+    "PEER_LIMIT",
+    "Engine",
+    "EngineOptions",
+    "Event",
+    "FlapGuard",
+    "Gate",
+    "Job",
+    "Mode",
+    "Record",
+    "Verifier",
+]
+
 # structured progress, for --format jsonl: ("host_started", name), ("host_done", HostReport:
 # checks and repairs done), ("verified", HostReport with its verify results)
 Record = Callable[[str, Any], None]
@@ -58,22 +69,10 @@ class Verifier(Protocol):
         ...
 
 
-Gate = Callable[[Target, Remediation[Any]], str | None]
-FlapGuard = Callable[[Target, BoundStep], str | None]
 _OK = ("healthy", "repaired")
 
 
 PEER_LIMIT = 8  # peers asked at most, in inventory order, when a repair needs them
-
-
-@dataclass(frozen=True)
-class Job:
-    """One host of the run: what to do there and how to reach it, and how to reach its
-    peers (the other hosts of its inventory groups), should a repair need to ask them."""
-
-    target: Target
-    spec: ConnectionSpec
-    peers: Callable[[], tuple[ConnectionSpec, ...]] = tuple
 
 
 @dataclass
@@ -112,30 +111,26 @@ class Engine:
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._open: dict[Connection, HostRun | None] = {}
+        self.policy = self._policy()
 
-    # read by HostRun
-    @property
-    def check_timeout(self) -> float:
-        return self.options.check_timeout
-
-    @property
-    def show_diff(self) -> bool:
-        return self.options.show_diff
-
-    @property
-    def gate(self) -> Gate | None:
-        return self.options.gate
-
-    @property
-    def override_reason(self) -> str | None:
-        return self.options.override_reason
-
-    @property
-    def lock_settings(self) -> LockSettings:
-        return self.options.lock
-
-    def is_sensitive(self, path: str) -> bool:
-        return any(fnmatch.fnmatch(path, pattern) for pattern in self.options.sensitive_files)
+    def _policy(self) -> HostPolicy:
+        """What every host's run is given (it never sees the engine itself)."""
+        options, verifier = self.options, self.verifier
+        return HostPolicy(
+            mode=self.mode,
+            holder=self.holder,
+            check_timeout=options.check_timeout,
+            lock=options.lock,
+            gate=options.gate,
+            override_reason=options.override_reason,
+            flap_guard=options.flap_guard,
+            show_diff=options.show_diff,
+            sensitive_files=options.sensitive_files,
+            verify_riders=verifier.riders if verifier is not None else None,
+            ask_peers=self.ask_peers,
+            cancelled=self._cancelled.is_set,
+            on_event=self.on_event,
+        )
 
     def ask_peers(self, job: Job, commands: Sequence[str]) -> dict[str, list[CommandResult]]:
         """Run read-only `commands` on the job's first PEER_LIMIT peers, each over a
@@ -276,7 +271,7 @@ class Engine:
             self.on_record("host_started", name)
             conn = self.connect(job.spec)
             self.on_event(name, "checking")
-            host_run = HostRun(self, conn, job, report)
+            host_run = HostRun(self.policy, conn, job, report)
             with self._lock:
                 self._open[conn] = host_run
             host_run.run()

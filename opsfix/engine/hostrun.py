@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opsfix.engine import recovery
 from opsfix.engine.lock import HostLock
+from opsfix.engine.policy import HostPolicy, Job
+from opsfix.engine.session import BecomeRefused, HostSession, Pending
 from opsfix.engine.transaction import (
     BACKUP_DIR,
     STATE_DIR,
@@ -33,22 +35,20 @@ from opsfix.evidence.results import (
 )
 from opsfix.playbook.binding import BoundStep
 from opsfix.plugin import Check, CheckResult, Plan, Remediation
-from opsfix.shell import OUTPUT_CUT, batch, status_var, unbatch
+from opsfix.shell import OUTPUT_CUT, batch, unbatch
 from opsfix.transport.base import CommandResult, Connection
-from opsfix.transport.settings import BECOME_FAILURES
 
-if TYPE_CHECKING:
-    from opsfix.engine.fleet import Engine, Job
+__all__ = ["BecomeRefused", "HostRun", "Interrupted", "judge"]
 
 ACTED = ("applied", "rolled_back", "partial")
+Key = tuple[str, bool]  # a verify command: (script, become)
 
 
 @dataclass(frozen=True)
 class _EarlyLock:
-    """A try at the lock (and a gather) riding at the end of the first check script."""
+    """A try at the lock riding with the first checks, and the gather riding with it."""
 
-    script: str
-    lock: HostLock
+    pending: Pending
     gather: tuple[str, ...]
     ride: str
 
@@ -57,162 +57,131 @@ class Interrupted(OpsfixError):
     """Ctrl-C reached this host between two steps: it stops there, nothing half-done."""
 
 
-class BecomeRefused(OpsfixError):
-    """sudo refused the become password (wrong or missing): nothing can run on this host."""
-
-
 class HostRun:
     """One host's run. `run()` fills the HostReport it was given."""
 
-    def __init__(self, engine: Engine, conn: Connection, job: Job, report: HostReport) -> None:
-        self.engine = engine
-        self.conn = conn
+    def __init__(self, policy: HostPolicy, conn: Connection, job: Job, report: HostReport) -> None:
+        self.policy = policy
         self.job = job
         self.report = report
         self.name = job.target.host.name
-        self.lock: HostLock | None = None
+        self.steps = job.target.steps
+        self.session = HostSession(
+            conn, check_limit=policy.check_timeout, command_limit=job.spec.command_timeout
+        )
+        self.lock = HostLock(self.session, policy.holder, policy.lock)
         self.would_change = False  # dry run: a previous step would already change the host
-        self.baseline_is_current = False  # see run() and baseline()
-        self.ridden: dict[tuple[str, bool], CommandResult] = {}  # see riders()
-        self.commit: str | None = None  # the last transaction's commit, not yet sent
-        self.touched = False  # a transaction or a recovery ran here (even one refused)
-        self.stray_lock: HostLock | None = None  # see took_early
-        # the first repairable step's gather, run with the lock in the first checks
-        self.early_gathered: tuple[tuple[str, ...], CommandResult | None] | None = None
-
-    @property
-    def check_limit(self) -> float | None:
-        """The limit on check commands, or None when no command can get longer anyway
-        (the host's command limit is no longer than a check's)."""
-        check_limit = self.engine.check_timeout
-        return check_limit if check_limit < self.job.spec.command_timeout else None
+        self.early: _EarlyLock | None = None  # see ride_lock_try
+        self.probes: list[Pending] = []  # the baselines' probes, from the last full check
+        self.verify_rides: dict[Key, Pending] = {}  # verify's commands, likewise
 
     @property
     def may_be_cut(self) -> bool:
         """Safe to drop the connection now (Ctrl-C): no lock held, so no change under way."""
-        return self.lock is None or not self.lock.held
+        return not self.lock.held
 
     def run(self) -> None:
-        steps = self.job.target.steps
-        probes = self.baseline_probes() if self.engine.mode == "apply" else []
-        riders = self.riders()
-        early = self.early_lock()
+        """Check; restore what a dead run left; repair each failing step as a transaction;
+        check again; give the host back."""
         began = time.monotonic()
-        before, (scan, *extra) = self.check_all(
-            [s.check for s in steps],
-            extra=[self.scan_command(), *probes],
-            # last, and like verify's riders never run again if the check limit cuts it
-            riders=[*(script for script, _ in riders), *([early.script] if early else [])],
-        )
-        current, first_ridden = extra[: len(probes)], extra[len(probes) :]
-        if early is not None:
-            self.took_early(early, first_ridden.pop())
-        # the known-good baselines already match this host: unless this run changes it,
-        # recording them again (a round trip) can be skipped
-        self.baseline_is_current = bool(probes) and all(r.ok for r in current)
-        unfinished = recovery.parse_scan(scan)
-        recovered = True
-        if unfinished and self.engine.mode == "apply":
-            self.early_gathered = None  # gathered before the recovery changed the host
-            self.touched = True
-            self.take_lock()
-            recovered = self.recover()
-            self.baseline_is_current = False
-            before = self.check_all([s.check for s in steps])[0]
-        elif unfinished:
-            self.report.notes += [
-                f"unfinished transaction {u.txid} ({u.state}): the next apply restores it"
-                for u in unfinished
-            ]
+        before, recovered = self.check_first()
         judged = time.monotonic() - began
         self.report.steps = [
             StepReport(s.label, before=b, duration=judged)
-            for s, b in zip(steps, before, strict=True)
+            for s, b in zip(self.steps, before, strict=True)
         ]
         try:
-            if self.engine.mode != "check" and recovered:
-                changed = False
-                for step, step_report in zip(steps, self.report.steps, strict=True):
-                    began = time.monotonic()
-                    changed |= self.repair(step, step_report, changed)
-                    step_report.duration += time.monotonic() - began
-                if changed:
-                    # the host is given back in the same round trip: nothing changes after
-                    lock = self.lock if self.lock is not None and self.lock.held else None
-                    release = [lock.release_script()] if lock else []
-                    # the last transaction's commit too: nothing acts after these checks
-                    commit = [self.commit] if self.commit else []
-                    # and the baselines' probes: if the repair brought back the known-good
-                    # state (a restored config), there is nothing new to remember
-                    began = time.monotonic()
-                    after, rest = self.check_all(
-                        [s.check for s in steps],
-                        extra=[*probes, *commit, *release],
-                        riders=[script for script, _ in riders],
-                    )
-                    self.commit = None  # sent (if the script never ran, `finally` tries)
-                    current, rest = rest[: len(probes)], rest[len(probes) :]
-                    self.baseline_is_current = bool(probes) and all(r.ok for r in current)
-                    released = rest[len(commit) : len(commit) + len(release)]
-                    ridden = rest[len(commit) + len(release) :]
-                    if lock is not None:
-                        lock.released(released[0])
-                    # nothing changes after this script: what rode along is the final state
-                    self.ridden = dict(zip(riders, ridden, strict=True))
-                    judged = time.monotonic() - began
-                    for step_report, outcome in zip(self.report.steps, after, strict=True):
-                        step_report.after = outcome
-                        step_report.duration += judged
-            for step_report in self.report.steps:
-                step_report.after = step_report.after or step_report.before
-            self.report.status = self.status()
-            if not recovered:
-                self.report.status = "failed"
-                self.report.reason = (
-                    "an unfinished transaction could not be restored: nothing else was done "
-                    "here; a person should look (see the notes)"
-                )
+            if recovered and self.policy.mode != "check" and self.repair_all():
+                self.check_again()
+            self.report.status = self.status(recovered)
         finally:
-            self.send_commit()
-            self.release_lock()
-        if not self.touched:  # what rode along with the first checks still holds
-            self.ridden = dict(zip(riders, first_ridden, strict=True))
+            self.give_back()
 
-    def riders(self) -> list[tuple[str, bool]]:
-        """Commands verify will run here, sent with the first checks and again with the
-        checks after a repair (the last script of a run that changes the host): verify
-        then needs no round trip of its own. The results count only from a script that
-        no change followed."""
-        verifier = self.engine.verifier
-        if self.engine.mode != "apply" or verifier is None:
-            return []
-        return verifier.riders(self.job.target, self.job.spec)
+    def check_first(self) -> tuple[list[CheckOutcome], bool]:
+        """The first checks, and whether nothing a dead run left stands in the way (an
+        apply restores it first, under the lock, then checks again)."""
+        checks = self.ride_checks()
+        scan = self.session.ride(self.scan_command())
+        self.ride_evidence()
+        self.early = self.ride_lock_try(checks)
+        self.session.send()
+        if self.early is not None:
+            self.lock.tried(self.early.pending.result, self.early.ride)
+        before = self.judged(checks)
+        unfinished = recovery.parse_scan(scan.result)
+        if unfinished and self.policy.mode == "apply":
+            self.take_lock()
+            recovered = self.recover()
+            return self.check([s.check for s in self.steps]), recovered
+        self.report.notes += [
+            f"unfinished transaction {u.txid} ({u.state}): the next apply restores it"
+            for u in unfinished
+        ]
+        return before, True
 
-    def send_commit(self) -> None:
-        """Record a commit still held back (the run ended early: Ctrl-C, another step)."""
-        commit, self.commit = self.commit, None
-        if commit:
-            try:
-                self.conn.run(commit)
-            except OpsfixError as exc:
-                self.report.notes.append(
-                    f"could not record a committed transaction ({exc}); the next apply "
-                    "finds it applied and restores its backup, then repairs again"
-                )
+    def repair_all(self) -> bool:
+        """Repair each failing step in turn. True if any repair acted."""
+        changed = False
+        for step, step_report in zip(self.steps, self.report.steps, strict=True):
+            began = time.monotonic()
+            changed |= self.repair(step, step_report, changed)
+            step_report.duration += time.monotonic() - began
+        return changed
 
-    def release_lock(self) -> None:
-        """Give the host back; failing to (a lost connection) must not hide why the run ended.
+    def check_again(self) -> None:
+        """The checks after a repair: the lock goes back in the same round trip, after the
+        commit still held back; nothing changes after, so what rides along (the baselines'
+        probes, verify's commands) is the host's final state."""
+        began = time.monotonic()
+        checks = self.ride_checks()
+        self.ride_evidence()
+        release = self.session.ride(self.lock.release_script()) if self.lock.held else None
+        self.session.send()
+        if release is not None:
+            self.lock.released(release.result)
+        judged = time.monotonic() - began
+        for step_report, outcome in zip(self.report.steps, self.judged(checks), strict=True):
+            step_report.after = outcome
+            step_report.duration += judged
 
-        A try at the lock that the check limit cut short may have taken it: that lease is
-        given back too (the release script removes a lease only if it is this run's)."""
-        lock = self.lock
-        if lock is None and self.stray_lock is not None:
-            lock = self.stray_lock
-            lock.held = True
-        if lock is None:
+    def ride_checks(self) -> list[list[Pending]]:
+        return [[self.session.ride(c) for c in step.check.commands()] for step in self.steps]
+
+    def judged(self, checks: list[list[Pending]]) -> list[CheckOutcome]:
+        return [
+            judge(step.check, [p.result for p in rides])
+            for step, rides in zip(self.steps, checks, strict=True)
+        ]
+
+    def ride_evidence(self) -> None:
+        """The baselines' probes (a matching baseline needs no recording) and verify's
+        commands (verify then needs no round trip of its own), with a full check. Their
+        results count only while fresh: no change followed them."""
+        if self.policy.mode != "apply":
             return
+        self.probes = [self.session.ride(probe) for probe in self.baseline_probes()]
+        riders = self.policy.verify_riders
+        keys = riders(self.job.target, self.job.spec) if riders is not None else []
+        # like the try at the lock, never run again when the check limit cuts them
+        self.verify_rides = {key: self.session.ride(key[0], optional=True) for key in keys}
+
+    @property
+    def ridden(self) -> dict[Key, CommandResult]:
+        """Verify's commands' results, from a script no change followed (else none)."""
+        return {key: p.result for key, p in self.verify_rides.items() if p.fresh}
+
+    def give_back(self) -> None:
+        """Record a commit still held back (the run ended early: Ctrl-C, another step) and
+        release the lock; failing to (a lost connection) must not hide why the run ended."""
         try:
-            lock.release()
+            self.session.close()
+        except OpsfixError as exc:
+            self.report.notes.append(
+                f"could not record a committed transaction ({exc}); the next apply "
+                "finds it applied and restores its backup, then repairs again"
+            )
+        try:
+            self.lock.release()
         except OpsfixError as exc:
             self.report.notes.append(
                 f"could not release the host lock ({exc}); the next run takes it over "
@@ -235,17 +204,26 @@ class HostRun:
 
         False when one could not be restored: then this host is left to a person.
         """
-        result = self.conn.run(self.scan_command())
+        result = self.session.run(self.scan_command())
         all_ok = True
         for item in recovery.parse_scan(result):
             ok, note = recovery.recover(
-                self.conn, item, state_dir=self.state_dir, backup_dir=self.backup_dir
+                self.session.changing, item, state_dir=self.state_dir, backup_dir=self.backup_dir
             )
             self.report.notes.append(note)
             all_ok &= ok
         return all_ok
 
-    def status(self) -> HostStatus:
+    def status(self, recovered: bool) -> HostStatus:
+        """The host's verdict (its reason too), once every step has its `after`."""
+        for step_report in self.report.steps:
+            step_report.after = step_report.after or step_report.before
+        if not recovered:
+            self.report.reason = (
+                "an unfinished transaction could not be restored: nothing else was done "
+                "here; a person should look (see the notes)"
+            )
+            return "failed"
         attention = [
             r.attention
             for s in self.report.steps
@@ -288,24 +266,24 @@ class HostRun:
             return False
         acted = False
         for remediation in step.remediations:
-            if self.engine.cancelled:
+            if self.policy.cancelled():
                 raise Interrupted(f"interrupted before {remediation.name} on {step.label}")
-            self.engine.on_event(self.name, f"{step.label}: {remediation.name}")
+            self.policy.on_event(self.name, f"{step.label}: {remediation.name}")
             deferral = self.deferral(remediation)
-            if deferral and not self.engine.override_reason:
+            if deferral and not self.policy.override_reason:
                 step_report.remediations.append(
                     RemediationOutcome(remediation.name, "deferred", deferral)
                 )
                 continue
             gather = remediation.gather()
             waited, gathered = False, None
-            if self.engine.mode == "apply":  # the first lock's round trip also gathers
+            if self.policy.mode == "apply":  # the first lock's round trip also gathers
                 waited, gathered = self.take_lock(gather)
             if waited and not acted and not self.current_fails(step, step_report):
                 return acted  # the run we waited for fixed it
             outcome = self.remediate(step.check, remediation, gather, gathered)
             if deferral:
-                outcome.reason += f" [{deferral}; overridden: {self.engine.override_reason}]"
+                outcome.reason += f" [{deferral}; overridden: {self.policy.override_reason}]"
             step_report.remediations.append(outcome)
             acted |= outcome.status in ACTED
             if outcome.status == "applied":
@@ -318,70 +296,58 @@ class HostRun:
 
     def current_fails(self, step: BoundStep, step_report: StepReport) -> bool:
         """Re-run one check; if it passes now, record that and say so."""
-        current = self.check_all([step.check])[0][0]
+        current = self.check([step.check])[0]
         if current.status != "failed":
             step_report.after = current
         return current.status == "failed"
 
-    def early_lock(self) -> _EarlyLock | None:
-        """The lock, and the gather of the first step that has remediations, to end the
-        first check script with, taken there only if that step's first command failed
-        (`nginx -t`, `pgrep` of a stopped service): a broken host's repair then starts
-        without a round trip for the lock. Not when the run changes nothing or the repair
-        is deferred (a maintenance window); the flap guard, which reads the run history,
-        is asked only once the step is known to fail (a refused repair gives the lock back)."""
-        if self.engine.mode != "apply":
+    def ride_lock_try(self, checks: list[list[Pending]]) -> _EarlyLock | None:
+        """A try at the lock, and the gather of the first step that has remediations, to
+        end the first checks with, run only if that step's first command failed (`nginx
+        -t`, `pgrep` of a stopped service): a broken host's repair then starts without a
+        round trip for the lock. Last, and never run again if the check limit cuts it (a
+        cut try may have taken the lease unseen: see HostLock.tried). Not when the run
+        changes nothing or the repair is deferred (a maintenance window); the flap guard,
+        which reads the run history, is asked only once the step is known to fail (a
+        refused repair gives the lock back)."""
+        if self.policy.mode != "apply":
             return None
-        index = 0
-        for step in self.job.target.steps:
-            commands = step.check.commands()
-            if step.remediations:
-                remediation = step.remediations[0]
-                if not commands or self.deferral(remediation):
-                    return None
-                gather = tuple(remediation.gather())
-                ride = batch(gather) if gather else ""
-                lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
-                failed = f'[ "${{{status_var(index)}:-0}}" = 0 ] && exit 0\n'
-                return _EarlyLock(failed + lock.try_script(ride), lock, gather, ride)
-            index += len(commands)
-        return None
-
-    def took_early(self, early: _EarlyLock, result: CommandResult) -> None:
-        """Whether the first checks' script took the lock (see early_lock)."""
-        if result.exit_status == -1:  # cut short: it may have taken the lease unseen
-            self.stray_lock = early.lock
-        elif result.stdout and early.lock.tried(result, early.ride):
-            self.lock = early.lock
-            self.early_gathered = (early.gather, early.lock.ride_result)
+        repairable = [(s, r) for s, r in zip(self.steps, checks, strict=True) if s.remediations]
+        if not repairable:
+            return None
+        step, rides = repairable[0]
+        if not rides or self.deferral(step.remediations[0]):
+            return None
+        gather = tuple(step.remediations[0].gather())
+        ride = batch(gather) if gather else ""
+        tried = self.session.ride(self.lock.try_script(ride), optional=True, if_failed=rides[0])
+        return _EarlyLock(tried, gather, ride)
 
     def take_lock(self, gather: Sequence[str] = ()) -> tuple[bool, CommandResult | None]:
         """Lock the host before its first change. Returns whether another run had to
         finish first, and the result of `batch(gather)`, run in the same round trip once
-        the host is ours (None if the host was locked already, or it did not run; or,
-        when the first checks took the lock, what they gathered for these commands)."""
-        if self.lock is not None:
-            early, self.early_gathered = self.early_gathered, None
-            if early is not None and early[0] == tuple(gather):
-                return False, early[1]
-            return False, None
-        self.lock = HostLock(self.conn, self.engine.holder, self.engine.lock_settings)
+        the host is ours (None if it did not run; if the host was locked already, what the
+        first checks' try gathered for these commands, while nothing changed since)."""
+        if self.lock.held:
+            early = self.early
+            fresh = early is not None and early.pending.fresh and early.gather == tuple(gather)
+            return False, self.lock.ride_result if fresh else None
         waited = self.lock.acquire(batch(gather) if gather else "")
         if waited:  # another run may have changed the host meanwhile
-            self.baseline_is_current = False
+            self.session.host_changed()
         return waited, self.lock.ride_result
 
     def flapping(self, step: BoundStep) -> str | None:
         """A step repaired too often lately is left for a person (only when it would act)."""
-        guard = self.engine.options.flap_guard
-        if guard is None or not step.remediations or self.engine.mode == "check":
+        guard = self.policy.flap_guard
+        if guard is None or not step.remediations or self.policy.mode == "check":
             return None
         return guard(self.job.target, step)
 
     def deferral(self, remediation: Remediation[Any]) -> str | None:
-        if self.engine.gate is None or not remediation.disruptive:
+        if self.policy.gate is None or not remediation.disruptive:
             return None
-        return self.engine.gate(self.job.target, remediation)
+        return self.policy.gate(self.job.target, remediation)
 
     def remediate(
         self,
@@ -392,14 +358,13 @@ class HostRun:
     ) -> RemediationOutcome:
         """`gathered`: the result of `batch(gather)` if it already ran (with the lock)."""
         name = remediation.name
-        self.send_commit()  # an earlier transaction's: journals are written in order
         if gather and gathered is None:
-            gathered = self.conn.run(batch(gather))
+            gathered = self.session.run(batch(gather))
         facts = unbatch(gather, gathered) if gathered is not None else []
         try:
             asked = remediation.peer_gather(facts)
             if asked:
-                plan = remediation.plan_from_peers(facts, self.engine.ask_peers(self.job, asked))
+                plan = remediation.plan_from_peers(facts, self.policy.ask_peers(self.job, asked))
             else:
                 plan = remediation.plan(facts)
         except Exception as exc:
@@ -410,17 +375,18 @@ class HostRun:
             return RemediationOutcome(name, "no_change", plan.summary)
         outcome = RemediationOutcome(name, "applied", plan.summary, attention=plan.attention)
         outcome.commands = [*plan.validate, *plan.act]
-        if plan.changes and (self.engine.mode == "dry-run" or self.engine.show_diff):
-            current = current_contents(self.conn, plan.changes, None)
-            outcome.diff = diff(plan, current, hide=self.engine.is_sensitive)
+        dry = self.policy.mode == "dry-run"
+        if plan.changes and (dry or self.policy.show_diff):
+            current = current_contents(self.session, plan.changes, None)
+            outcome.diff = diff(plan, current, hide=self.policy.is_sensitive)
         tx = Transaction(
-            self.conn,
+            self.session if dry else self.session.changing,
             plan,
             new_txid(name),
             state_dir=self.state_dir,
             backup_dir=self.backup_dir,
         )
-        if self.engine.mode == "dry-run":
+        if dry:
             return self.dry_run(tx, plan, outcome)
         try:
             return self.transact(tx, plan, check, outcome)
@@ -456,11 +422,10 @@ class HostRun:
         self, tx: Transaction, plan: Plan, check: Check[Any], outcome: RemediationOutcome
     ) -> RemediationOutcome:
         """Prepare (backup, stage, validate), apply, re-check; roll back when it did not help."""
-        self.touched = True
         outcome.backup_path = tx.backup if plan.changes and plan.backup else None
         # one round trip: acts only if validated, and re-checks once the act has succeeded
         prepared, applied, rechecked = tx.prepare_and_apply(
-            after=check.commands(), limit=self.check_limit
+            after=check.commands(), limit=self.session.limit
         )
         outcome.validate_output = prepared.text()
         if not prepared.ok or applied is None:
@@ -475,13 +440,13 @@ class HostRun:
             return outcome
         if applied.ok:
             outcome.recheck = (
-                judge(check, rechecked) if rechecked is not None else self.check_all([check])[0][0]
+                judge(check, rechecked) if rechecked is not None else self.check([check])[0]
             )
             if outcome.recheck.ok:
                 # sent with the next round trip (the last checks, as a rule): a run that
                 # dies first leaves it "applied", which the next apply restores, just as
                 # when it dies before a commit of its own round trip
-                self.commit = tx.finish_script("committed")
+                self.session.before_next_change(tx.finish_script("committed"))
                 return outcome
             why = f"re-check still fails: {outcome.recheck.summary}"
             if plan.partial_ok or not plan.backup:
@@ -498,82 +463,11 @@ class HostRun:
         tx.finish("rolled-back" if restored.ok else "restore-failed")
         return outcome
 
-    def check_all(
-        self,
-        checks: Sequence[Check[Any]],
-        extra: Sequence[str] = (),
-        riders: Sequence[str] = (),
-    ) -> tuple[list[CheckOutcome], list[CommandResult]]:
-        """Run the checks' commands (and `extra` ones, then `riders`) in one round trip and
-        judge each; the results of `extra` and `riders` are returned as they are. A rider
-        the check limit cuts short is not run again (exit status -1); one that repeats a
-        command of the script shares that command's result."""
-        commands: list[str] = []
-        spans = []
-        for check in checks:
-            mine = check.commands()
-            spans.append((len(commands), len(mine)))
-            commands.extend(mine)
-        # one after another: a check's own probe (say `nginx -t`) must not show up in
-        # another check's view of the host (say `pgrep nginx`)
-        commands.extend(extra)
-        needed = len(commands)
-        # a rider that repeats a command of this script (`nginx -t`) shares its result:
-        # the same read-only command, a moment later in the same script, tells nothing new
-        where: dict[str, int] = {}
-        for i, command in enumerate(commands):
-            where.setdefault(command, i)
-        for rider in riders:
-            if rider not in where:
-                where[rider] = len(commands)
-                commands.append(rider)
-        results = self._run_checks(commands, optional=len(commands) - needed) if commands else []
-        outcomes = [
-            judge(check, results[start : start + count])
-            for check, (start, count) in zip(checks, spans, strict=True)
-        ]
-        ridden = [results[where[rider]] for rider in riders] if results else []
-        return outcomes, results[needed - len(extra) : needed] + ridden
-
-    def _run_checks(self, commands: list[str], optional: int = 0) -> list[CommandResult]:
-        """The check script, first without a `timeout` process per command.
-
-        The host pays for every process: a `timeout` per command was a third of a typical
-        check script's CPU. So the whole script first gets one check's limit; in the rare
-        case it runs out (a probe hangs), the commands that had not finished run again,
-        each bounded on its own, so a hung probe fails alone and the others still judge.
-        The last `optional` commands (verify's riders) are never run again.
-        """
-        command_limit = self.job.spec.command_timeout
-        check_limit = self.engine.check_timeout
-        script = batch(commands, parallel=False)
-        whole = self.check_limit is None
-        try:
-            done = self.conn.run(script, timeout=self.check_limit)
-            return self._unbatched(commands, done)
-        except CommandTimeout as cut:
-            cut_short = CommandResult(script, -1, cut.stdout, cut.stderr)
-            results = unbatch(commands, cut_short)
-            needed = len(commands) - optional
-            rest = [i for i, r in enumerate(results[:needed]) if r.exit_status == -1]
-            if not rest:  # only optional commands were cut short
-                return results
-            if whole:
-                raise
-        again = [commands[i] for i in rest]
-        # a `timeout` inside the script runs in a process group of its own, which the
-        # host's limit on the whole script does not reach: keep it within that limit
-        limit = min(check_limit, command_limit + 1)
-        redone = self._unbatched(again, self.conn.run(batch(again, parallel=False, timeout=limit)))
-        for i, result in zip(rest, redone, strict=True):
-            results[i] = result
-        return results
-
-    @staticmethod
-    def _unbatched(commands: list[str], result: CommandResult) -> list[CommandResult]:
-        if result.exit_status == 1 and result.stderr in BECOME_FAILURES:
-            raise BecomeRefused(result.stderr)
-        return unbatch(commands, result)
+    def check(self, checks: Sequence[Check[Any]]) -> list[CheckOutcome]:
+        """The checks' verdicts, from one round trip."""
+        rides = [[self.session.ride(c) for c in check.commands()] for check in checks]
+        self.session.send()
+        return [judge(c, [p.result for p in r]) for c, r in zip(checks, rides, strict=True)]
 
     def baseline(self) -> None:
         """Let remediations remember this healthy state (e.g. a known-good config).
@@ -581,14 +475,14 @@ class HostRun:
         The engine calls it only after the host also passed verify. Nothing to do when the
         run changed nothing and the baselines matched the host when it was checked.
         """
-        if self.baseline_is_current:
+        if self.probes and all(p.fresh and p.result.ok for p in self.probes):
             return
         steps = self.job.target.steps
         commands = list(
             dict.fromkeys(c for s in steps for r in s.remediations for c in r.baseline())
         )
         if commands:
-            self.conn.run(batch(commands, parallel=False))
+            self.session.run(batch(commands, parallel=False))
 
     def baseline_probes(self) -> list[str]:
         """Each remediation's check that its baseline is current; [] if one has none."""

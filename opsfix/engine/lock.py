@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from opsfix.engine.session import Runner
 from opsfix.errors import OpsfixError
 from opsfix.shell import quote
-from opsfix.transport.base import CommandResult, Connection
+from opsfix.transport.base import CommandResult
 
 LOCK_PATH = "/run/lock/opsfix/host.lock"
 
@@ -80,7 +81,7 @@ class HostLock:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Runner,
         me: Holder,
         settings: LockSettings | None = None,
         *,
@@ -93,6 +94,7 @@ class HostLock:
         self.clock = clock
         self.sleep = sleep
         self.held = False
+        self.maybe_held = False  # a try cut short may have taken the lease unseen
         self.ride_result: CommandResult | None = None
 
     def acquire(self, ride: str = "") -> bool:
@@ -123,10 +125,12 @@ class HostLock:
             self.sleep(self.settings.poll)
 
     def release(self) -> None:
-        if not self.held:
+        """Give the lease back (also one a try cut short may have taken: the release
+        script removes a lease only if it is this run's)."""
+        if not self.held and not self.maybe_held:
             return
         self.conn.run(self.release_script())
-        self.held = False
+        self.held = self.maybe_held = False
 
     def release_script(self) -> str:
         """Gives the lease back if it is still ours: for `release`, or to run as the last
@@ -136,7 +140,7 @@ class HostLock:
     def released(self, result: CommandResult) -> None:
         """`release_script` ran elsewhere: the lease is given back if it succeeded."""
         if result.ok:
-            self.held = False
+            self.held = self.maybe_held = False
 
     def try_script(self, ride: str = "", replace: str = "") -> str:
         """One try at the lease, without waiting: prints ACQUIRED (then runs `ride`, a
@@ -153,8 +157,12 @@ class HostLock:
     def tried(self, result: CommandResult, ride: str = "") -> bool:
         """`try_script` ran elsewhere (with the first checks): True if the lease is ours
         now (and `ride_result` holds what rode along). Anything else, even no answer,
-        leaves it to `acquire`, which also knows a lease of this very run as ours."""
+        leaves it to `acquire`, which also knows a lease of this very run as ours. A try
+        cut short (exit status -1) may have taken it unseen: `release` gives it back."""
         self.ride_result = None
+        if result.exit_status == -1:
+            self.maybe_held = True
+            return False
         try:
             holder = self._tried(result, ride)
         except HostLocked:

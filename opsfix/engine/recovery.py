@@ -14,10 +14,11 @@ import json
 import posixpath
 from dataclasses import dataclass
 
+from opsfix.engine.session import Runner
 from opsfix.engine.transaction import Transaction
 from opsfix.plugin import Plan, Remove
 from opsfix.shell import quote
-from opsfix.transport.base import CommandResult, Connection
+from opsfix.transport.base import CommandResult
 
 FINAL_STATES = (
     "committed",
@@ -85,9 +86,7 @@ def _rooted(item: Unfinished) -> list[tuple[str, str]]:
     return [(p, posixpath.dirname(p)) for p in item.paths]
 
 
-def recover(
-    conn: Connection, item: Unfinished, *, state_dir: str, backup_dir: str
-) -> tuple[bool, str]:
+def recover(conn: Runner, item: Unfinished, *, state_dir: str, backup_dir: str) -> tuple[bool, str]:
     """Restore one unfinished transaction; returns whether it worked and a report line."""
     plan = Plan(
         f"recover {item.txid}",

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from posixpath import dirname
 
 from opsfix import hostfiles
+from opsfix.engine.session import Runner
 from opsfix.plugin import Change, Plan, Remove, Symlink, WriteFile
 from opsfix.shell import batch, quote, unbatch
-from opsfix.transport.base import CommandResult, Connection
+from opsfix.transport.base import CommandResult
 
 STATE_DIR = "/var/lib/opsfix/tx"
 BACKUP_DIR = "/var/backups/opsfix"
@@ -75,7 +76,7 @@ class Transaction:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Runner,
         plan: Plan,
         txid: str,
         *,
@@ -393,7 +394,7 @@ DIFF_LIMIT = 64 * 1024  # bigger or binary files are summarised, never transferr
 
 
 def current_contents(
-    conn: Connection, paths: list[str] | Sequence[Change], timeout: float | None
+    conn: Runner, paths: list[str] | Sequence[Change], timeout: float | None
 ) -> dict[str, str | None]:
     """What each path holds now, for diffs: file text, `-> target` for links, None if absent.
 

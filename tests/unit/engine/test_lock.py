@@ -117,3 +117,17 @@ def test_a_lock_folder_another_user_owns_is_refused(tmp_path):
     with pytest.raises(HostLocked, match=r"is not a folder of this user: refused"):
         HostLock(LocalShell(), Holder.me("run-a"), settings).acquire()
     assert list((tmp_path / "lock").iterdir()) == []
+
+
+def test_a_try_cut_short_may_have_taken_the_lease_and_release_gives_it_back(settings):
+    from opsfix.transport.base import CommandResult
+
+    shell = LocalShell()
+    lock = HostLock(shell, Holder.me("run-a"), settings)
+    shell.run(lock.try_script())  # the try ran, but its answer never came back
+    assert not lock.tried(CommandResult("try", -1)) and not lock.held
+    lock.release()
+    assert not os.path.exists(settings.path)
+    other = HostLock(LocalShell(), Holder.me("run-b"), settings)
+    assert other.acquire() is False  # free at once: no wait for a lease nobody holds
+    other.release()

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from opsfix.engine.session import BecomeRefused, HostSession
 from opsfix.errors import CommandTimeout, ConnectionFailed
-from opsfix.hosts import ConnectionSpec
-from opsfix.session import BecomeRefused, HostSession
 from opsfix.transport.base import CommandResult
 from opsfix.transport.become import SUDO_WRONG_PASSWORD
 from opsfix.transport.local import LocalConnection
+from opsfix.transport.spec import ConnectionSpec
 
 
 class Shell:
