@@ -1,11 +1,11 @@
 """Runs a remediation's Plan on one host as a transaction, in as few round trips as possible.
 
-1. prepare (one script): record a journal, back up every path the plan touches, stage the
-   new content, copy the stage tree, apply the changes to the copy and validate it.
-   Nothing live changes here, so a failed validation leaves the host exactly as it was.
-2. apply (one script): swap each change in by an atomic rename inside its own directory,
-   then act (reload/start).
-3. the engine re-checks (in the apply's own script, once it has succeeded); on failure
+1. prepare: record a journal, back up every path the plan touches, stage the new
+   content, copy the stage tree, apply the changes to the copy and validate it. Nothing
+   live changes here, so a failed validation leaves the host exactly as it was.
+2. apply, in the same script only once prepare has succeeded: swap each change in by an
+   atomic rename inside its own directory, then act (reload/start).
+3. the step's re-check, in the same script once the act has succeeded; on failure
    `restore` puts every backed-up file back (atomically) and runs the rollback commands.
    Backups are kept under /var/backups/opsfix/<tx>.
 
@@ -91,17 +91,9 @@ class Transaction:
         self.work = f"{state_dir}/{txid}"
         self.backup = f"{backup_dir}/{txid}"
 
-    def prepare(self) -> StepLog:
-        """Journal, back up, stage and validate. Changes nothing live."""
-        return self._run(self._prepare_script())
-
     def validate_only(self) -> StepLog:
         """Stage and validate in a scratch folder that is removed again: a dry run's check."""
         return self._run(self._prepare_script(scratch=True))
-
-    def apply(self) -> StepLog:
-        """Swap the staged changes in atomically, then act."""
-        return self._run(self._apply_script())
 
     def prepare_and_apply(
         self, after: Sequence[str] = (), limit: float | None = None
@@ -249,9 +241,6 @@ class Transaction:
                 step = f"rm -f {target}"
             lines.append(f"{step} || fail stage")
         return lines
-
-    def _apply_script(self) -> str:
-        return "\n".join([*self._held(), *self._apply_lines()]) + "\n"
 
     def _apply_lines(self) -> list[str]:
         """The apply phase, to run where the transaction is held (see `_held`)."""

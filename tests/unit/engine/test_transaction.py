@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opsfix.engine.transaction import Transaction, current_contents, diff, parse_log
+from opsfix.engine.transaction import StepLog, Transaction, current_contents, diff, parse_log
 from opsfix.plugin import Plan, Remove, Symlink, WriteFile
 from opsfix.transport.base import CommandResult
 
@@ -31,6 +31,13 @@ def tx(tmp_path: Path, plan: Plan) -> Transaction:
     )
 
 
+def applied(t: Transaction) -> StepLog:
+    """Prepare and apply `t` (one round trip, as the engine does); the apply's log."""
+    prepared, done, _ = t.prepare_and_apply()
+    assert prepared.ok and done is not None, prepared
+    return done
+
+
 def validate_no_broken_file() -> str:
     # a validator that sees the *staged* tree only
     return 'test ! -e "$OPSFIX_STAGE/conf.d/broken.conf" && grep -q fixed "$OPSFIX_STAGE/main.conf"'
@@ -46,15 +53,14 @@ def test_validated_plan_swaps_files_and_keeps_backups(tmp_path, tree):
             WriteFile(str(tree / "new" / "added.conf"), b"added\n", mode=0o600),
         ),
         stage_root=str(tree),
-        validate=(validate_no_broken_file(),),
+        # the second sees what is live while the staged tree is validated
+        validate=(validate_no_broken_file(), f"cat {tree}/main.conf > {tmp_path}/live"),
         act=(f"touch {tmp_path}/acted",),
     )
     t = tx(tmp_path, plan)
-    prepared = t.prepare()
-    assert prepared.ok, prepared
-    assert (tree / "main.conf").read_text() == "main ok\n"  # nothing live changed yet
-    applied = t.apply()
-    assert applied.ok, applied
+    done = applied(t)
+    assert done.ok, done
+    assert (tmp_path / "live").read_text() == "main ok\n"  # nothing live changed before
     assert (tree / "main.conf").read_text() == "main fixed\n"
     assert not (tree / "conf.d" / "broken.conf").exists()
     assert (tree / "link").resolve() == tree / "main.conf"
@@ -75,8 +81,8 @@ def test_failed_validation_changes_nothing(tmp_path, tree):
         validate=(validate_no_broken_file(),),
         act=(f"touch {tmp_path}/acted",),
     )
-    prepared = tx(tmp_path, plan).prepare()
-    assert not prepared.ok
+    prepared, done, _ = tx(tmp_path, plan).prepare_and_apply()
+    assert not prepared.ok and done is None
     assert prepared.failed_phase == "validate"
     assert prepared.outputs[0][1] != 0
     assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == before
@@ -94,7 +100,7 @@ def test_restore_puts_everything_back(tmp_path, tree):
         rollback=(f"touch {tmp_path}/rolled",),
     )
     t = tx(tmp_path, plan)
-    assert t.prepare().ok and t.apply().ok
+    assert applied(t).ok
     restored = t.restore()
     assert restored.ok, restored
     assert (tree / "main.conf").read_text() == "main ok\n"
@@ -108,17 +114,15 @@ def test_restore_puts_everything_back(tmp_path, tree):
 
 def test_failed_act_is_reported(tmp_path, tree):
     plan = Plan("x", act=("echo boom >&2; exit 7",))
-    t = tx(tmp_path, plan)
-    assert t.prepare().ok
-    applied = t.apply()
-    assert not applied.ok and applied.failed_phase == "act"
-    assert applied.outputs == [("echo boom >&2; exit 7", 7, "boom\n")]
+    done = applied(tx(tmp_path, plan))
+    assert not done.ok and done.failed_phase == "act"
+    assert done.outputs == [("echo boom >&2; exit 7", 7, "boom\n")]
 
 
 def test_hostile_paths_stay_quoted(tmp_path, tree):
     evil = str(tree / "a; touch PWNED; $(id) `id`.conf")
     t = tx(tmp_path, Plan("x", changes=(WriteFile(evil, b"ok\n"),), stage_root=str(tree)))
-    assert t.prepare().ok and t.apply().ok
+    assert applied(t).ok
     assert Path(evil).read_text() == "ok\n"
     assert not list(tmp_path.rglob("PWNED"))
 
@@ -142,7 +146,7 @@ def test_new_parent_folders_are_world_readable(tmp_path, tree):
     # a web server must be able to enter folders a restore creates
     target = tree / "assets" / "css" / "site.css"
     t = tx(tmp_path, Plan("x", changes=(WriteFile(str(target), b"body{}\n"),)))
-    assert t.prepare().ok and t.apply().ok
+    assert applied(t).ok
     assert oct((tree / "assets").stat().st_mode & 0o777) == "0o755"
     assert oct((tree / "assets" / "css").stat().st_mode & 0o777) == "0o755"
     assert oct(target.stat().st_mode & 0o777) == "0o644"
@@ -272,7 +276,7 @@ def test_a_folder_swapped_for_a_symlink_after_the_backup_is_not_restored_through
     path = tree / "conf.d" / "broken.conf"
     plan = Plan("fix", changes=(WriteFile(str(path), b"fixed\n", root=str(tree)),))
     t = tx(tmp_path, plan)
-    assert t.prepare().ok and t.apply().ok
+    assert applied(t).ok
     shutil.rmtree(tree / "conf.d")
     (tree / "conf.d").symlink_to(outside / "conf.d")
     restored = t.restore()
@@ -282,6 +286,8 @@ def test_a_folder_swapped_for_a_symlink_after_the_backup_is_not_restored_through
 
 def test_a_change_outside_its_root_is_refused(tmp_path, tree):
     plan = Plan("write", changes=(WriteFile(str(tmp_path / "x"), b"x", root=str(tree)),))
-    prepared = tx(tmp_path, plan).prepare()
-    assert not prepared.ok and prepared.failed_phase.startswith(f"{tmp_path}/x is ")
+    prepared, done, _ = tx(tmp_path, plan).prepare_and_apply()
+    assert (
+        not prepared.ok and done is None and prepared.failed_phase.startswith(f"{tmp_path}/x is ")
+    )
     assert not (tmp_path / "x").exists()

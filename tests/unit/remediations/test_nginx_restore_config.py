@@ -274,10 +274,9 @@ def test_gathered_snapshot_restores_a_broken_tree_through_the_engine(
         state_dir=str(tmp_path / "tx"),
         backup_dir=str(tmp_path / "b"),
     )
-    prepared = tx.prepare()
+    prepared, applied, _ = tx.prepare_and_apply()
     assert prepared.ok, prepared.text()
-    applied = tx.apply()
-    assert applied.ok, applied.text()
+    assert applied is not None and applied.ok, applied.text()
     assert {p: p.read_bytes() for p in nginx_tree.rglob("*") if p.is_file()} == good
     assert not (nginx_tree / "sites-enabled/old").is_symlink()
     assert subprocess.run(["nginx", "-t", "-c", str(nginx_tree / "nginx.conf")]).returncode == 0
@@ -303,8 +302,8 @@ def test_a_snapshot_that_no_longer_validates_changes_nothing(
         state_dir=str(tmp_path / "tx"),
         backup_dir=str(tmp_path / "b"),
     )
-    prepared = tx.prepare()
-    assert not prepared.ok and prepared.failed_phase == "validate"
+    prepared, applied, _ = tx.prepare_and_apply()
+    assert not prepared.ok and prepared.failed_phase == "validate" and applied is None
     assert 'invalid value "maybe"' in prepared.text()
     assert {p: p.read_bytes() for p in nginx_tree.rglob("*") if p.is_file()} == before
 
