@@ -71,10 +71,6 @@ class Pending:
     def _set(self, result: CommandResult) -> None:
         self._result, self._changes = result, self._session.changes
 
-    def _runs_after(self, done: CommandResult) -> bool:
-        """With `if_failed`: whether that command's result lets this one run."""
-        return done.exit_status not in (0, -1)
-
 
 class HostSession:
     """Every round trip of one host's run, over its one connection."""
@@ -124,15 +120,16 @@ class HostSession:
         held = [Pending(self, script, False, None) for script in self._held]
         if not riding and not held:
             return
-        timeout, cut = self._trip([*held, *riding], self.limit)
-        needed = [p for p in cut if not p.optional]
-        if needed:
+        items = [*held, *riding]
+        timeout = self._trip(items, self.limit)
+        needed = [p for p in items if not p.optional and p.result.exit_status == -1]
+        if timeout is not None and needed:
             if self.limit is None:  # the host's own limit cut it: nothing is left to try
-                raise timeout or AssertionError
+                raise timeout
             # a `timeout` inside the script runs in a process group of its own, which
             # the host's limit on the whole script does not reach: keep it within that
             each = min(self.check_limit, self.command_limit + 1)
-            timeout, _ = self._trip(needed, None, each)
+            timeout = self._trip(needed, None, each)
             if timeout is not None:
                 raise timeout
         self._held = self._held[len(held) :]
@@ -164,10 +161,10 @@ class HostSession:
 
     def _trip(
         self, items: list[Pending], limit: float | None, each: float | None = None
-    ) -> tuple[CommandTimeout | None, list[Pending]]:
+    ) -> CommandTimeout | None:
         """Run `items` in one script (each command bounded by `each` seconds, if given)
-        and set their results. Returns the timeout that cut the script short, if one did,
-        and the items it cut."""
+        and set their results. Returns the timeout that cut the script short, if one did:
+        the items it cut have no answer (exit status -1)."""
         commands, slots = _compose(items)
         results: list[CommandResult] = []
         timeout: CommandTimeout | None = None
@@ -181,8 +178,7 @@ class HostSession:
         for item in items:
             done = results[slots[item]] if item in slots else CommandResult(item.script, 0)
             item._set(_named(item.script, done))
-        cut = [i for i in items if i in slots and results[slots[i]].exit_status == -1]
-        return timeout, cut if timeout is not None else []
+        return timeout
 
     @staticmethod
     def _unbatched(commands: list[str], result: CommandResult) -> list[CommandResult]:
@@ -200,7 +196,7 @@ def _compose(items: list[Pending]) -> tuple[list[str], dict[Pending, int]]:
     for item in items:
         condition = item.if_failed
         if condition is not None and condition not in slots:  # ran in an earlier trip
-            if not item._runs_after(condition.result):
+            if condition.result.exit_status in (0, -1):  # it did not fail (or never ran)
                 continue
             condition = None
         if item.optional and condition is None and item.script in first:
