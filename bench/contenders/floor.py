@@ -6,13 +6,16 @@ commands in one exec, every host at once in its own thread. Prints one line per 
 Two things every paramiko program at 1,000 hosts needs, opsfix included: known_hosts is
 read once and looked up by name (paramiko's `load_host_keys` in each thread parses the
 whole file per connection, n² under logging's global lock: the run never ends), and
-each connection's reader thread wakes once a second when idle, not ten times.
+each connection's reader thread wakes once a second when idle, not ten times. Logins
+under way at once are bounded as opsfix bounds them (32 per core): a thousand at once
+on two busy cores all pass their timeouts together.
 
     python floor.py KEY KNOWN_HOSTS ADDRESS...
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
@@ -22,6 +25,7 @@ from paramiko.hostkeys import HostKeyEntry
 
 SCRIPT = "nginx -t; ss -ltnH 'sport = :80' | grep -q .; df -P /var/log; du -sk /var/log"
 TIMEOUT = 60  # a host that takes longer counts as failed; the run never hangs
+LOGINS = threading.BoundedSemaphore(32 * (os.cpu_count() or 1))
 
 
 class Transport(paramiko.Transport):
@@ -50,20 +54,21 @@ def probe(address: str, pkey: paramiko.PKey, known: KnownHosts, out: dict[str, s
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(known)
     try:
-        sock = socket.create_connection((address, 22), timeout=TIMEOUT)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client.connect(
-            address,
-            username="root",
-            pkey=pkey,
-            sock=sock,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=TIMEOUT,
-            banner_timeout=TIMEOUT,
-            auth_timeout=TIMEOUT,
-            transport_factory=Transport,
-        )
+        with LOGINS:
+            sock = socket.create_connection((address, 22), timeout=TIMEOUT)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.connect(
+                address,
+                username="root",
+                pkey=pkey,
+                sock=sock,
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=TIMEOUT,
+                banner_timeout=TIMEOUT,
+                auth_timeout=TIMEOUT,
+                transport_factory=Transport,
+            )
         _, stdout, stderr = client.exec_command(SCRIPT, timeout=TIMEOUT)
         text = stdout.read().decode() + stderr.read().decode()
         stdout.channel.recv_exit_status()

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import getpass
 import math
+import os
 import resource
 import secrets
 import select
@@ -45,6 +46,13 @@ _DRAIN_MAX = 64  # chunks read per stream before the deadline is looked at again
 
 _keys: dict[str, paramiko.PKey] = {}
 _keys_lock = threading.Lock()
+# Logins under way at once in this process. A login is CPU on both ends (key exchange,
+# host key, signature): a thousand at once on a few cores all crawl past their timeout
+# together (43 of 1,000 hosts lost on a busy 2-core machine), while a bounded number
+# each finish in a fraction of a second, as many per second. A connection's timeout
+# runs from its turn, not from its wait.
+MAX_LOGINS = 32 * (os.cpu_count() or 1)
+_logins = threading.BoundedSemaphore(MAX_LOGINS)
 
 
 class _QuickAckSocket(socket.socket):
@@ -167,7 +175,8 @@ class SSHConnection:
             target = _Hop(self.spec.hostname, self.spec.port, self.login_user)
             auth = self._auth_options()  # a bad key file fails before any socket opens
             try:
-                self._client = self._login(target, self._first_socket(auth), auth)
+                with _logins:
+                    self._client = self._login(target, self._first_socket(auth), auth)
             except BaseException:
                 self._close_jumps()
                 raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -184,3 +185,31 @@ def test_idle_connections_wake_once_a_second() -> None:
         assert isinstance(transport, paramiko.Transport)
         assert transport.sock.gettimeout() == 1.0
         assert transport.get_security_options().ciphers[0] == "aes128-gcm@openssh.com"
+
+
+def test_logins_under_way_at_once_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thousand handshakes at once on a few cores all pass their timeout together: the
+    ones beyond the bound wait their turn, and their timeout starts with it."""
+    monkeypatch.setattr(ssh, "_logins", threading.BoundedSemaphore(2))
+    under_way, most = [0], [0]
+    lock = threading.Lock()
+
+    def login(self: SSHConnection, hop: _Hop, sock: object, auth: object) -> object:
+        with lock:
+            under_way[0] += 1
+            most[0] = max(most[0], under_way[0])
+        time.sleep(0.05)
+        with lock:
+            under_way[0] -= 1
+        return object()
+
+    monkeypatch.setattr(SSHConnection, "_login", login)
+    monkeypatch.setattr(SSHConnection, "_first_socket", lambda self, auth: None)
+    conns = [SSHConnection(ConnectionSpec(host=f"w{i}", hostname="192.0.2.1")) for i in range(6)]
+    threads = [threading.Thread(target=c.open) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 2
+    assert all(c._client is not None for c in conns)
