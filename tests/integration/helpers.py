@@ -123,12 +123,14 @@ def opsfix_with_state(*args: str | Path, state: Path) -> Run:
     return opsfix_with_env(*args, env={**clean_env(str(state)), "OPSFIX_STATE_DIR": str(state)})
 
 
-def opsfix_with_env(*args: str | Path, env: dict[str, str], timeout: float = 120) -> Run:
-    """The real CLI with exactly this environment, as a pipe (no terminal)."""
+def opsfix_with_env(
+    *args: str | Path, env: dict[str, str], timeout: float = 120, cwd: Path = REPO
+) -> Run:
+    """The real CLI with exactly this environment, as a pipe (no terminal), run from `cwd`."""
     began = time.monotonic()
     done = subprocess.run(
         [opsfix_command(), *map(str, args)],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
