@@ -54,7 +54,8 @@ echo "systemd lab tree: $tree ($(($(date +%s) - start)) s)"
 
 # The practice VMs under libvirt (tests/integration/test_vagrant_vm.py, `vagrant up
 # --provider=libvirt`): libvirt with qemu, and the box built from Debian packages when
-# Vagrant has none. Where systemd does not run, libvirt's daemons are started by hand.
+# Vagrant has none, or one built by an older vagrant/build-box.sh (the box carries a digest
+# of the script). Where systemd does not run, libvirt's daemons are started by hand.
 apt-get install -y -qq --no-install-recommends vagrant-libvirt libvirt-daemon-system \
   libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base \
   iptables e2fsprogs >/dev/null

@@ -11,20 +11,26 @@
 # Vagrant's insecure key (Vagrant swaps it for a key of its own at the first boot) and
 # passwordless sudo. Needs root, mmdebstrap, qemu-utils and e2fsprogs.
 set -euo pipefail
+{ # read to the end before running: a checkout that changes meanwhile cannot derail it
 cache=${OPSFIX_CACHE_DIR:-/var/cache/opsfix}/vagrant
 box=$cache/debian-bookworm64-libvirt.box
 name=debian/bookworm64
 suite=bookworm
+key=$(ls /usr/share/rubygems-integration/all/gems/vagrant-2*/keys/vagrant.pub | head -n 1)
+# The box is built again when its recipe changes (this script, Vagrant's insecure key): the
+# digest goes into the box (opsfix-stamp) and next to the cached file, compared with both.
+stamp=$(cat "${BASH_SOURCE[0]}" "$key" | sha256sum | cut -c1-16)
+added=${VAGRANT_HOME:-$HOME/.vagrant.d}/boxes/${name//\//-VAGRANTSLASH-}/0/libvirt
 
 if [ "$(id -u)" -ne 0 ]; then echo "build-box.sh: run as root" >&2; exit 1; fi
-if vagrant box list 2>/dev/null | grep -q "^$name .*libvirt" && [ -s "$cache/kernel/vmlinuz" ]; then
-  echo "build-box.sh: box $name (libvirt) is already added"; exit 0
+if [ "$(cat "$added/opsfix-stamp" 2>/dev/null)" = "$stamp" ] && [ -s "$cache/kernel/vmlinuz" ]; then
+  echo "build-box.sh: box $name (libvirt) is up to date ($stamp)"; exit 0
 fi
-if [ ! -s "$box" ] || [ ! -s "$cache/kernel/vmlinuz" ]; then
+if [ "$(cat "$box.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -s "$cache/kernel/vmlinuz" ]; then
+  mkdir -p "$cache"
   work=$(mktemp -d /var/tmp/opsfix-box.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   root=$work/root
-  key=$(ls /usr/share/rubygems-integration/all/gems/vagrant-2*/keys/vagrant.pub | head -n 1)
   packages=systemd,systemd-sysv,dbus,libpam-systemd,libnss-myhostname,openssh-server,sudo
   packages=$packages,iproute2,procps,curl,ca-certificates,rsync,python3,python3-jinja2,nginx
   packages=$packages,logrotate,linux-image-amd64,initramfs-tools,zstd
@@ -51,14 +57,13 @@ if [ ! -s "$box" ] || [ ! -s "$cache/kernel/vmlinuz" ]; then
   install -m 0600 -o 1000 -g 1000 "$key" "$root/home/vagrant/.ssh/authorized_keys"
   echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > "$root/etc/sudoers.d/vagrant"
   chmod 0440 "$root/etc/sudoers.d/vagrant"
-  # libvirt's qemu runs as libvirt-qemu: the kernel must be where it may read, not in the
-  # box folder under root's private ~/.vagrant.d.
-  install -d -m 0755 "$cache/kernel"
-  install -m 0644 "$root"/boot/vmlinuz-* "$cache/kernel/vmlinuz"
-  install -m 0644 "$root"/boot/initrd.img-* "$cache/kernel/initrd.img"
+  install -d "$work/kernel"
+  cp "$root"/boot/vmlinuz-* "$work/kernel/vmlinuz"
+  cp "$root"/boot/initrd.img-* "$work/kernel/initrd.img"
   mkfs.ext4 -q -F -L vmroot -d "$root" "$work/root.raw" 4G
   qemu-img convert -O qcow2 "$work/root.raw" "$work/box.img"
   printf '{"provider":"libvirt","format":"qcow2","virtual_size":4}\n' > "$work/metadata.json"
+  echo "$stamp" > "$work/opsfix-stamp"
   cat > "$work/Vagrantfile" <<EOF
 # Box defaults: the image has no bootloader, libvirt boots its kernel directly.
 Vagrant.configure("2") do |config|
@@ -69,7 +74,17 @@ Vagrant.configure("2") do |config|
   end
 end
 EOF
-  tar -C "$work" -czf "$box.tmp" metadata.json Vagrantfile box.img
+  tar -C "$work" -czf "$box.tmp" metadata.json Vagrantfile box.img opsfix-stamp
+  # libvirt's qemu runs as libvirt-qemu: the kernel must be where it may read, not in the
+  # box folder under root's private ~/.vagrant.d. Kernel, box and stamp change together.
+  install -d -m 0755 "$cache/kernel"
+  install -m 0644 "$work/kernel/vmlinuz" "$cache/kernel/vmlinuz.tmp"
+  install -m 0644 "$work/kernel/initrd.img" "$cache/kernel/initrd.img.tmp"
+  mv "$cache/kernel/vmlinuz.tmp" "$cache/kernel/vmlinuz"
+  mv "$cache/kernel/initrd.img.tmp" "$cache/kernel/initrd.img"
   mv "$box.tmp" "$box"
+  echo "$stamp" > "$box.stamp"
 fi
 vagrant box add --force --name "$name" "$box"
+exit
+}

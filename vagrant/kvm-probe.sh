@@ -6,7 +6,8 @@
 cache=.vagrant/kvm-driver
 if [ -s "$cache" ]; then cat "$cache"; exit 0; fi
 driver=qemu
-kernel=$(ls "${VAGRANT_HOME:-$HOME/.vagrant.d}"/boxes/*/*/libvirt/vmlinuz /boot/vmlinuz-* 2>/dev/null | head -n 1)
+# Any Linux kernel will do: the one vagrant/build-box.sh keeps for the box, else the host's.
+kernel=$(ls "${OPSFIX_CACHE_DIR:-/var/cache/opsfix}/vagrant/kernel/vmlinuz" /boot/vmlinuz-* 2>/dev/null | head -n 1)
 if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -n "$kernel" ] && command -v qemu-system-x86_64 >/dev/null; then
   out=$(timeout 20 qemu-system-x86_64 -accel kvm -m 256 -display none -serial stdio -no-reboot \
     -kernel "$kernel" -append "console=ttyS0 panic=-1 root=/dev/opsfix-none" 2>&1 </dev/null)
