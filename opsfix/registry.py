@@ -131,8 +131,20 @@ def load_registry(
     return registry
 
 
+_FROZEN: dict[str, list[tuple[str, str, str]]] = {}
+
+
+def freeze_packages() -> None:
+    """Read the installed plugin packages once, for the rest of this process: a long-lived
+    process that loads a registry per host (`opsfix worker`) then skips the scan of every
+    installed distribution (~10 ms) each time. A package installed later needs a restart."""
+    _FROZEN.update({kind: _entry_points(kind) for kind in _KINDS})
+
+
 def _entry_points(kind: str) -> list[tuple[str, str, str]]:
     """(name, target, distribution) of every installed `opsfix.<kind>` entry point."""
+    if kind in _FROZEN:
+        return _FROZEN[kind]
     from importlib.metadata import entry_points  # pydantic has loaded it already
 
     found = []

@@ -13,6 +13,7 @@ import contextlib
 import secrets as random
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ from opsfix.errors import OptionsError
 from opsfix.evidence.results import HostReport, RunReport
 
 _OK = ("healthy", "repaired")
-INSPECT_SECONDS = 1.0  # how long workers have to say which queues they serve
+QUICK_INSPECT_SECONDS = 0.3  # how long workers have to say which queues they serve,
+INSPECT_SECONDS = 2.0  # and, when one the run needs is missing, the longer second asking
 TASK_LIFETIME = 6 * 3600.0  # a task not started by then is refused as expired
 
 
@@ -74,7 +76,8 @@ def run_cluster(
     asking.join()
     if "error" in found:
         raise found["error"]
-    app, served = found["app"], found["served"]
+    app = found["app"]
+    served = _served(app, found["served"], tasks)
     sender = _Sender(app, served, on_event or (lambda host, text: None), on_record)
     report = RunReport(playbook=playbook.name, mode=request.mode, started=time.time())
     serial = request.serial or playbook.serial
@@ -155,14 +158,25 @@ def _ask_workers(broker: str, found: dict[str, Any]) -> None:
 
     try:
         app = make_app(broker)
-        found.update(app=app, served=served_queues(app))
+        found.update(app=app, served=served_queues(app, QUICK_INSPECT_SECONDS))
     except Exception as exc:  # the broker cannot be reached: said once the hosts are bound
         found["error"] = OptionsError(f"--cluster: cannot reach the broker: {exc}")
 
 
-def served_queues(app: Any, timeout: float = INSPECT_SECONDS) -> dict[str, set[str]]:
-    """Queue -> the workers that consume it, as the live workers answer."""
-    answers = app.control.inspect(timeout=timeout).active_queues() or {}
+def _served(app: Any, found: dict[str, set[str]], tasks: list[_Task]) -> dict[str, set[str]]:
+    """The queues served, asked again for longer when a quick first answer lacked one
+    the run needs (a busy worker may answer late: never call its site unserved early)."""
+    if {task.queue for task in tasks} <= set(found):
+        return found
+    later = served_queues(app, INSPECT_SECONDS)
+    return {q: found.get(q, set()) | later.get(q, set()) for q in {*found, *later}}
+
+
+def served_queues(app: Any, timeout: float) -> dict[str, set[str]]:
+    """Queue -> the workers that consume it, as the live workers answer within `timeout`."""
+    with warnings.catch_warnings():  # two workers of one name: said by the workers' logs
+        warnings.simplefilter("ignore")
+        answers = app.control.inspect(timeout=timeout).active_queues() or {}
     served: dict[str, set[str]] = {}
     for worker, queues in answers.items():
         for queue in queues or []:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,9 +85,9 @@ def _run_host(
     from opsfix.runner import RunRequest, run_playbook
 
     options = env["options"]
-    with tempfile.TemporaryDirectory(prefix="opsfix-task-") as scratch:
-        inventory = Path(scratch) / "inventory.yml"
-        inventory.write_text(yaml.safe_dump(inventory_doc(env)), encoding="utf-8")
+    inventory = _task_folder(settings) / "inventory.yml"  # this process's, one task at a time
+    inventory.write_text(yaml.safe_dump(inventory_doc(env)), encoding="utf-8")
+    try:
         request = RunRequest(
             playbook=root / made.playbook,
             inventory=[inventory],
@@ -103,8 +103,21 @@ def _run_host(
             **{key: options[key] for key in OPTIONS},
         )
         report, _warnings, secrets = run_playbook(request)
+    finally:
+        inventory.unlink(missing_ok=True)
     [host] = output.to_data(history.masked(report, secrets))["hosts"]
     return dict(host)
+
+
+def _task_folder(settings: WorkerSettings) -> Path:
+    """A private folder of this pool process (beside the bundles) for its task's inventory:
+    nothing else there, so no group_vars/ or host_vars/ of anyone else's is read with it."""
+    folder = settings.cache.parent / "tasks" / str(os.getpid())
+    if not folder.is_dir():
+        from opsfix.evidence.statedir import private_folder
+
+        private_folder(folder)
+    return folder
 
 
 def default_cache() -> Path:
@@ -131,18 +144,31 @@ def preload() -> None:
     the built-in plugins again (about a second of CPU each)."""
     import importlib
 
-    from opsfix.registry import load_registry
+    from opsfix.registry import freeze_packages, load_registry
 
     for module in PRELOAD:
         importlib.import_module(module)
+    freeze_packages()
     load_registry([])
 
 
 _SETTINGS: list[WorkerSettings] = []  # set before Celery forks its pool: children inherit
 
 
+POOL_NICENESS = 5
+
+
+def _yield_to_the_dispatcher(**_: Any) -> None:
+    """Pool processes run below the worker's main process: on a busy machine the one
+    process that fetches tasks and hands them out must not wait behind the hosts' work,
+    or the pool idles while tasks wait in the broker."""
+    os.nice(POOL_NICENESS)
+
+
 def serve(broker: str, settings: WorkerSettings, queues: list[str], concurrency: int) -> None:
     """Run the Celery worker until it is stopped (SIGTERM: running hosts finish first)."""
+    from celery.signals import worker_process_init
+
     from opsfix.cluster.app import TASK, make_app
     from opsfix.evidence.statedir import private_folder
 
@@ -150,6 +176,10 @@ def serve(broker: str, settings: WorkerSettings, queues: list[str], concurrency:
     _SETTINGS[:] = [settings]
     preload()
     app = make_app(broker)
+    worker_process_init.connect(_yield_to_the_dispatcher, weak=False)
+    # the host's outcome is logged as one line (run_task); Celery's own "succeeded" line
+    # would format the whole report again for every task
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
 
     @app.task(name=TASK)
     def run_host(message: Any) -> dict[str, Any]:

@@ -189,3 +189,23 @@ def test_a_package_may_not_shadow_a_builtin_without_saying_so(tmp_path: Path) ->
     )
     done = _in_site(tmp_path, code)
     assert done.stdout.strip() == "shadowing.memory", done.stderr
+
+
+def test_a_frozen_process_keeps_the_packages_it_saw_and_skips_the_scan(tmp_path: Path) -> None:
+    """`opsfix worker` loads a registry per host: it reads the installed packages once."""
+    rename = FILE_CONTAINS.replace("class FileContains(", "class LineThere(")
+    modules = {"late_plugins.__init__": "", "late_plugins.line_there": rename}
+    _installed(
+        tmp_path, "late_plugins", "[opsfix.checks]\nline_there = late_plugins.line_there\n", modules
+    )
+    info, aside = tmp_path / "late_plugins-1.0.dist-info", tmp_path.parent / "aside"
+    code = (
+        "import shutil; from opsfix import registry\n"
+        "FREEZE\n"
+        f"shutil.move({str(info)!r}, {str(aside)!r})  # uninstalled while the process runs\n"
+        "print('line_there' in registry.load_registry().checks)\n"
+        f"shutil.move({str(aside)!r}, {str(info)!r})\n"
+    )
+    frozen = _in_site(tmp_path, code.replace("FREEZE", "registry.freeze_packages()"))
+    scanned = _in_site(tmp_path, code.replace("FREEZE", "pass"))
+    assert (frozen.stdout, scanned.stdout) == ("True\n", "False\n"), frozen.stderr + scanned.stderr
