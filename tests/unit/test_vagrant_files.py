@@ -9,6 +9,7 @@ and those are compared with the inventory opsfix reads.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -198,3 +199,38 @@ def test_provisioning_installs_nothing_that_is_there_and_runs_without_systemd() 
     assert "/run/systemd/system" in script and "nginx -s reload" in script
     done = subprocess.run(["sh", "-n", str(ROOT / "vagrant" / "provision.sh")])
     assert done.returncode == 0
+
+
+GEMS = Path("/usr/share/rubygems-integration/all/gems")
+VAGRANT_KEYS = sorted(GEMS.glob("vagrant-2*/keys/vagrant.pub"))  # as build-box.sh finds it
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not VAGRANT_KEYS, reason="build-box.sh runs as root, with Vagrant's key"
+)
+def test_the_box_script_rebuilds_only_when_its_recipe_changed(tmp_path: Path) -> None:
+    """setup.sh runs vagrant/build-box.sh every time: a box stamped with the digest of the
+    script and Vagrant's key is up to date, any other is built again (here the build stops
+    at once: its cache folder cannot be made; the VM test builds for real)."""
+    script = ROOT / "vagrant" / "build-box.sh"
+    digest = hashlib.sha256(script.read_bytes() + VAGRANT_KEYS[0].read_bytes()).hexdigest()[:16]
+    box = tmp_path / "home/boxes/debian-VAGRANTSLASH-bookworm64/0/libvirt"
+    kernel = tmp_path / "cache/vagrant/kernel"
+    for folder in (box, kernel):
+        folder.mkdir(parents=True)
+    (kernel / "vmlinuz").write_bytes(b"kernel")
+    env = {**os.environ, "VAGRANT_HOME": str(tmp_path / "home")}
+
+    def run(stamp: str, cache: Path) -> subprocess.CompletedProcess[str]:
+        (box / "opsfix-stamp").write_text(f"{stamp}\n")
+        argv = ["bash", str(script)]
+        both = {**env, "OPSFIX_CACHE_DIR": str(cache)}
+        return subprocess.run(argv, env=both, capture_output=True, text=True, timeout=60)
+
+    current = run(digest, tmp_path / "cache")
+    assert current.returncode == 0, current.stderr
+    assert f"is up to date ({digest})" in current.stdout
+    (tmp_path / "not-a-folder").write_text("")
+    stale = run("0123456789abcdef", tmp_path / "not-a-folder")
+    assert stale.returncode != 0 and "up to date" not in stale.stdout
+    assert "mkdir: cannot create directory" in stale.stderr, stale.stderr
