@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from opsfix.engine.lock import LOCK_PATH
 from opsfix.lab import Lab
 
 from .helpers import (
@@ -413,6 +414,13 @@ def test_a_worker_killed_mid_repair_is_redelivered_and_the_host_recovered_once(
         # the dead attempt's act ended on the host, was rolled back, then acted once more
         assert lab.exec("web2", f"cat {ACTS}").stdout == "start\nend\nrollback\nstart\nend\n"
         assert lab.exec("web2", f"cat {TARGET}").stdout == "new\n"
+        # the killed attempt's transaction was recovered, the next one committed, and the
+        # lock the dead process held is gone (taken over as stale, then released)
+        states = lab.exec(
+            "web2", 'for d in /var/lib/opsfix/tx/*/; do cat "$d/state"; done'
+        ).stdout.split()
+        assert sorted(states) == ["committed", "recovered"], states
+        assert lab.exec("web2", f"test -e {LOCK_PATH}", check=False).returncode == 1
         assert "WorkerLostError" in worker.text() or "exited with 'signal 9" in worker.text()
         assert worker.hosts() == ["web2", "web2"]  # the same task, delivered again
     finally:
