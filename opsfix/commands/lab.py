@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
         p.add_argument(
             "--dir",
             type=Path,
+            # `lab --dir X up` and `lab up --dir X` alike: up's own default must not
+            # overwrite what the parent parsed
+            default=None if p is lab else argparse.SUPPRESS,
             help="lab state folder (default $OPSFIX_LAB_DIR or /var/lib/opsfix-lab)",
         )
 

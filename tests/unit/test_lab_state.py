@@ -70,3 +70,13 @@ def test_down_without_a_lab_does_nothing_and_keeps_foreign_files(tmp_path: Path)
     (tmp_path / "precious").write_text("keep me")
     down(tmp_path)
     assert (tmp_path / "precious").read_text() == "keep me"
+
+
+def test_the_lab_folder_may_come_before_or_after_the_action() -> None:
+    from opsfix.cli import _build_parser
+
+    for argv in (["lab", "--dir", "/x", "up"], ["lab", "up", "--dir", "/x"]):
+        assert _build_parser(argv).parse_args(argv).dir == Path("/x"), argv
+    for argv in (["lab", "up"], ["lab", "--dir", "/x", "down"]):
+        args = _build_parser(argv).parse_args(argv)
+        assert args.dir == (Path("/x") if "--dir" in argv else None), argv
