@@ -12,7 +12,7 @@ from opsfix.engine.session import BecomeRefused, HostSession
 from opsfix.errors import CommandTimeout, ConnectionFailed
 from opsfix.transport.base import CommandResult
 from opsfix.transport.become import SUDO_WRONG_PASSWORD
-from opsfix.transport.local import LocalConnection
+from opsfix.transport.kinds.local import LocalConnection
 from opsfix.transport.spec import ConnectionSpec
 
 
