@@ -39,7 +39,7 @@ from opsfix.transport.settings import (
 from opsfix.transport.spec import ConnectionSpec
 
 MAX_CHANNELS = 8  # sshd's default MaxSessions is 10; SFTP takes one more
-CHANNEL_RETRIES = 5
+CHANNEL_WAIT = 5.0  # seconds a refused channel is asked for again (sshd freeing sessions)
 EXIT_GRACE = 0.25  # wait this long for EOF after the exit status (output still in flight)
 _CHUNK = 65536
 _DRAIN_MAX = 64  # chunks read per stream before the deadline is looked at again
@@ -383,16 +383,18 @@ class SSHConnection:
                 self.host, "connection lost" if self._client else "not connected"
             )
         attempt = 0
+        give_up = time.monotonic() + CHANNEL_WAIT
         while True:
             try:
                 return transport.open_session(timeout=self.spec.connect_timeout)
             except paramiko.ChannelException as e:
-                # sshd frees a closed session a moment after we see it closed, so a burst
-                # of channels can briefly meet MaxSessions: wait a little and ask again
+                # sshd frees a closed session a moment after we see it closed (a busy host
+                # takes longer), so a burst of channels can briefly meet MaxSessions: wait
+                # a little and ask again, for a few seconds rather than a few tries
                 attempt += 1
-                if attempt > CHANNEL_RETRIES or not transport.is_active():
+                if time.monotonic() >= give_up or not transport.is_active():
                     raise ConnectionFailed(self.host, f"cannot open a channel: {e}") from None
-                time.sleep(0.02 * attempt)
+                time.sleep(min(0.02 * attempt, 0.2))
             except (paramiko.SSHException, EOFError, OSError) as e:
                 reason = "connection lost" if not transport.is_active() else "cannot open a channel"
                 raise ConnectionFailed(self.host, f"{reason}: {e}") from None

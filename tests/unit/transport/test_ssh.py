@@ -213,3 +213,47 @@ def test_logins_under_way_at_once_are_bounded(monkeypatch: pytest.MonkeyPatch) -
         t.join()
     assert most[0] == 2
     assert all(c._client is not None for c in conns)
+
+
+class _Refusing:
+    """A transport whose sshd refuses `refusals` channels first (MaxSessions met)."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.asked = 0
+
+    def is_active(self) -> bool:
+        return True
+
+    def open_session(self, timeout: float) -> str:
+        self.asked += 1
+        if self.asked <= self.refusals:
+            raise paramiko.ChannelException(2, "Connect failed")
+        return "channel"
+
+
+class _Client:
+    def __init__(self, transport: _Refusing) -> None:
+        self.transport = transport
+
+    def get_transport(self) -> _Refusing:
+        return self.transport
+
+
+def test_a_channel_sshd_refuses_for_a_while_is_asked_for_again() -> None:
+    """A busy sshd frees closed sessions late: ten refusals in a row still get a channel."""
+    conn = SSHConnection(ConnectionSpec(host="w", hostname="h"))
+    refusing = _Refusing(10)
+    conn._client = _Client(refusing)  # type: ignore[assignment]
+    assert conn._open_channel() == "channel"
+    assert refusing.asked == 11
+
+
+def test_a_channel_refused_for_good_fails_after_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ssh, "CHANNEL_WAIT", 0.3)
+    conn = SSHConnection(ConnectionSpec(host="w", hostname="h"))
+    conn._client = _Client(_Refusing(10**9))  # type: ignore[assignment]
+    began = time.monotonic()
+    with pytest.raises(ConnectionFailed, match="cannot open a channel"):
+        conn._open_channel()
+    assert 0.3 <= time.monotonic() - began < 2
