@@ -74,23 +74,43 @@ def builtin_templates() -> Path:
     return Path(str(resources.files("opsfix.templates")))
 
 
-def prepare(request: RunRequest) -> tuple[Any, list[Job], list[str]]:
-    """Load plugins, playbook, inventory and variables; bind every host. Contacts no host."""
+@dataclass(frozen=True)
+class Loaded:
+    """What a run loads before it looks at any host: its plugins, the playbook, its
+    templates. It depends on the playbook's files alone, so a process running many
+    hosts of one playbook (a cluster worker) loads it once."""
+
+    registry: Any
+    playbook: Any
+    templates: TemplateEngine
+
+
+def load(request: RunRequest) -> Loaded:
+    """Load and validate the plugins and the playbook. Contacts no host."""
+    registry = load_registry([request.playbook.parent, *request.plugin_dirs])
+    playbook = load_playbook(request.playbook, registry)
+    templates = TemplateEngine([playbook.base_dir / "templates", builtin_templates()])
+    return Loaded(registry, playbook, templates)
+
+
+def prepare(
+    request: RunRequest, loaded: Loaded | None = None, inventory: Any = None
+) -> tuple[Any, list[Job], list[str]]:
+    """Load plugins, playbook, inventory and variables; bind every host. Contacts no host.
+    `loaded` and `inventory`, when given, stand for what the request names."""
     from opsfix.inventory import load_inventory
     from opsfix.inventory.targeting import target_hosts
 
-    playbook_path = request.playbook
-    plugin_dirs = [playbook_path.parent, *request.plugin_dirs]
-    registry = load_registry(plugin_dirs)
-    playbook = load_playbook(playbook_path, registry)
-    inventory = load_inventory(request.inventory)
+    loaded = loaded or load(request)
+    playbook, registry, templates = loaded.playbook, loaded.registry, loaded.templates
+    if inventory is None:
+        inventory = load_inventory(request.inventory)
     hosts, warnings = target_hosts(
         inventory, playbook.hosts, request.limit, playbook.hosts_location
     )
     if request.retry_failed:
         hosts = _previous_failures(playbook.path, hosts, warnings)
     extra = parse_extra_vars(request.extra_vars)
-    templates = TemplateEngine([playbook.base_dir / "templates", builtin_templates()])
     targets = bind(playbook, hosts, registry, extra, templates, state=lazy_store())
     jobs = []
     extra_origins = {key: Location("--extra-vars", field=key) for key in extra}
@@ -233,15 +253,18 @@ def run_playbook(
     keeper: KeeperLink | None = None,
     on_record: Record | None = None,
     wrap_connect: Callable[[Callable[[ConnectionSpec], Any]], Any] | None = None,
+    loaded: Loaded | None = None,
+    inventory: Any = None,
 ) -> tuple[RunReport, list[str], list[str]]:
     """Run a playbook; returns the report, warnings, and the secret values to mask.
     `on_bound` is called once every host is bound, before any is contacted. SSH hosts go
     through `keeper`'s kept connections when given (opsfix.transport.keeper.link). `on_record`
     gets structured progress (engine.Record), first ("secrets", values to mask) before
-    any host is contacted; `wrap_connect` may wrap the connector (to log commands)."""
+    any host is contacted; `wrap_connect` may wrap the connector (to log commands).
+    `loaded` and `inventory` stand for what the request names, already loaded."""
     from opsfix.transport.keeper.link import connector
 
-    playbook, jobs, warnings = prepare(request)
+    playbook, jobs, warnings = prepare(request, loaded, inventory)
     connect = connector(keeper)  # before on_bound: what it loads is start-up's too
     if wrap_connect is not None:
         connect = wrap_connect(connect)

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from opsfix.cluster import bundle
 from opsfix.cluster.bundle import TaskRefused
 from opsfix.cluster.message import FORMAT, OPTIONS, inventory_doc
@@ -85,39 +83,54 @@ def _run_host(
     from opsfix.runner import RunRequest, run_playbook
 
     options = env["options"]
-    inventory = _task_folder(settings) / "inventory.yml"  # this process's, one task at a time
-    inventory.write_text(yaml.safe_dump(inventory_doc(env)), encoding="utf-8")
-    try:
-        request = RunRequest(
-            playbook=root / made.playbook,
-            inventory=[inventory],
-            mode=env["mode"],
-            limit=env["host"]["name"],
-            forks=1,
-            extra_vars=[json.dumps(env["extra_vars"])] if env["extra_vars"] else [],
-            plugin_dirs=[root / d for d in made.plugin_dirs],
-            ssh_config=settings.ssh_config,
-            known_hosts=settings.known_hosts,
-            trust_new_host_keys=settings.trust_new_host_keys,
-            become_password=settings.become_password,
-            **{key: options[key] for key in OPTIONS},
-        )
-        report, _warnings, secrets = run_playbook(request)
-    finally:
-        inventory.unlink(missing_ok=True)
+    request = RunRequest(
+        playbook=root / made.playbook,
+        inventory=[],  # the task's own, below
+        mode=env["mode"],
+        limit=env["host"]["name"],
+        forks=1,
+        extra_vars=[json.dumps(env["extra_vars"])] if env["extra_vars"] else [],
+        plugin_dirs=[root / d for d in made.plugin_dirs],
+        ssh_config=settings.ssh_config,
+        known_hosts=settings.known_hosts,
+        trust_new_host_keys=settings.trust_new_host_keys,
+        become_password=settings.become_password,
+        **{key: options[key] for key in OPTIONS},
+    )
+    report, _warnings, secrets = run_playbook(
+        request, loaded=_loaded(request, made.sha256), inventory=task_inventory(env)
+    )
     [host] = output.to_data(history.masked(report, secrets))["hosts"]
     return dict(host)
 
 
-def _task_folder(settings: WorkerSettings) -> Path:
-    """A private folder of this pool process (beside the bundles) for its task's inventory:
-    nothing else there, so no group_vars/ or host_vars/ of anyone else's is read with it."""
-    folder = settings.cache.parent / "tasks" / str(os.getpid())
-    if not folder.is_dir():
-        from opsfix.evidence.statedir import private_folder
+_LOADED: dict[str, Any] = {}  # bundle sha256 -> its runner.Loaded, in this pool process
+LOADED_KEPT = 4  # bundles whose playbooks stay loaded (one per concurrent run, roughly)
 
-        private_folder(folder)
-    return folder
+
+def _loaded(request: Any, sha256: str) -> Any:
+    """The bundle's plugins, playbook and templates, loaded once per pool process: a
+    bundle is content named by its hash, so what loads from it never changes."""
+    from opsfix.runner import load
+
+    if sha256 not in _LOADED:
+        while len(_LOADED) >= LOADED_KEPT:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[sha256] = load(request)
+    return _LOADED[sha256]
+
+
+def task_inventory(env: dict[str, Any]) -> Any:
+    """The inventory of the task's host and its peers, read from the envelope as an
+    inventory file of that content would be (nothing else is read with it: no
+    group_vars/ or host_vars/ of anyone else's)."""
+    from opsfix.inventory.draft import InventoryDraft
+    from opsfix.inventory.resolve import resolve
+    from opsfix.inventory.yaml_source import read_yaml
+
+    draft = InventoryDraft()
+    read_yaml(inventory_doc(env), f"task of run {env['run_id']}", draft)
+    return resolve(draft)
 
 
 def default_cache() -> Path:
@@ -178,8 +191,10 @@ def serve(broker: str, settings: WorkerSettings, queues: list[str], concurrency:
     app = make_app(broker)
     worker_process_init.connect(_yield_to_the_dispatcher, weak=False)
     # the host's outcome is logged as one line (run_task); Celery's own "succeeded" line
-    # would format the whole report again for every task
+    # would format the whole report again for every task, and paramiko's INFO lines
+    # (connected, authenticated) add three more per host
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
 
     @app.task(name=TASK)
     def run_host(message: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from opsfix.cluster import message, routing
+from opsfix.cluster.worker import task_inventory
 from opsfix.errors import InventoryError, Location, OptionsError
 from opsfix.inventory import load_inventory
 from opsfix.inventory.host import Host
@@ -57,15 +58,33 @@ def test_the_envelope_holds_only_the_options_that_shape_a_host_s_run() -> None:
     assert "become_password" not in str(env)
 
 
-def test_the_worker_s_inventory_gives_the_host_its_groups_vars_and_peers(tmp_path: Path) -> None:
+def test_the_worker_s_inventory_gives_the_host_its_groups_vars_and_peers() -> None:
     env = {
+        "run_id": "r1",
         "host": {"name": "web1", "groups": ["prod", "web"], "vars": {"a": 1, "opsfix_site": "x"}},
         "peers": [{"name": "web2", "groups": ["web"], "vars": {"a": 2}}],
     }
-    path = tmp_path / "inventory.yml"
-    path.write_text(yaml.safe_dump(message.inventory_doc(env)))
-    inventory = load_inventory([path])
+    inventory = task_inventory(env)
     assert set(inventory.hosts["web1"].groups) == {"prod", "web"}
     assert inventory.hosts["web1"].vars == {"a": 1, "opsfix_site": "x"}
     assert inventory.hosts["web2"].vars == {"a": 2}
     assert inventory.groups["web"].hosts == ("web1", "web2")
+
+
+def test_the_worker_s_inventory_reads_as_the_same_content_in_a_file_would(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "run_id": "r1",
+        "host": {
+            "name": "web1",
+            "groups": ["web"],
+            "vars": {"n": 1, "l": [1, "a"], "d": {"k": None}},
+        },
+        "peers": [],
+    }
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(message.inventory_doc(env)))
+    from_file, in_memory = load_inventory([path]), task_inventory(env)
+    assert in_memory.hosts["web1"].vars == from_file.hosts["web1"].vars
+    assert in_memory.hosts["web1"].groups == from_file.hosts["web1"].groups
