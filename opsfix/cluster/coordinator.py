@@ -13,8 +13,10 @@ import contextlib
 import secrets as random
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ _OK = ("healthy", "repaired")
 QUICK_INSPECT_SECONDS = 0.3  # how long workers have to say which queues they serve,
 INSPECT_SECONDS = 2.0  # and, when one the run needs is missing, the longer second asking
 TASK_LIFETIME = 6 * 3600.0  # a task not started by then is refused as expired
+SENDERS = 8  # tasks published at once (opsfix.cluster.app shares one result backend)
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,7 @@ def run_cluster(
             "each worker (OPSFIX_BECOME_PASSWORD or `opsfix worker --become-password-file`)"
         )
     key = load_key(cluster.key_file)
-    found: dict[str, Any] = {}  # Celery loads and the workers answer while hosts bind
-    asking = threading.Thread(target=_ask_workers, args=(cluster.broker, found), daemon=True)
-    asking.start()
+    workers = _Workers(cluster.broker)  # Celery loads and workers answer while hosts bind
     playbook, jobs, warnings = prepare(request)
     if on_bound is not None:
         on_bound()
@@ -73,11 +74,8 @@ def run_cluster(
     if on_record is not None:
         on_record("secrets", secrets)
     tasks = _tasks(request, playbook, jobs, key)
-    asking.join()
-    if "error" in found:
-        raise found["error"]
-    app = found["app"]
-    served = _served(app, found["served"], tasks)
+    app, quick = workers.serving({task.queue for task in tasks})
+    served = _served(app, quick, tasks)
     sender = _Sender(app, served, on_event or (lambda host, text: None), on_record)
     report = RunReport(playbook=playbook.name, mode=request.mode, started=time.time())
     serial = request.serial or playbook.serial
@@ -153,14 +151,51 @@ def _paths(value: Any) -> list[Path]:
     return []
 
 
-def _ask_workers(broker: str, found: dict[str, Any]) -> None:
-    from opsfix.cluster.app import make_app
+class _Workers:
+    """Which queues the live workers serve, asked once at start-up (a broadcast their
+    answers reach within QUICK_INSPECT_SECONDS) in a thread of its own, while the
+    playbook loads. The run starts as soon as every queue it needs has answered, not
+    when the broadcast's wait ends."""
 
-    try:
-        app = make_app(broker)
-        found.update(app=app, served=served_queues(app, QUICK_INSPECT_SECONDS))
-    except Exception as exc:  # the broker cannot be reached: said once the hosts are bound
-        found["error"] = OptionsError(f"--cluster: cannot reach the broker: {exc}")
+    def __init__(self, broker: str) -> None:
+        self._served: dict[str, set[str]] = {}
+        self._changed = threading.Condition()
+        self._app: Any = None
+        self._error: Exception | None = None
+        self._done = False
+        threading.Thread(target=self._ask, args=(broker,), daemon=True).start()
+
+    def _ask(self, broker: str) -> None:
+        from opsfix.cluster.app import make_app
+
+        try:
+            app = make_app(broker)
+            with self._changed:
+                self._app = app
+            served_queues(app, QUICK_INSPECT_SECONDS, on_answer=self._heard)
+        except Exception as exc:  # the broker cannot be reached: said once the hosts are bound
+            self._error = OptionsError(f"--cluster: cannot reach the broker: {exc}")
+        finally:
+            with self._changed:
+                self._done = True
+                self._changed.notify_all()
+
+    def _heard(self, served: dict[str, set[str]]) -> None:
+        with self._changed:
+            for queue, names in served.items():
+                self._served.setdefault(queue, set()).update(names)
+            self._changed.notify_all()
+
+    def serving(self, needed: set[str]) -> tuple[Any, dict[str, set[str]]]:
+        """The app and the queues served so far, once all of `needed` are or the quick
+        asking is over."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._done or (self._app is not None and needed <= set(self._served))
+            )
+            if self._error is not None:
+                raise self._error
+            return self._app, {q: set(names) for q, names in self._served.items()}
 
 
 def _served(app: Any, found: dict[str, set[str]], tasks: list[_Task]) -> dict[str, set[str]]:
@@ -172,16 +207,27 @@ def _served(app: Any, found: dict[str, set[str]], tasks: list[_Task]) -> dict[st
     return {q: found.get(q, set()) | later.get(q, set()) for q in {*found, *later}}
 
 
-def served_queues(app: Any, timeout: float) -> dict[str, set[str]]:
-    """Queue -> the workers that consume it, as the live workers answer within `timeout`."""
+def served_queues(
+    app: Any, timeout: float, on_answer: Callable[[dict[str, set[str]]], None] | None = None
+) -> dict[str, set[str]]:
+    """Queue -> the workers that consume it, as the live workers answer within `timeout`
+    (of silence); `on_answer` hears each worker's answer as it comes."""
+
+    def served(answers: dict[str, Any]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for worker, queues in answers.items():
+            for queue in queues or []:
+                found.setdefault(str(queue.get("name")), set()).add(worker)
+        return found
+
+    def heard(answer: Any) -> None:
+        if on_answer is not None and isinstance(answer, dict):
+            on_answer(served(answer))
+
     with warnings.catch_warnings():  # two workers of one name: said by the workers' logs
         warnings.simplefilter("ignore")
-        answers = app.control.inspect(timeout=timeout).active_queues() or {}
-    served: dict[str, set[str]] = {}
-    for worker, queues in answers.items():
-        for queue in queues or []:
-            served.setdefault(str(queue.get("name")), set()).add(worker)
-    return served
+        answers = app.control.inspect(timeout=timeout, callback=heard).active_queues() or {}
+    return served(answers)
 
 
 def _rollout(sender: _Sender, batches: list[list[_Task]], limit: float | None) -> list[HostReport]:
@@ -217,25 +263,41 @@ class _Sender:
         self.on_record = on_record or (lambda kind, data: None)
 
     def run_batch(self, batch: list[_Task]) -> list[HostReport]:
-        from opsfix.cluster.app import TASK
-
         done: dict[str, HostReport] = {}
         sent: dict[str, _Task] = {}
         for task in batch:
             if task.queue not in self.served:
                 done[task.name] = _unserved(task)
                 self._done(done[task.name])
-                continue
-            result = self.app.send_task(TASK, args=[task.body], queue=task.queue)
-            sent[result.id] = task
-            self.on_record("host_started", task.name)
-            self.on_event(task.name, f"queued for {task.queue}")
+            else:
+                sent[uuid.uuid4().hex] = task
         try:
+            self._send(sent)
             self._gather(sent, done)
         except KeyboardInterrupt:
             self._interrupted(sent, done)
             raise
         return [done[task.name] for task in batch]
+
+    def _send(self, tasks: dict[str, _Task]) -> None:
+        """Publish the tasks over SENDERS broker connections at once: each publish waits
+        for the broker's answer, and on a machine busy with the hosts' work one at a time
+        left the last host's task queued for seconds after the first one started."""
+        from opsfix.cluster.app import TASK
+
+        def one(item: tuple[str, _Task]) -> None:
+            task_id, task = item
+            self.app.send_task(TASK, args=[task.body], queue=task.queue, task_id=task_id)
+            self.on_record("host_started", task.name)
+            self.on_event(task.name, f"queued for {task.queue}")
+
+        if not tasks:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(SENDERS, len(tasks)))
+        try:
+            list(pool.map(one, tasks.items()))
+        finally:  # Ctrl-C: no more are sent; those being sent finish (then are revoked)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _gather(self, sent: dict[str, _Task], done: dict[str, HostReport]) -> None:
         from celery.result import AsyncResult, ResultSet

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import pytest
 
 from opsfix.cluster import coordinator
 from opsfix.cluster.coordinator import _served, _Task, host_report
+from opsfix.errors import OptionsError
 
 
 def test_a_worker_s_report_becomes_the_host_s_report() -> None:
@@ -36,7 +40,7 @@ class Inspect:
     def __init__(self, answers: list[dict[str, Any]], asked: list[float]) -> None:
         self.answers, self.asked = answers, asked
 
-    def __call__(self, timeout: float) -> Inspect:
+    def __call__(self, timeout: float, callback: Any = None) -> Inspect:
         self.asked.append(timeout)
         return self
 
@@ -65,3 +69,45 @@ def test_a_site_missing_from_the_quick_answer_is_asked_for_longer() -> None:
     served = _served(app, {"east": {"w1@m"}}, [task("east"), task("west")])
     assert served == {"east": {"w1@m"}, "west": {"w2@m"}}
     assert app.asked == [coordinator.INSPECT_SECONDS]
+
+
+class SlowBroadcast:
+    """A broadcast whose first worker answers at once and whose wait then lasts until
+    the test lets it end."""
+
+    def __init__(self, first: dict[str, Any], later: dict[str, Any]) -> None:
+        self.first, self.later = first, later
+        self.release = threading.Event()
+        self.control = type("Control", (), {"inspect": self.inspect})()
+
+    def inspect(self, timeout: float, callback: Any = None) -> Any:
+        def active_queues() -> dict[str, Any]:
+            callback(self.first)
+            self.release.wait(10)
+            callback(self.later)
+            return {**self.first, **self.later}
+
+        return type("Inspect", (), {"active_queues": staticmethod(active_queues)})()
+
+
+def test_a_run_starts_when_its_queues_answered_not_when_the_broadcast_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = SlowBroadcast({"w1@m": [{"name": "east"}]}, {"w2@m": [{"name": "west"}]})
+    monkeypatch.setattr("opsfix.cluster.app.make_app", lambda broker: app)
+    workers = coordinator._Workers("redis://nowhere")
+    got, served = workers.serving({"east"})  # returns while the broadcast still waits
+    assert got is app and served == {"east": {"w1@m"}}
+    app.release.set()
+    assert workers.serving({"east", "north"})[1] == {"east": {"w1@m"}, "west": {"w2@m"}}
+
+
+def test_a_broker_that_cannot_be_reached_is_said_when_the_run_needs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(broker: str) -> Any:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr("opsfix.cluster.app.make_app", refuse)
+    with pytest.raises(OptionsError, match="cannot reach the broker: connection refused"):
+        coordinator._Workers("redis://nowhere").serving({"east"})
