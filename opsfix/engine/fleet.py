@@ -275,8 +275,12 @@ class Engine:
             with self._lock:
                 self._open[conn] = host_run
             host_run.run()
-            if self.mode == "apply" and self.verifier is not None and report.steps:
+            if self._verifies(report):
+                assert self.verifier is not None
                 self.verifier.ahead((job.target, job.spec, conn), host_run.ridden)
+            elif not (self.mode == "apply" and report.status in _OK and host_run.wants_baseline):
+                self._release(conn)  # nothing more to do there: its batch need not hold it
+                conn = None
         except (Interrupted, ConnectionFailed) as exc:
             if self.cancelled:
                 report.status, report.reason = "failed", f"interrupted: {exc}"
@@ -291,6 +295,14 @@ class Engine:
         except Exception as exc:  # a plugin bug must not take the other hosts down
             report.status, report.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
         return self._finish(report, started, conn)
+
+    def _verifies(self, report: HostReport) -> bool:
+        return self.mode == "apply" and self.verifier is not None and bool(report.steps)
+
+    def _release(self, conn: Connection) -> None:
+        with self._lock:
+            self._open.pop(conn, None)
+        _close(conn)
 
     def _finish(
         self, report: HostReport, started: float, conn: Connection | None

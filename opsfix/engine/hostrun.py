@@ -475,14 +475,20 @@ class HostRun:
         The engine calls it only after the host also passed verify. Nothing to do when the
         run changed nothing and the baselines matched the host when it was checked.
         """
-        if self.probes and all(p.fresh and p.result.ok for p in self.probes):
-            return
-        steps = self.job.target.steps
-        commands = list(
-            dict.fromkeys(c for s in steps for r in s.remediations for c in r.baseline())
-        )
+        commands = self._baseline_commands()
         if commands:
             self.session.run(batch(commands, parallel=False))
+
+    @property
+    def wants_baseline(self) -> bool:
+        """baseline() has something to record (the engine keeps the connection for it)."""
+        return bool(self._baseline_commands())
+
+    def _baseline_commands(self) -> list[str]:
+        if self.probes and all(p.fresh and p.result.ok for p in self.probes):
+            return []
+        steps = self.job.target.steps
+        return list(dict.fromkeys(c for s in steps for r in s.remediations for c in r.baseline()))
 
     def baseline_probes(self) -> list[str]:
         """Each remediation's check that its baseline is current; [] if one has none."""

@@ -1,5 +1,6 @@
 """The engine's decisions, run for real in a local shell with the test plugins."""
 
+import threading
 import time
 from pathlib import Path
 
@@ -512,3 +513,68 @@ def test_an_undefined_variable_in_when_is_an_error_naming_the_place(tmp_path, co
     with pytest.raises(VariableError) as caught:
         bound(tmp_path, WHEN_BOOK.replace("wanted is defined and wanted", "wanted"))
     assert "checks[1].when" in str(caught.value) and "(host h1)" in str(caught.value)
+
+
+class Closing(LocalShell):
+    """The local shell; says when it is closed, and may wait, before its first round
+    trip, for another host's connection to be closed."""
+
+    def __init__(self, closed: threading.Event, wait_for: threading.Event | None = None) -> None:
+        super().__init__()
+        self.closed, self.wait_for = closed, wait_for
+        self.waited: bool | None = None
+
+    def run(self, script, **kw):
+        if self.wait_for is not None and self.waited is None:
+            self.waited = self.wait_for.wait(10)
+        return super().run(script, **kw)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def two_hosts(tmp_path: Path, body: str) -> list[Job]:
+    targets = [bound(tmp_path, body) for _ in range(2)]
+    return [
+        Job(t, ConnectionSpec(name, "localhost"))
+        for t, name in zip(targets, ("h1", "h2"), strict=True)
+    ]
+
+
+def test_a_host_done_with_gives_its_connection_back_before_its_batch_ends(tmp_path, conf):
+    """A check run needs nothing more of a host once it is checked: a batch of a thousand
+    hosts holds only the connections still in use."""
+    conf.write_text("good\n")
+    h1_closed, h2_closed = threading.Event(), threading.Event()
+    shells = {"h1": Closing(h1_closed), "h2": Closing(h2_closed, wait_for=h1_closed)}
+    for mode in ("check", "apply"):  # apply: healthy, nothing to verify or remember
+        h1_closed.clear(), h2_closed.clear()
+        shells["h2"].waited = None
+        engine = Engine(mode, lambda spec: shells[spec.host], options=EngineOptions(forks=2))
+        hosts = engine.run("book", two_hosts(tmp_path, book())).hosts
+        assert [h.status for h in hosts] == ["healthy", "healthy"]
+        assert shells["h2"].waited is True, mode  # h1's was closed while h2 still ran
+        assert h2_closed.is_set()
+
+
+def test_a_host_that_verify_will_look_at_keeps_its_connection_until_then(tmp_path, conf):
+    closed = threading.Event()
+    seen: list[bool] = []
+
+    class Verifier:
+        def begin(self, hosts):
+            pass
+
+        def riders(self, target, spec):
+            return []
+
+        def ahead(self, item, done):
+            pass
+
+        def __call__(self, items):
+            seen.extend(closed.is_set() for _ in items)
+            return {}
+
+    engine = Engine("apply", lambda spec: Closing(closed), verifier=Verifier())
+    host = engine.run("book", [Job(bound(tmp_path, book()), ConnectionSpec("h1", "x"))]).hosts[0]
+    assert host.status == "repaired" and seen == [False] and closed.is_set()
