@@ -25,6 +25,9 @@ _BUILTINS_AND_KEYWORDS = (
 )
 _SHELL_WORDS = frozenset(_BUILTINS_AND_KEYWORDS.split())
 _FIRST_MARK = re.compile(r"^(OPSFIX[0-9a-f]{12}) (?:0|end)\n", re.MULTILINE)
+# any script's marker line; _frames keeps those of its own tag (one pattern compiled once:
+# a pattern per tag was a regex compiled twice for every round trip of every host)
+_MARK = re.compile(r"^(OPSFIX[0-9a-f]{12}) (\d+)(?: (-?\d+))?\n", re.MULTILINE)
 # A word as shlex.quote writes it: only safe characters, or single-quoted ('' for an empty
 # one) with each single quote inside written '"'"'.
 _WORD = re.compile(r"""[\w@%+=:,./-]+|'[^']*'(?:"'"'[^']*')*""", re.ASCII)
@@ -192,12 +195,12 @@ def _frames(text: str, tag: str) -> tuple[dict[int, tuple[int, str]], str]:
     """
     if not tag:
         return {}, text
-    marks = list(re.finditer(rf"^{tag} (\d+)(?: (-?\d+))?\n", text, re.MULTILINE))
+    marks = [m for m in _MARK.finditer(text) if m.group(1) == tag]
     frames: dict[int, tuple[int, str]] = {}
     bad: set[int] = set()
     outside, position, k = [], 0, 0
     while k < len(marks):
-        start, index = marks[k], int(marks[k].group(1))
+        start, index = marks[k], int(marks[k].group(2))
         end = marks[k + 1] if k + 1 < len(marks) else None
         if end is None or not _pair(start, end) or index in frames:
             bad.add(index)
@@ -205,7 +208,7 @@ def _frames(text: str, tag: str) -> tuple[dict[int, tuple[int, str]], str]:
             continue
         outside.append(text[position : start.start()])
         body = text[start.end() : end.start()]
-        frames[index] = (int(end.group(2)), body[:-1] if body.endswith("\n") else body)
+        frames[index] = (int(end.group(3)), body[:-1] if body.endswith("\n") else body)
         position = end.end()
         k += 2
     outside.append(text[position:].replace(f"{tag} end\n", "", 1))
@@ -214,6 +217,6 @@ def _frames(text: str, tag: str) -> tuple[dict[int, tuple[int, str]], str]:
 
 def _pair(start: re.Match[str], end: re.Match[str]) -> bool:
     """An opening marker, then the closing marker (with a status) of the same command."""
-    opens = start.group(2) is None
-    closes = end.group(2) is not None and end.group(1) == start.group(1)
+    opens = start.group(3) is None
+    closes = end.group(3) is not None and end.group(2) == start.group(2)
     return opens and closes
