@@ -85,6 +85,24 @@ def configure_vault(args: argparse.Namespace) -> None:
     )
 
 
+def ssh_options(p: argparse.ArgumentParser, *, trust_new: bool = True) -> None:
+    """How hosts are reached and known, the same for every command that connects."""
+    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
+    p.add_argument(
+        "--known-hosts",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra known_hosts file (repeatable)",
+    )
+    if trust_new:
+        p.add_argument(
+            "--trust-new-host-keys",
+            action="store_true",
+            help="accept and record keys of hosts never seen before (never changed keys)",
+        )
+
+
 def run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("playbook", type=Path)
     inventory_options(p)
@@ -119,19 +137,7 @@ def run_options(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder with checks/ and remediations/ of your own",
     )
-    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
-    p.add_argument(
-        "--known-hosts",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="extra known_hosts file (repeatable)",
-    )
-    p.add_argument(
-        "--trust-new-host-keys",
-        action="store_true",
-        help="accept and record keys of hosts never seen before (never changed keys)",
-    )
+    ssh_options(p)
     p.add_argument(
         "-K",
         "--ask-become-pass",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from opsfix.commands.common import (
@@ -22,6 +21,7 @@ from opsfix.commands.common import (
     become_password,
     inventory_options,
     inventory_sources,
+    ssh_options,
 )
 from opsfix.errors import OptionsError
 
@@ -65,15 +65,7 @@ def register(sub: Any) -> None:
 
 def _connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--forks", type=int, default=10, help="hosts worked on at once")
-    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
-    p.add_argument(
-        "--known-hosts", action="append", default=[], metavar="FILE", help="extra known_hosts"
-    )
-    p.add_argument(
-        "--trust-new-host-keys",
-        action="store_true",
-        help="accept and record keys of hosts never seen before (never changed keys)",
-    )
+    ssh_options(p)
     p.add_argument("-K", "--ask-become-pass", action="store_true", help="prompt for sudo's")
     p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, seconds")
     p.add_argument(

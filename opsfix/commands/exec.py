@@ -8,7 +8,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from opsfix.commands.common import (
@@ -16,6 +15,7 @@ from opsfix.commands.common import (
     become_password,
     inventory_options,
     inventory_sources,
+    ssh_options,
 )
 from opsfix.errors import InventoryError, OptionsError
 
@@ -35,9 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("-b", "--become", action="store_true", help="run as root, through sudo")
     p.add_argument("-f", "--forks", type=int, default=50, help="hosts worked on at once")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
-    p.add_argument("--known-hosts", action="append", default=[], metavar="FILE")
-    p.add_argument("--trust-new-host-keys", action="store_true")
+    ssh_options(p)
     p.add_argument("-K", "--ask-become-pass", action="store_true")
     p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, seconds")
     p.add_argument("--command-timeout", type=float, default=120.0, help="seconds per host")

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from opsfix.commands.common import EXIT_OK, become_password, inventory_sources
+from opsfix.commands.common import EXIT_OK, become_password, inventory_sources, ssh_options
 from opsfix.errors import OptionsError
 
 MISSING = (
@@ -58,14 +58,7 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="folder with checks/ and remediations/ of your own",
     )
-    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
-    p.add_argument(
-        "--known-hosts",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="extra known_hosts file (repeatable)",
-    )
+    ssh_options(p, trust_new=False)  # a service never trusts a key it has not seen
     p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, seconds")
     p.add_argument(
         "--command-timeout", type=float, default=120.0, help="per remote command, seconds"

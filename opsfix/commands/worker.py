@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from opsfix.commands.common import EXIT_OK
+from opsfix.commands.common import EXIT_OK, ssh_options
 from opsfix.errors import OptionsError
 
 MISSING = "opsfix worker needs Celery: pip install 'opsfix[cluster]' (scripts/setup.sh does)"
@@ -53,19 +53,7 @@ def register(sub: Any) -> None:
         help="the sudo password for this worker's hosts (default $OPSFIX_BECOME_PASSWORD_FILE, "
         "else $OPSFIX_BECOME_PASSWORD)",
     )
-    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="default: ~/.ssh/config")
-    p.add_argument(
-        "--known-hosts",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="extra known_hosts file (repeatable)",
-    )
-    p.add_argument(
-        "--trust-new-host-keys",
-        action="store_true",
-        help="accept and record keys of hosts never seen before (never changed keys)",
-    )
+    ssh_options(p)
     p.add_argument(
         "--print-unit",
         action="store_true",
