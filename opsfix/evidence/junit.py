@@ -11,20 +11,35 @@ its suite's) plus its own repairs; a verify test's is pytest's setup, call and t
 could not be reached is one `<error>` case `connect`; a host a stopped rollout never
 reached is one `<skipped>` case. Pass a report whose secrets are masked
 (`opsfix.evidence.history.masked`).
+
+Every name and text goes through `opsfix.escape.printable` (and the few characters XML
+1.0 forbids that it leaves alone are escaped too): a host may print control characters,
+and one raw in the file makes it XML no CI system reads, besides what they would do in
+a terminal showing it.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from opsfix.escape import printable
 from opsfix.evidence.results import CheckOutcome, HostReport, RunReport, StepReport, VerifyOutcome
 
 _VERIFY_TAG = {"failed": "failure", "error": "error", "skipped": "skipped"}
 
 
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")  # what printable() leaves that XML forbids
+
+
+def _safe(text: str, *, one_line: bool = True) -> str:
+    """`text` as a person may read it and XML may hold it."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", printable(text, one_line=one_line))
+
+
 def to_junit(report: RunReport) -> str:
-    root = ET.Element("testsuites", name=report.playbook)
+    root = ET.Element("testsuites", name=_safe(report.playbook))
     for host in report.hosts:
         root.append(_suite(report, host))
     _count(root, list(root))
@@ -34,7 +49,7 @@ def to_junit(report: RunReport) -> str:
 
 
 def _suite(report: RunReport, host: HostReport) -> ET.Element:
-    suite = ET.Element("testsuite", name=host.host, time=f"{host.duration:.3f}")
+    suite = ET.Element("testsuite", name=_safe(host.host), time=f"{host.duration:.3f}")
     classname = f"opsfix.{report.playbook}.{host.host}"
     cases = [_step_case(classname, step) for step in host.steps]
     cases += [_verify_case(classname, v) for v in host.verify]
@@ -67,11 +82,14 @@ def _verify_case(classname: str, outcome: VerifyOutcome) -> ET.Element:
 def _case(
     classname: str, name: str, tag: str | None, message: str, text: str = "", seconds: float = 0.0
 ) -> ET.Element:
-    case = ET.Element("testcase", classname=classname, name=name, time=f"{seconds:.3f}")
+    case = ET.Element(
+        "testcase", classname=_safe(classname), name=_safe(name), time=f"{seconds:.3f}"
+    )
+    body = _safe(text, one_line=False)
     if tag:
-        ET.SubElement(case, tag, message=message).text = text or None
-    elif text:
-        ET.SubElement(case, "system-out").text = text
+        ET.SubElement(case, tag, message=_safe(message)).text = body or None
+    elif body:
+        ET.SubElement(case, "system-out").text = body
     return case
 
 

@@ -123,3 +123,26 @@ def test_a_real_run_gives_every_case_a_time(tmp_path):
     assert 0 < step.duration <= host.duration
     root = ET.fromstring(to_junit(RunReport("book", "apply", [host], 0.0, 1.0)))
     assert [float(c.get("time") or 0) > 0 for c in root.iter("testcase")] == [True]
+
+
+def test_what_a_host_printed_stays_readable_xml_with_its_controls_shown():
+    """A control character raw in the file is XML no CI system parses (and an escape
+    sequence for whoever reads it in a terminal): each is written as a visible escape."""
+    said = "\x1b[2J\x00 all clear \x07\r\ud800"
+    bad = CheckOutcome("http", "failed", f"got {said}", {"body": said})
+    host = HostReport("web\x1b[31m1", "failed", steps=[StepReport("site", bad, [], bad)])
+    run = RunReport(playbook="p", mode="check", started=0.0, finished=1.0, hosts=[host])
+    run.hosts.append(HostReport("web2", "unreachable", reason=f"banner: {said}"))
+    xml = to_junit(run)
+    root = ET.fromstring(xml)  # well-formed
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("message") == "got \\x1b[2J\\x00 all clear \\x07\\r\\ud800"
+    assert "body: \\x1b[2J\\x00" in (failure.text or "")
+    assert root.find("testsuite").get("name") == "web\\x1b[31m1"
+    error = root.find("testsuite[@name='web2']/testcase/error")
+    assert (
+        error is not None
+        and error.get("message") == "banner: \\x1b[2J\\x00 all clear \\x07\\r\\ud800"
+    )
+    assert not any(c in xml for c in "\x1b\x00\x07\r")
