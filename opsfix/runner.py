@@ -28,7 +28,7 @@ from opsfix.engine.fleet import (
     Record,
 )
 from opsfix.engine.lock import LockSettings
-from opsfix.errors import Location, OpsfixError, OptionsError
+from opsfix.errors import OpsfixError, OptionsError
 from opsfix.evidence.results import RunReport
 from opsfix.evidence.state import lazy_store
 from opsfix.inventory.host import Host
@@ -113,27 +113,21 @@ def prepare(
     extra = parse_extra_vars(request.extra_vars)
     targets = bind(playbook, hosts, registry, extra, templates, state=lazy_store())
     jobs = []
-    extra_origins = {key: Location("--extra-vars", field=key) for key in extra}
     from opsfix.transport.settings import prefetch_ssh_config
 
     prefetch_ssh_config((t.host for t in targets), request.ssh_config)
     for target in targets:
-        conn_host = _with_extra(target.host, extra, extra_origins)
+        conn_host = target.host.with_extra_vars(extra)
         spec = connection_spec(conn_host, request, target.vars, templates)
-        peers = _peer_specs(inventory, target.host, extra, extra_origins, request, templates)
+        peers = _peer_specs(inventory, target.host, extra, request, templates)
         jobs.append(Job(target, spec, peers))
     return playbook, jobs, warnings
-
-
-def _with_extra(host: Host, extra: dict[str, Any], origins: dict[str, Location]) -> Host:
-    return Host(host.name, host.groups, {**host.vars, **extra}, {**host.origins, **origins})
 
 
 def _peer_specs(
     inventory: Any,
     host: Host,
     extra: dict[str, Any],
-    origins: dict[str, Location],
     request: RunRequest,
     templates: TemplateEngine,
 ) -> Callable[[], tuple[ConnectionSpec, ...]]:
@@ -144,9 +138,7 @@ def _peer_specs(
         found = []
         for peer in peers_of(inventory, host)[:PEER_LIMIT]:
             try:
-                found.append(
-                    connection_spec(_with_extra(peer, extra, origins), request, None, templates)
-                )
+                found.append(connection_spec(peer.with_extra_vars(extra), request, None, templates))
             except OpsfixError:
                 continue
         return tuple(found)

@@ -21,3 +21,9 @@ class Host:
     groups: tuple[str, ...] = ()
     vars: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     origins: dict[str, Location] = field(default_factory=dict, compare=False, hash=False)
+
+    def with_extra_vars(self, extra: dict[str, Any]) -> Host:
+        """This host with `-e` values over its inventory's (they win, as in Ansible),
+        each one's origin `--extra-vars`."""
+        origins = {key: Location("--extra-vars", field=key) for key in extra}
+        return Host(self.name, self.groups, {**self.vars, **extra}, {**self.origins, **origins})
