@@ -60,6 +60,15 @@ def register(sub: Any) -> None:
     for p, func in ((brk, _cmd_break), (reset, _cmd_reset), (status, _cmd_status)):
         inventory_options(p)
         _connection_options(p)
+        p.add_argument(
+            "-e",
+            "--extra-vars",
+            action="append",
+            default=[],
+            metavar="VARS",
+            help="k=v, @file.yml or a YAML mapping, over the inventory's (connection "
+            "variables, web_root); never `practice`",
+        )
         p.set_defaults(func=func)
 
 
@@ -91,7 +100,9 @@ def _cmd_break(args: argparse.Namespace) -> int:
     if not args.limit:
         raise OptionsError("drill break needs --limit: name the practice host(s) to break")
     drill = BY_NAME[args.name]
-    hosts = practice_hosts(inventory_sources(args.inventory), args.limit, "break")
+    hosts = _with_extra(
+        args, practice_hosts(inventory_sources(args.inventory), args.limit, "break")
+    )
     by = who()
     outcomes = run_everywhere(
         hosts, lambda h: break_script(drill, web_root=web_root(h), by=by), _connect(args)
@@ -117,7 +128,9 @@ def _cmd_break(args: argparse.Namespace) -> int:
 def _cmd_reset(args: argparse.Namespace) -> int:
     from opsfix.drills import practice_hosts, reset_script, run_everywhere, web_root
 
-    hosts = practice_hosts(inventory_sources(args.inventory), args.limit, "reset")
+    hosts = _with_extra(
+        args, practice_hosts(inventory_sources(args.inventory), args.limit, "reset")
+    )
     outcomes = run_everywhere(hosts, lambda h: reset_script(web_root=web_root(h)), _connect(args))
     for o in outcomes:
         undone = [line.removeprefix("reset: ") for line in o.lines if line.startswith("reset: ")]
@@ -133,7 +146,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from opsfix.inventory import load_inventory
 
     every = load_inventory(inventory_sources(args.inventory)).match(args.limit).hosts
-    hosts = [h for h in every if is_practice(h)]
+    hosts = _with_extra(args, [h for h in every if is_practice(h)])
     for h in every:
         if not is_practice(h):
             print(f"{h.name}: not a practice host (not contacted)")
@@ -149,6 +162,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
             state = {True: "broken", False: "repaired (not reset)", None: "unknown drill"}
             print(f"{o.host}: {a.name}: {state[a.still_broken]} (since {a.since}, by {a.by})")
     return _exit(outcomes)
+
+
+def _with_extra(args: argparse.Namespace, hosts: list[Any]) -> list[Any]:
+    """The practice hosts with `-e` over their inventory variables. Whether a host is a
+    practice host is its inventory's word alone, judged before: `-e practice=...` is
+    refused, never a way to turn someone's server into a drill target."""
+    from opsfix.playbook.variables import parse_extra_vars
+
+    extra = parse_extra_vars(args.extra_vars)
+    if "practice" in extra:
+        raise OptionsError(
+            "-e practice=...: only the inventory makes a host a practice host; "
+            "set `practice: true` there"
+        )
+    return [host.with_extra_vars(extra) for host in hosts]
 
 
 def _connect(args: argparse.Namespace) -> Any:
@@ -169,7 +197,8 @@ def _connect(args: argparse.Namespace) -> Any:
 
 def _where(args: argparse.Namespace, limit: str) -> str:
     inventories = [f" -i {shlex.quote(str(p))}" for p in args.inventory or []]
-    return "".join(inventories) + f" --limit {shlex.quote(limit)}"
+    extra = [f" -e {shlex.quote(v)}" for v in args.extra_vars]
+    return "".join(inventories + extra) + f" --limit {shlex.quote(limit)}"
 
 
 def _exit(outcomes: list[Any]) -> int:

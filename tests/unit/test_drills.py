@@ -206,3 +206,36 @@ def test_break_reports_each_host_and_exits_2_when_one_failed(
     assert "web1: broke bad_config" in out
     assert "web2: FAILED: bad_config not broken: bad_config is already broken here" in out
     assert f"repair:  opsfix apply {BY_NAME['bad_config'].playbook} -i {inv} --limit web1" in out
+
+
+def test_extra_vars_reach_the_hosts_scripts_and_the_commands_it_prints(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-e` works as in a run: over the inventory (a templated address's variable, the
+    web root), and the printed detect/repair/undo commands carry it too."""
+    from opsfix.drills import HostOutcome
+
+    inv = inventory(tmp_path, web1={"practice": True, "ansible_host": "{{ net }}.5"})
+    seen: dict[str, Any] = {}
+
+    def fake_run(hosts: list[Host], script_for: Any, connect: Any) -> list[Any]:
+        seen.update(vars=hosts[0].vars, script=script_for(hosts[0]))
+        return [HostOutcome(h.name, "ok", lines=["broken: missing_content"]) for h in hosts]
+
+    monkeypatch.setattr("opsfix.drills.run_everywhere", fake_run)
+    argv = ["drill", "break", "missing_content", "-i", str(inv), "-l", "web1"]
+    assert main([*argv, "-e", "net=10.0.9", "-e", "web_root=/srv/site"]) == 0
+    assert seen["vars"]["net"] == "10.0.9" and seen["vars"]["web_root"] == "/srv/site"
+    assert "/srv/site" in seen["script"] and "/var/www/html" not in seen["script"]
+    out = capsys.readouterr().out
+    assert f"undo:    opsfix drill reset -i {inv} -e net=10.0.9 -e web_root=/srv/site" in out
+
+
+def test_extra_vars_never_decide_whether_a_host_is_a_practice_host(
+    tmp_path: Path, capsys, no_connections
+) -> None:
+    inv = inventory(tmp_path, web1={"practice": True})
+    for action in (["break", "bad_config", "-l", "web1"], ["reset"], ["status"]):
+        assert main(["drill", *action, "-i", str(inv), "-e", "practice=false"]) == 5
+        assert "only the inventory makes a host a practice host" in capsys.readouterr().err
+    assert no_connections == []
