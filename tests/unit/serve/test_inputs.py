@@ -88,6 +88,20 @@ def test_inventory_host_by_name_ansible_host_or_address() -> None:
     assert inventory_host("web1; rm -rf /", hosts) is None
 
 
+def test_a_templated_ansible_host_is_matched_as_a_run_would_connect_to_it() -> None:
+    """inventory/vagrant.yml's `{{ vagrant_net }}.11`: an alert for 10.240.9.11 names it."""
+    hosts = [
+        Host("vm1", ("web",), {"ansible_host": "{{ vagrant_net }}.11", "vagrant_net": "10.240.9"}),
+        Host("vm2", ("web",), {"ansible_host": "{{ missing }}.12"}),  # cannot render
+        Host("vm3", ("web",), {"ansible_host": "{{ a }}", "a": "{{ b }}", "b": "{{ a }}"}),
+    ]
+    assert inventory_host("10.240.9.11:9100", hosts) == "vm1"
+    assert inventory_host("http://10.240.9.11/", hosts) == "vm1"
+    assert inventory_host("{{ vagrant_net }}.11", hosts) is None  # never the raw template
+    assert inventory_host(".12:80", hosts) is None
+    assert inventory_host("vm3:80", hosts) == "vm3"  # by name, whatever its address
+
+
 def test_credentials_from_files(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("s3cret-token-of-some-length\n")
