@@ -103,20 +103,20 @@ def ssh_options(p: argparse.ArgumentParser, *, trust_new: bool = True) -> None:
         )
 
 
+def extra_vars_option(
+    p: argparse.ArgumentParser, help: str = "k=v, @file.yml or a YAML mapping (highest precedence)"
+) -> None:
+    """`-e`, repeatable, as Ansible takes it (opsfix.playbook.variables.parse_extra_vars)."""
+    p.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS", help=help)
+
+
 def run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("playbook", type=Path)
     inventory_options(p)
     p.add_argument(
         "-f", "--forks", type=int, help="hosts worked on at once (default: ansible.cfg's, else 50)"
     )
-    p.add_argument(
-        "-e",
-        "--extra-vars",
-        action="append",
-        default=[],
-        metavar="VARS",
-        help="k=v, @file.yml or a YAML mapping (highest precedence)",
-    )
+    extra_vars_option(p)
     p.add_argument(
         "--format",
         choices=("text", "json", "jsonl"),

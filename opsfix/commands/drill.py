@@ -19,6 +19,7 @@ from opsfix.commands.common import (
     EXIT_UNREACHABLE,
     Parser,
     become_password,
+    extra_vars_option,
     inventory_options,
     inventory_sources,
     ssh_options,
@@ -60,14 +61,10 @@ def register(sub: Any) -> None:
     for p, func in ((brk, _cmd_break), (reset, _cmd_reset), (status, _cmd_status)):
         inventory_options(p)
         _connection_options(p)
-        p.add_argument(
-            "-e",
-            "--extra-vars",
-            action="append",
-            default=[],
-            metavar="VARS",
-            help="k=v, @file.yml or a YAML mapping, over the inventory's (connection "
-            "variables, web_root); never `practice`",
+        extra_vars_option(
+            p,
+            "k=v, @file.yml or a YAML mapping, over the inventory's (connection variables, "
+            "web_root); never `practice`",
         )
         p.set_defaults(func=func)
 
