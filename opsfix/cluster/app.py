@@ -65,10 +65,6 @@ def make_app(broker: str) -> Any:
         broker_transport_options={"visibility_timeout": visibility_timeout()},
         broker_connection_retry_on_startup=True,
         result_expires=RESULT_TTL,
-        # one result backend for the coordinator's threads that publish tasks (its
-        # result consumer locks its own subscriptions): a backend per thread would
-        # open a subscription connection each
-        result_backend_thread_safe=True,
         worker_redirect_stdouts=False,
     )
     return app
